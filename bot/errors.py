@@ -1,0 +1,41 @@
+"""Our exceptions. Adapters turn SDK errors into these."""
+
+
+class MainlineError(Exception):
+    """Base of every error Mainline raises on purpose."""
+
+
+class TransientError(MainlineError):
+    """Worth retrying: a connection reset, a 5xx, a 429."""
+
+
+class NotFoundError(MainlineError):
+    """The thing asked for does not exist."""
+
+
+class AuthError(MainlineError):
+    """Credentials missing, wrong, or not allowed to do this."""
+
+
+class BuildError(MainlineError):
+    """The image could not be built or pushed."""
+
+
+class RolloutError(MainlineError):
+    """A new release could not be put in place; what served before still serves."""
+
+
+class DeployFailed(MainlineError):
+    """A deploy ended in failure, with a reason a person can act on."""
+
+
+class LeaseLostError(MainlineError):
+    """Another worker now owns this environment: stop without writing."""
+
+
+class RevertConflictError(MainlineError):
+    """Reverting the bad commits on the production branch conflicted."""
+
+    def __init__(self, files: list[str]):
+        self.files = files
+        super().__init__("revert conflicts in " + ", ".join(files))
