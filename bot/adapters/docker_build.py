@@ -1,0 +1,105 @@
+"""Builder on the Docker engine: build a context's Dockerfile, push it, skip both when the
+registry already holds the tag (asked through the registry's HTTP API v2)."""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import docker
+import requests
+from docker.errors import APIError, DockerException
+
+from bot.errors import BuildError, TransientError
+from bot.ports import EventSink
+from bot.retry import registry_io
+
+# A manifest HEAD must say which manifest kinds we accept, or a v2 registry answers 404 for
+# images pushed as OCI or manifest lists.
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+])
+LOG_TAIL = 20
+
+
+def split_image(image: str) -> tuple[str, str, str]:
+    """`127.0.0.1:5000/web:abc` -> ("127.0.0.1:5000", "web", "abc")."""
+    host, _, rest = image.partition("/")
+    if not rest or not any(c in host for c in ".:") and host != "localhost":
+        raise ValueError(f"image must name its registry, e.g. 127.0.0.1:5000/web:sha, got {image!r}")
+    name, sep, tag = rest.rpartition(":")
+    if not sep or "/" in tag:
+        name, tag = rest, "latest"
+    return host, name, tag
+
+
+class DockerBuilder:
+    def __init__(self, registry: str = "127.0.0.1:5000", client=None):
+        self.registry = registry
+        self._client = client
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = docker.from_env()
+        return self._client
+
+    def image_ref(self, service: str, sha: str) -> str:
+        return f"{self.registry}/{service}:{sha}"
+
+    @registry_io
+    def image_exists(self, image: str) -> bool:
+        host, name, tag = split_image(image)
+        try:
+            resp = requests.head(f"http://{host}/v2/{name}/manifests/{tag}",
+                                 headers={"Accept": MANIFEST_TYPES}, timeout=10)
+        except requests.RequestException as exc:
+            raise TransientError(f"registry {host} unreachable: {exc}") from exc
+        if resp.status_code == 200:
+            return True
+        if resp.status_code == 404:
+            return False
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise TransientError(f"registry {host} answered {resp.status_code} for {image}")
+        raise BuildError(f"registry {host} answered {resp.status_code} for {image}")
+
+    def ensure_image(self, context: Path, image: str, on_event: EventSink) -> str:
+        if self.image_exists(image):
+            on_event(f"image {image} is already in the registry; not building", image=image, step="image_present")
+            return image
+        on_event(f"building {image} from {context}", image=image, step="build_started")
+        self._build(Path(context), image)
+        on_event(f"built {image}; pushing", image=image, step="built")
+        self._push(image)
+        on_event(f"pushed {image}", image=image, step="pushed")
+        return image
+
+    def _build(self, context: Path, image: str) -> None:
+        if not (context / "Dockerfile").is_file():
+            raise BuildError(f"no Dockerfile in {context}")
+        log: deque[str] = deque(maxlen=LOG_TAIL)
+        try:
+            for chunk in self.client.api.build(path=str(context), tag=image, rm=True, forcerm=True, decode=True):
+                if "stream" in chunk:
+                    log.extend(line for line in chunk["stream"].splitlines() if line.strip())
+                if "error" in chunk:
+                    log.append(chunk["error"].strip())
+                    raise BuildError(f"building {image} failed:\n" + "\n".join(log))
+        except (APIError, DockerException) as exc:
+            log.append(str(exc))
+            raise BuildError(f"building {image} failed:\n" + "\n".join(log)) from exc
+
+    def _push(self, image: str) -> None:
+        host, name, tag = split_image(image)
+        repository = f"{host}/{name}"
+        try:
+            for chunk in self.client.api.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in chunk:
+                    raise BuildError(f"pushing {image} failed: {chunk['error']}")
+        except (APIError, DockerException) as exc:
+            raise BuildError(f"pushing {image} failed: {exc}") from exc
+        if not self.image_exists(image):
+            raise BuildError(f"pushed {image} but the registry does not list it")
