@@ -1,0 +1,106 @@
+"""POST /slack/actions: the deploy card's buttons (Approve, Reject, Roll back, Lock)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from flask import Blueprint, request
+
+from handlers.slack_common import (Actor, SlackDeps, channel_refusal, deployer_refusal, environment_problem,
+                                   ephemeral, error, form, refuse, reply, run_job, verify)
+
+log = logging.getLogger("mainline.slack")
+
+VERBS = {"approve", "reject", "rollback", "lock"}
+
+
+@dataclass(frozen=True)
+class ButtonAction:
+    verb: str
+    deploy_id: int
+    service: str
+    environment: str
+
+
+def parse_action_id(action_id: str) -> ButtonAction:
+    """Read `verb:deploy_id:service:environment`, as bot.adapters.slack writes it on the card."""
+    parts = action_id.split(":", 3)
+    if len(parts) != 4 or parts[0] not in VERBS or not parts[1].isdigit() or not parts[2] or not parts[3]:
+        raise ValueError(f"not a Mainline button: {action_id[:80]!r}")
+    return ButtonAction(parts[0], int(parts[1]), parts[2], parts[3])
+
+
+def _payload(body: bytes) -> dict | None:
+    fields = form(body)
+    if not fields or "payload" not in fields:
+        return None
+    try:
+        payload = json.loads(fields["payload"])
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _actor(payload: dict) -> Actor | None:
+    user = (payload.get("user") or {}).get("id")
+    channel = (payload.get("channel") or {}).get("id") or (payload.get("container") or {}).get("channel_id")
+    if not user or not channel:
+        return None
+    return Actor(user, channel, payload.get("response_url") or "")
+
+
+def on_button(deps: SlackDeps, actor: Actor, action: ButtonAction) -> None:
+    config = deps.pipeline.service_config(action.service)
+    problem = environment_problem(config, action.environment)
+    if problem:
+        reply(deps, actor, ephemeral(problem))
+        return
+    refusal = deployer_refusal(config, action.environment, actor)
+    if refusal:
+        refuse(deps, actor, action.service, action.environment, refusal)
+        return
+    pipeline, deploy = deps.pipeline, f"deploy #{action.deploy_id} of {action.service} in {action.environment}"
+    if action.verb in ("approve", "reject"):
+        approved = action.verb == "approve"
+        pipeline.approve(action.deploy_id, actor.by, approved, "" if approved else "rejected from Slack")
+        reply(deps, actor, ephemeral(f"You {'approved' if approved else 'rejected'} {deploy}."))
+    elif action.verb == "rollback":
+        result = pipeline.rollback(action.service, action.environment, actor.by)
+        reply(deps, actor, ephemeral(f"Rolling back {action.service} in {action.environment}: "
+                                     f"deploy #{result.get('id')} is {result.get('state')}."))
+    else:
+        pipeline.lock(action.service, action.environment, actor.by, f"locked from the card of deploy #{action.deploy_id}")
+        reply(deps, actor, ephemeral(f":lock: You locked {action.service} in {action.environment}."))
+
+
+def blueprint(deps: SlackDeps) -> Blueprint:
+    bp = Blueprint("slack_actions", __name__)
+
+    @bp.post("/slack/actions")
+    def on_slack_action():
+        body, denied = verify(deps, request)
+        if denied:
+            return denied
+        payload = _payload(body)
+        if payload is None:
+            return error(400, "expected a form with a JSON `payload` field")
+        if payload.get("type") != "block_actions":
+            log.info("slack: ignoring interaction of type %r", payload.get("type"))
+            return "", 200
+        actor = _actor(payload)
+        actions = payload.get("actions")
+        if actor is None or not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+            return error(400, "a block_actions payload needs user, channel and actions")
+        try:
+            action = parse_action_id(str(actions[0].get("action_id", "")))
+        except ValueError as exc:
+            return error(400, str(exc))
+        refusal = channel_refusal(deps, actor)
+        if refusal:
+            return ephemeral(refusal), 200
+        run_job(deps, actor, lambda: on_button(deps, actor, action))
+        return "", 200
+
+    return bp

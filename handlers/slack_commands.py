@@ -1,0 +1,273 @@
+"""POST /slack/commands: slash commands, acknowledged at once, answered through response_url."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from flask import Blueprint, jsonify, request
+
+from bot.config import DeployConfig
+from bot.errors import MainlineError
+from handlers.slack_common import (Actor, SlackDeps, channel_refusal, default_environment, deployer_refusal,
+                                   environment_problem, ephemeral, error, form, in_channel, refuse, reply,
+                                   run_job, verify)
+
+USAGE = {
+    "deploy": "/deploy <service> [ref] [to <env>]",
+    "rollback": "/rollback <service> [env] [to <release>]",
+    "lock": "/lock <service> [env] <reason>",
+    "unlock": "/unlock <service> [env]",
+    "status": "/status [service]",
+    "history": "/history <service>",
+    "freeze": "/freeze <reason>",
+    "unfreeze": "/unfreeze",
+    "help": "/help",
+}
+READ_ONLY = {"status", "history", "help"}
+SERVICE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+HISTORY_LIMIT = 10
+
+
+class UsageError(MainlineError):
+    """The command was not typed the way its usage line says."""
+
+    def __init__(self, name: str, why: str = ""):
+        self.name = name
+        line = f"Usage: `{USAGE[name]}`" if name in USAGE else help_text()
+        super().__init__(f"{why} {line}".strip())
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    service: str | None = None
+    environment: str | None = None
+    ref: str | None = None
+    release: str | None = None
+    reason: str | None = None
+
+
+def help_text() -> str:
+    return "Mainline commands (also as `/mainline <command> …`):\n" + "\n".join(f"• `{u}`" for u in USAGE.values())
+
+
+# -- parsing (pure) ----------------------------------------------------------------------------
+
+
+def _service(name: str, word: str) -> str:
+    if not SERVICE.match(word):
+        raise UsageError(name, f"`{word}` is not a service name.")
+    return word
+
+
+def _split_to(name: str, words: list[str]) -> tuple[list[str], str | None]:
+    """Split `a b to c` into ([a, b], c)."""
+    if "to" not in words:
+        return words, None
+    at = words.index("to")
+    if at != len(words) - 2:
+        raise UsageError(name)
+    return words[:at], words[at + 1]
+
+
+def parse_command(command: str, text: str) -> Command:
+    """Read a slash command (`/deploy web`, or `/mainline deploy web`) into a Command."""
+    name = command.strip().lstrip("/").lower()
+    words = text.split()
+    if name == "mainline":
+        if not words:
+            return Command("help")
+        name, words = words[0].lower(), words[1:]
+    if name not in USAGE:
+        raise UsageError(name, f"Unknown command `{name}`.")
+    rest = " ".join(words)
+    if name == "help":
+        return Command("help")
+    if name == "unfreeze":
+        if words:
+            raise UsageError(name)
+        return Command(name)
+    if name == "freeze":
+        if not words:
+            raise UsageError(name, "Give a reason.")
+        return Command(name, reason=rest)
+    if name == "status":
+        if len(words) > 1:
+            raise UsageError(name)
+        return Command(name, service=_service(name, words[0]) if words else None)
+    if not words:
+        raise UsageError(name)
+    service = _service(name, words[0])
+    args = words[1:]
+    if name == "history":
+        if args:
+            raise UsageError(name)
+        return Command(name, service=service)
+    if name == "deploy":
+        before, env = _split_to(name, args)
+        if len(before) > 1:
+            raise UsageError(name)
+        return Command(name, service=service, ref=before[0] if before else None, environment=env)
+    if name == "rollback":
+        before, release = _split_to(name, args)
+        if len(before) > 1:
+            raise UsageError(name)
+        return Command(name, service=service, environment=before[0] if before else None, release=release)
+    if name == "unlock":
+        if len(args) > 1:
+            raise UsageError(name)
+        return Command(name, service=service, environment=args[0] if args else None)
+    # lock: whether the first word after the service is an environment depends on the service's
+    # config, so `resolve` decides; here the whole rest is the reason.
+    if not args:
+        raise UsageError(name, "Give a reason.")
+    return Command(name, service=service, reason=" ".join(args))
+
+
+def resolve(command: Command, config: DeployConfig) -> Command:
+    """Fill in the default environment, and split `/lock web staging why` by the known environments."""
+    if command.name == "lock" and command.reason and command.environment is None:
+        first, _, rest = command.reason.partition(" ")
+        if first in config.environments:
+            if not rest.strip():
+                raise UsageError("lock", "Give a reason.")
+            command = replace(command, environment=first, reason=rest.strip())
+    if command.environment is None:
+        command = replace(command, environment=default_environment(config))
+    return command
+
+
+# -- answers (pure) ----------------------------------------------------------------------------
+
+
+def _short(sha: str | None) -> str:
+    return f"`{sha[:7]}`" if sha else "nothing"
+
+
+def status_text(services: list[dict]) -> str:
+    if not services:
+        return "No services yet."
+    lines = []
+    for s in services:
+        live = s.get("live") or {}
+        line = f"*{s['service']}* in {s['environment']}: live {_short(live.get('sha'))}"
+        line += " · in sync" if s.get("in_sync") else f" · head {_short(s.get('head'))} not live yet"
+        if s.get("locked"):
+            line += f" · :lock: locked by {s['locked'].get('by')}: {s['locked'].get('reason')}"
+        for item in s.get("queue") or []:
+            blocked = f" (blocked: {item['blocked_by']})" if item.get("blocked_by") else ""
+            line += f"\n    {_short(item.get('sha'))} {item.get('state')}{blocked}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def history_text(service: str, deploys: list[dict]) -> str:
+    if not deploys:
+        return f"No deploys of {service} yet."
+    lines = [f"Last deploys of *{service}*:"]
+    for d in deploys:
+        env = f" {d['environment']}" if d.get("environment") else ""
+        finished = f" → {d['finished_at']}" if d.get("finished_at") else ""
+        lines.append(f"• #{d['id']}{env} {_short(d.get('sha'))} {d.get('state')} ({d.get('started_at') or 'not started'}{finished})")
+    return "\n".join(lines)
+
+
+def _deploy_text(actor: Actor, verb: str, deploy: dict) -> str:
+    return (f"<@{actor.user_id}> {verb} {deploy.get('service')} {_short(deploy.get('sha'))} "
+            f"in {deploy.get('environment')}: deploy #{deploy.get('id')} is {deploy.get('state')}.")
+
+
+# -- running a command (after the ack) ---------------------------------------------------------
+
+
+def _run_service_command(deps: SlackDeps, actor: Actor, command: Command) -> None:
+    config = deps.pipeline.service_config(command.service)
+    command = resolve(command, config)
+    env = command.environment
+    problem = environment_problem(config, env)
+    if problem:
+        reply(deps, actor, ephemeral(problem))
+        return
+    if command.name == "history":
+        reply(deps, actor, ephemeral(history_text(command.service, deps.pipeline.deploys(command.service, HISTORY_LIMIT))))
+        return
+    refusal = deployer_refusal(config, env, actor)
+    if refusal:
+        refuse(deps, actor, command.service, env, refusal)
+        return
+    pipeline = deps.pipeline
+    if command.name == "deploy":
+        deploy = pipeline.request_deploy(command.service, env, command.ref, actor.by)
+        reply(deps, actor, in_channel(_deploy_text(actor, "asked to deploy", deploy)))
+    elif command.name == "rollback":
+        deploy = pipeline.rollback(command.service, env, actor.by, to=command.release)
+        reply(deps, actor, in_channel(_deploy_text(actor, "is rolling back", deploy)))
+    elif command.name == "lock":
+        pipeline.lock(command.service, env, actor.by, command.reason)
+        reply(deps, actor, in_channel(f":lock: <@{actor.user_id}> locked {command.service} in {env}: {command.reason}"))
+    elif command.name == "unlock":
+        pipeline.unlock(command.service, env, actor.by)
+        reply(deps, actor, in_channel(f":unlock: <@{actor.user_id}> unlocked {command.service} in {env}."))
+
+
+def _deployer_anywhere(deps: SlackDeps, actor: Actor) -> bool:
+    """A freeze stops every service, so any listed deployer may call one (and lift it)."""
+    for name in sorted({s["service"] for s in deps.pipeline.status()}):
+        config = deps.pipeline.service_config(name)
+        if any(actor.by in env.deployers for env in config.environments.values()):
+            return True
+    return False
+
+
+def _run_global_command(deps: SlackDeps, actor: Actor, command: Command) -> None:
+    if command.name == "status":
+        reply(deps, actor, ephemeral(status_text(deps.pipeline.status(command.service))))
+        return
+    if not _deployer_anywhere(deps, actor):
+        refuse(deps, actor, "*", "*", f"Only a deployer listed in `.github/deploy.yml` may {command.name}.")
+        return
+    if command.name == "freeze":
+        deps.pipeline.freeze(actor.by, command.reason)
+        reply(deps, actor, in_channel(f":snowflake: <@{actor.user_id}> froze deploys: {command.reason}"))
+    else:
+        deps.pipeline.unfreeze(actor.by)
+        reply(deps, actor, in_channel(f":sunny: <@{actor.user_id}> lifted the deploy freeze."))
+
+
+def on_command(deps: SlackDeps, actor: Actor, command: Command) -> None:
+    if command.service is not None and command.name != "status":
+        _run_service_command(deps, actor, command)
+    else:
+        _run_global_command(deps, actor, command)
+
+
+# -- the endpoint ------------------------------------------------------------------------------
+
+
+def blueprint(deps: SlackDeps) -> Blueprint:
+    bp = Blueprint("slack_commands", __name__)
+
+    @bp.post("/slack/commands")
+    def on_slack_command():
+        body, denied = verify(deps, request)
+        if denied:
+            return denied
+        fields = form(body)
+        if fields is None or not fields.get("command") or not fields.get("user_id") or not fields.get("channel_id"):
+            return error(400, "expected a Slack slash-command form with command, user_id and channel_id")
+        actor = Actor(fields["user_id"], fields["channel_id"], fields.get("response_url", ""))
+        refusal = channel_refusal(deps, actor)
+        if refusal:
+            return jsonify(ephemeral(refusal))
+        try:
+            command = parse_command(fields["command"], fields.get("text", ""))
+        except UsageError as exc:
+            return jsonify(ephemeral(str(exc)))
+        if command.name == "help":
+            return jsonify(ephemeral(help_text()))
+        run_job(deps, actor, lambda: on_command(deps, actor, command))
+        said = f"{fields['command']} {fields.get('text', '')}".strip()
+        return jsonify(ephemeral(f":hourglass_flowing_sand: On it: {said}"))
+
+    return bp

@@ -1,0 +1,203 @@
+"""What the Slack handlers share: their dependencies, request verification, authorisation,
+and running the slow part after the acknowledgement."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+from urllib.parse import parse_qsl
+
+from flask import Request, jsonify
+from slack_sdk.signature import Clock as SignatureClock
+from slack_sdk.signature import SignatureVerifier
+
+from bot.config import DeployConfig
+from bot.errors import MainlineError, NotFoundError
+from bot.ports import Clock
+
+log = logging.getLogger("mainline.slack")
+
+MAX_AGE_SECONDS = 5 * 60  # Slack's own replay window
+
+
+class SlackPipeline(Protocol):
+    """The part of bot.pipeline.Pipeline the Slack handlers use."""
+
+    def request_deploy(self, service: str, environment: str, ref: str | None, by: str, *,
+                       force: bool = False, reason: str | None = None) -> dict: ...
+
+    def rollback(self, service: str, environment: str, by: str, to: str | None = None) -> dict: ...
+
+    def lock(self, service: str, environment: str, by: str, reason: str) -> None: ...
+
+    def unlock(self, service: str, environment: str, by: str) -> None: ...
+
+    def freeze(self, by: str, reason: str) -> None: ...
+
+    def unfreeze(self, by: str) -> None: ...
+
+    def status(self, service: str | None = None) -> list[dict]: ...
+
+    def deploys(self, service: str, limit: int = 20) -> list[dict]: ...
+
+    def approve(self, deploy_id: int, by: str, approved: bool, reason: str = "") -> None: ...
+
+    def service_config(self, service: str) -> DeployConfig: ...
+
+    def record_event(self, service: str, environment: str, *, kind: str, message: str, by: str) -> None: ...
+
+
+class SlackChat(Protocol):
+    """How the handlers answer; bot.adapters.slack.SlackReporter implements it."""
+
+    def respond(self, response_url: str, payload: dict) -> None: ...
+
+    def post_ephemeral(self, channel: str, user: str, text: str, blocks: list | None = None) -> None: ...
+
+
+RunLater = Callable[[Callable[[], None]], None]
+
+
+def thread_pool_runner(max_workers: int = 4) -> RunLater:
+    """Run jobs on a small pool of threads: enough for a few commands at once."""
+    pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="slack-job")
+    return lambda job: pool.submit(job)
+
+
+@dataclass
+class SlackDeps:
+    signing_secret: str
+    pipeline: SlackPipeline
+    chat: SlackChat
+    clock: Clock
+    run_later: RunLater = field(default_factory=thread_pool_runner)
+    allowed_channels: frozenset[str] = frozenset()  # channel ids; empty allows every channel
+
+
+# -- the edge: verify, parse ----------------------------------------------------------------
+
+
+class _VerifierClock(SignatureClock):
+    def __init__(self, clock: Clock):
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock.now().timestamp()
+
+
+def verify(deps: SlackDeps, req: Request) -> tuple[bytes, None] | tuple[None, tuple]:
+    """The raw body when Slack signed it within the last five minutes, else a 401 answer."""
+    body = req.get_data(cache=True)
+    timestamp = req.headers.get("X-Slack-Request-Timestamp", "")
+    signature = req.headers.get("X-Slack-Signature", "")
+    if not timestamp.isdigit() or not signature:
+        return None, error(401, "missing or malformed Slack signature headers")
+    if abs(deps.clock.now().timestamp() - int(timestamp)) > MAX_AGE_SECONDS:
+        return None, error(401, "request timestamp is more than 5 minutes from now")
+    verifier = SignatureVerifier(deps.signing_secret, clock=_VerifierClock(deps.clock))
+    if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+        return None, error(401, "bad Slack signature")
+    return body, None
+
+
+def form(body: bytes) -> dict[str, str] | None:
+    """The url-encoded form Slack posts, or None when it is not one."""
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return dict(pairs)
+
+
+def error(status: int, message: str) -> tuple:
+    return jsonify({"error": message}), status
+
+
+def ephemeral(text: str) -> dict:
+    return {"response_type": "ephemeral", "text": text}
+
+
+def in_channel(text: str) -> dict:
+    return {"response_type": "in_channel", "text": text}
+
+
+# -- who may do what ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who pressed or typed, where, and where to answer."""
+
+    user_id: str
+    channel_id: str
+    response_url: str = ""
+
+    @property
+    def by(self) -> str:
+        return f"slack:{self.user_id}"
+
+
+def channel_refusal(deps: SlackDeps, actor: Actor) -> str | None:
+    if deps.allowed_channels and actor.channel_id not in deps.allowed_channels:
+        return "Mainline does not take commands in this channel."
+    return None
+
+
+def default_environment(config: DeployConfig) -> str:
+    return "production" if "production" in config.environments else next(iter(config.environments))
+
+
+def environment_problem(config: DeployConfig, environment: str) -> str | None:
+    if environment in config.environments:
+        return None
+    known = ", ".join(sorted(config.environments))
+    return f"{config.service} has no environment `{environment}` (known: {known})."
+
+
+def deployer_refusal(config: DeployConfig, environment: str, actor: Actor) -> str | None:
+    """Why `actor` may not change `environment` of the service, or None when they may."""
+    if actor.by in config.environments[environment].deployers:
+        return None
+    allowed = [d.removeprefix("slack:") for d in config.environments[environment].deployers if d.startswith("slack:")]
+    who = ", ".join(f"<@{u}>" for u in allowed) or "nobody on Slack"
+    return (f"You are not a deployer of {config.service} in {environment}. "
+            f"`.github/deploy.yml` lets {who} do that.")
+
+
+def refuse(deps: SlackDeps, actor: Actor, service: str, environment: str, reason: str) -> None:
+    """Tell the person why not, only them, and keep a trace in the event log."""
+    deps.pipeline.record_event(service, environment, kind="refused", message=reason, by=actor.by)
+    reply(deps, actor, ephemeral(f":no_entry: {reason}"))
+
+
+def reply(deps: SlackDeps, actor: Actor, payload: dict) -> None:
+    if actor.response_url:
+        deps.chat.respond(actor.response_url, {"replace_original": False, **payload})
+    else:
+        deps.chat.post_ephemeral(actor.channel_id, actor.user_id, payload["text"])
+
+
+def run_job(deps: SlackDeps, actor: Actor, job: Callable[[], None]) -> None:
+    """Run `job` after the acknowledgement; whatever it raises, the person hears about it."""
+
+    def guarded() -> None:
+        try:
+            job()
+        except NotFoundError as exc:
+            _tell(deps, actor, f":grey_question: {exc}")
+        except MainlineError as exc:
+            _tell(deps, actor, f":warning: {exc}")
+        except Exception:
+            log.exception("slack: command failed for %s", actor.by)
+            _tell(deps, actor, ":warning: Something went wrong on our side; it has been logged.")
+
+    deps.run_later(guarded)
+
+
+def _tell(deps: SlackDeps, actor: Actor, text: str) -> None:
+    try:
+        reply(deps, actor, ephemeral(text))
+    except MainlineError as exc:
+        log.warning("slack: could not answer %s: %s", actor.by, exc)
