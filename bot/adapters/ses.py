@@ -1,0 +1,44 @@
+"""Release-note emails through Amazon SES."""
+
+from __future__ import annotations
+
+import boto3
+
+from bot.adapters.ecs_target import EcsError, aws_client, call
+from bot.release_notes import ReleaseNotes
+
+
+class SesError(EcsError):
+    """SES refused to send."""
+
+
+class SesRejectedError(SesError):
+    """SES rejected the message: an unverified sender, a suppressed or malformed address."""
+
+
+REJECTED_CODES = frozenset({"MessageRejected", "MailFromDomainNotVerifiedException",
+                            "ConfigurationSetDoesNotExist", "AccountSendingPausedException"})
+
+
+class SesMailer:
+    def __init__(self, session: boto3.Session | None, sender: str, region: str = "us-east-1"):
+        self.ses = aws_client(session, "ses", region)
+        self.sender = sender
+
+    def send(self, notes: ReleaseNotes, to: list[str]) -> str | None:
+        """Send the release notes to `to`; the SES message id, None when there is nobody to tell."""
+        if not to:
+            return None
+        message = {
+            "Subject": {"Data": notes.subject, "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": notes.text, "Charset": "UTF-8"},
+                     "Html": {"Data": notes.html, "Charset": "UTF-8"}},
+        }
+        try:
+            resp = call(self.ses, "send_email", Source=self.sender, Destination={"ToAddresses": list(to)},
+                        Message=message)
+        except EcsError as exc:
+            kind = SesRejectedError if exc.code in REJECTED_CODES else SesError
+            raise kind(f"SES did not send the release notes for {notes.service} {notes.sha[:7]}: {exc}",
+                       exc.code, exc.operation) from exc
+        return resp["MessageId"]

@@ -1,0 +1,89 @@
+"""Release notes: the pull requests between the previous live sha and the new one, as an email
+(subject, text, HTML), JSON for the API and Slack Block Kit. Pure: no I/O."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+
+# Slack refuses a section whose text is longer than this.
+SLACK_SECTION_LIMIT = 3000
+
+
+@dataclass(frozen=True)
+class PullSummary:
+    number: int
+    title: str
+    author: str
+    url: str
+
+    def line(self) -> str:
+        return f"#{self.number} {self.title} (@{self.author}) {self.url}"
+
+
+@dataclass(frozen=True)
+class ReleaseNotes:
+    service: str
+    environment: str
+    previous_sha: str | None  # None for the first release
+    sha: str
+    pulls: tuple[PullSummary, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def build(cls, service: str, environment: str, previous_sha: str | None, sha: str,
+              pulls: list[tuple[int, str, str, str]]) -> "ReleaseNotes":
+        """From (number, title, author, url) tuples, oldest first as merged."""
+        return cls(service, environment, previous_sha, sha, tuple(PullSummary(*p) for p in pulls))
+
+    @property
+    def range(self) -> str:
+        return f"{self.previous_sha[:7]}..{self.sha[:7]}" if self.previous_sha else self.sha[:7]
+
+    @property
+    def subject(self) -> str:
+        count = len(self.pulls)
+        changes = f"{count} pull request{'s' if count != 1 else ''}"
+        return f"[{self.service}] {self.environment} is live at {self.sha[:7]} ({changes})"
+
+    @property
+    def text(self) -> str:
+        lines = [f"{self.service} {self.sha[:7]} is live in {self.environment}.", ""]
+        lines.append(f"Changes {self.range}:" if self.pulls else f"No pull requests in {self.range}.")
+        lines += [f"- {p.line()}" for p in self.pulls]
+        return "\n".join(lines) + "\n"
+
+    @property
+    def html(self) -> str:
+        e = html.escape
+        items = "".join(
+            f'<li><a href="{e(p.url, quote=True)}">#{p.number}</a> {e(p.title)} by @{e(p.author)}</li>'
+            for p in self.pulls
+        )
+        body = f"<ul>{items}</ul>" if items else f"<p>No pull requests in {e(self.range)}.</p>"
+        return (f"<p><strong>{e(self.service)}</strong> <code>{e(self.sha[:7])}</code> is live in "
+                f"{e(self.environment)}.</p><p>Changes {e(self.range)}:</p>{body}")
+
+    def as_json(self) -> dict:
+        return {
+            "service": self.service,
+            "environment": self.environment,
+            "previous_sha": self.previous_sha,
+            "sha": self.sha,
+            "subject": self.subject,
+            "pulls": [asdict(p) for p in self.pulls],
+        }
+
+    def slack_blocks(self) -> list[dict]:
+        head = f"*{self.service}* `{self.sha[:7]}` is live in *{self.environment}*"
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": head}}]
+        lines = [f"• <{p.url}|#{p.number}> {_slack_escape(p.title)} (@{_slack_escape(p.author)})" for p in self.pulls]
+        text = "\n".join(lines) or f"No pull requests in {self.range}."
+        if len(text) > SLACK_SECTION_LIMIT:
+            text = text[: SLACK_SECTION_LIMIT - 1] + "…"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+        return blocks
+
+
+def _slack_escape(text: str) -> str:
+    # Slack's mrkdwn treats these three as control characters.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
