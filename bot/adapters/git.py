@@ -1,0 +1,175 @@
+"""Git over smart HTTP with the real `git` client: a cached mirror per repository for reads,
+a fresh clone for the revert we push."""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from bot.errors import MainlineError, TransientError
+from bot.ports import RevertOutcome
+
+log = logging.getLogger("mainline.git")
+
+BOT_NAME = "Mainline"
+BOT_EMAIL = "mainline@users.noreply.localhost"
+
+
+class GitError(MainlineError):
+    """A git command failed; the message carries its stderr (never credentials)."""
+
+
+class GitClient:
+    def __init__(self, cache_dir: Path, token: str | None = None, timeout: float = 300):
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        self._token = token
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _env(self) -> dict:
+        env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_AUTHOR_NAME=BOT_NAME, GIT_AUTHOR_EMAIL=BOT_EMAIL,
+                   GIT_COMMITTER_NAME=BOT_NAME, GIT_COMMITTER_EMAIL=BOT_EMAIL, LC_ALL="C")
+        if self._token:
+            # Through the environment, not argv: the token never shows in `ps` or in an error.
+            basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
+            env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader",
+                       GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
+        return env
+
+    def _git(self, *args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run(["git", *args], cwd=cwd, env=self._env(), capture_output=True, text=True,
+                              timeout=self.timeout)
+        if check and proc.returncode != 0:
+            message = f"git {args[0]} failed: {proc.stderr.strip()[-800:]}"
+            if any(s in proc.stderr for s in ("Could not resolve", "Connection refused", "timed out", "502", "503")):
+                raise TransientError(message)
+            raise GitError(message)
+        return proc
+
+    def _mirror_path(self, clone_url: str) -> Path:
+        digest = hashlib.sha256(clone_url.encode()).hexdigest()[:16]
+        name = clone_url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+        return self.cache_dir / f"{name}-{digest}.git"
+
+    @contextmanager
+    def _mirror(self, clone_url: str, fetch: bool = True):
+        path = self._mirror_path(clone_url)
+        lock_path = path.with_suffix(".lock")
+        with open(lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not (path / "HEAD").exists():
+                    shutil.rmtree(path, ignore_errors=True)
+                    self._git("clone", "--mirror", "--quiet", clone_url, str(path))
+                elif fetch:
+                    self._git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*", cwd=path)
+                yield path
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _has(self, mirror: Path, sha: str) -> bool:
+        return self._git("cat-file", "-e", f"{sha}^{{commit}}", cwd=mirror, check=False).returncode == 0
+
+    @contextmanager
+    def _mirror_with(self, clone_url: str, *shas: str):
+        """The mirror, fetched only when it lacks one of `shas`."""
+        with self._mirror(clone_url, fetch=False) as mirror:
+            if not all(self._has(mirror, s) for s in shas):
+                self._git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*", cwd=mirror)
+            yield mirror
+
+    # -- the Git port --------------------------------------------------------------------------
+
+    def checkout(self, clone_url: str, sha: str, dest: Path) -> Path:
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        with self._mirror_with(clone_url, sha) as mirror:
+            archive = subprocess.run(["git", "archive", "--format=tar", sha], cwd=mirror, capture_output=True,
+                                     env=self._env(), timeout=self.timeout)
+            if archive.returncode != 0:
+                raise GitError(f"no commit {sha} in {clone_url}: {archive.stderr.decode()[-300:]}")
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+        return dest
+
+    def read_file(self, clone_url: str, sha: str, path: str) -> str | None:
+        with self._mirror_with(clone_url, sha) as mirror:
+            proc = self._git("show", f"{sha}:{path}", cwd=mirror, check=False)
+            return proc.stdout if proc.returncode == 0 else None
+
+    def head(self, clone_url: str, branch: str) -> str | None:
+        proc = self._git("ls-remote", clone_url, f"refs/heads/{branch}")
+        line = proc.stdout.strip().split("\n")[0]
+        return line.split()[0] if line else None
+
+    def first_parent_commits(self, clone_url: str, base: str, tip: str) -> list[str]:
+        with self._mirror_with(clone_url, base, tip) as mirror:
+            out = self._git("rev-list", "--first-parent", f"{base}..{tip}", cwd=mirror).stdout
+            return out.split()
+
+    def commit_message(self, clone_url: str, sha: str) -> str:
+        with self._mirror_with(clone_url, sha) as mirror:
+            return self._git("log", "-1", "--format=%B", sha, cwd=mirror).stdout
+
+    def changed_paths(self, clone_url: str, base: str, tip: str) -> list[str]:
+        with self._mirror_with(clone_url, base, tip) as mirror:
+            return self._git("diff", "--name-only", base, tip, cwd=mirror).stdout.split()
+
+    def same_tree(self, clone_url: str, a: str, b: str) -> bool:
+        with self._mirror_with(clone_url, a, b) as mirror:
+            trees = self._git("rev-parse", f"{a}^{{tree}}", f"{b}^{{tree}}", cwd=mirror).stdout.split()
+            return trees[0] == trees[1]
+
+    def is_ancestor(self, clone_url: str, ancestor: str, descendant: str) -> bool:
+        with self._mirror_with(clone_url, ancestor, descendant) as mirror:
+            proc = self._git("merge-base", "--is-ancestor", ancestor, descendant, cwd=mirror, check=False)
+            return proc.returncode == 0
+
+    def revert_and_push(self, clone_url: str, branch: str, commits: list[str], message: str) -> RevertOutcome:
+        for attempt in range(3):
+            outcome = self._revert_once(clone_url, branch, commits, message)
+            if outcome is not None:
+                return outcome
+            log.info("push of the revert raced another push; trying again (%d)", attempt + 1)
+        raise TransientError(f"could not push the revert to {branch}: the branch kept moving")
+
+    def _revert_once(self, clone_url: str, branch: str, commits: list[str], message: str) -> RevertOutcome | None:
+        with tempfile.TemporaryDirectory(prefix="mainline-revert-") as tmp:
+            work = Path(tmp) / "repo"
+            self._git("clone", "--quiet", "--branch", branch, clone_url, str(work))
+            todo = [c for c in commits if not self._already_reverted(work, c)]
+            if not todo:
+                return RevertOutcome(sha=None, reverted=())
+            for sha in todo:
+                parents = self._git("rev-list", "--parents", "-n", "1", sha, cwd=work).stdout.split()[1:]
+                args = ["revert", "--no-edit"] + (["-m", "1"] if len(parents) > 1 else []) + [sha]
+                proc = self._git(*args, cwd=work, check=False)
+                if proc.returncode != 0:
+                    conflicted = self._git("diff", "--name-only", "--diff-filter=U", cwd=work).stdout.split()
+                    self._git("revert", "--abort", cwd=work, check=False)
+                    if not conflicted:
+                        raise GitError(f"git revert {sha[:12]} failed: {proc.stderr.strip()[-500:]}")
+                    return RevertOutcome(sha=None, reverted=(), conflict_files=tuple(conflicted))
+                body = self._git("log", "-1", "--format=%B", cwd=work).stdout.strip()
+                self._git("commit", "--amend", "--quiet", "-m", f"{body}\n\n{message}", cwd=work)
+            push = self._git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=work, check=False)
+            if push.returncode != 0:
+                if "rejected" in push.stderr or "non-fast-forward" in push.stderr or "fetch first" in push.stderr:
+                    return None
+                raise GitError(f"git push failed: {push.stderr.strip()[-500:]}")
+            head = self._git("rev-parse", "HEAD", cwd=work).stdout.strip()
+            return RevertOutcome(sha=head, reverted=tuple(todo))
+
+    def _already_reverted(self, work: Path, sha: str) -> bool:
+        proc = self._git("log", "--format=%H", f"--grep=This reverts commit {sha}", f"{sha}..HEAD", cwd=work,
+                         check=False)
+        return bool(proc.stdout.strip())

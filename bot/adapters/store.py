@@ -1,0 +1,369 @@
+"""Durable state on SQLAlchemy (SQLite by default, PostgreSQL at scale)."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.adapters.models import (
+    ApprovalRow,
+    DeliveryRow,
+    DeployEventRow,
+    DeployRow,
+    EnvironmentRow,
+    LockRow,
+    ReleaseRow,
+    ServiceRow,
+)
+from bot.domain import TERMINAL_STATES, DeployState
+from bot.errors import LeaseLostError, NotFoundError
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
+FREEZE = "*"
+
+
+def utcnow() -> datetime:
+    # Naive UTC: SQLite keeps no zone, and every timestamp here is UTC.
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _sqlite_pragmas(engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):
+        # Take the write lock up front: two processes upgrading read locks deadlock in SQLite.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        kwargs = {}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            _sqlite_pragmas(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(SCHEMA_DIR))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- webhook inbox ----------------------------------------------------------------------
+
+    def record_delivery(self, delivery_id: str, event_name: str, action: str | None, payload: str) -> bool:
+        """Store a delivery; False when this delivery id was seen before."""
+        try:
+            with self.session() as s:
+                s.add(DeliveryRow(delivery_id=delivery_id, event=event_name, action=action,
+                                  received_at=utcnow(), payload=payload))
+            return True
+        except IntegrityError:
+            return False
+
+    def delivery(self, delivery_id: str) -> DeliveryRow:
+        with self.session() as s:
+            row = s.get(DeliveryRow, delivery_id)
+            if row is None:
+                raise NotFoundError(f"no delivery {delivery_id}")
+            return row
+
+    def finish_delivery(self, delivery_id: str, outcome: str) -> None:
+        with self.session() as s:
+            s.execute(update(DeliveryRow).where(DeliveryRow.delivery_id == delivery_id)
+                      .values(processed_at=utcnow(), outcome=outcome[:2000]))
+
+    def unprocessed_deliveries(self, older_than: float) -> list[str]:
+        cutoff = utcnow() - timedelta(seconds=older_than)
+        with self.session() as s:
+            return list(s.scalars(select(DeliveryRow.delivery_id).where(
+                DeliveryRow.processed_at.is_(None), DeliveryRow.received_at < cutoff)))
+
+    # -- services ---------------------------------------------------------------------------
+
+    def upsert_service(self, name: str, repo: str, clone_url: str, branch: str,
+                       config_text: str | None = None, config_sha: str | None = None) -> ServiceRow:
+        with self.session() as s:
+            row = s.scalar(select(ServiceRow).where(ServiceRow.name == name))
+            if row is None:
+                row = ServiceRow(name=name, repo=repo, clone_url=clone_url, branch=branch)
+                s.add(row)
+            row.repo, row.clone_url, row.branch = repo, clone_url, branch
+            if config_text is not None:
+                row.config_text, row.config_sha = config_text, config_sha
+            s.flush()
+            return row
+
+    def service(self, name: str) -> ServiceRow:
+        with self.session() as s:
+            row = s.scalar(select(ServiceRow).where(ServiceRow.name == name))
+            if row is None:
+                raise NotFoundError(f"unknown service {name!r}")
+            return row
+
+    def services(self) -> list[ServiceRow]:
+        with self.session() as s:
+            return list(s.scalars(select(ServiceRow).order_by(ServiceRow.name)))
+
+    def services_of_repo(self, repo: str) -> list[ServiceRow]:
+        with self.session() as s:
+            return list(s.scalars(select(ServiceRow).where(ServiceRow.repo == repo)))
+
+    def environment(self, service_id: int, name: str) -> EnvironmentRow:
+        with self.session() as s:
+            row = s.scalar(select(EnvironmentRow).where(EnvironmentRow.service_id == service_id,
+                                                        EnvironmentRow.name == name))
+            if row is None:
+                row = EnvironmentRow(service_id=service_id, name=name, lease_token=0)
+                s.add(row)
+                s.flush()
+            return row
+
+    def environments(self, service_id: int) -> list[EnvironmentRow]:
+        with self.session() as s:
+            return list(s.scalars(select(EnvironmentRow).where(EnvironmentRow.service_id == service_id)
+                                  .order_by(EnvironmentRow.name)))
+
+    # -- leases -------------------------------------------------------------------------------
+
+    def acquire_lease(self, env_id: int, owner: str, seconds: float) -> int | None:
+        """Take the environment's lease if free or expired; return the new fencing token."""
+        now = utcnow()
+        with self.session() as s:
+            env = s.get(EnvironmentRow, env_id)
+            if env.lease_owner and env.lease_owner != owner and env.lease_expires_at and env.lease_expires_at > now:
+                return None
+            env.lease_owner = owner
+            env.lease_expires_at = now + timedelta(seconds=seconds)
+            env.lease_token = (env.lease_token or 0) + 1
+            return env.lease_token
+
+    def renew_lease(self, env_id: int, token: int, seconds: float) -> bool:
+        with self.session() as s:
+            result = s.execute(update(EnvironmentRow)
+                               .where(EnvironmentRow.id == env_id, EnvironmentRow.lease_token == token)
+                               .values(lease_expires_at=utcnow() + timedelta(seconds=seconds)))
+            return result.rowcount == 1
+
+    def release_lease(self, env_id: int, token: int) -> None:
+        with self.session() as s:
+            s.execute(update(EnvironmentRow)
+                      .where(EnvironmentRow.id == env_id, EnvironmentRow.lease_token == token)
+                      .values(lease_owner=None, lease_expires_at=None))
+
+    def expired_or_idle_envs(self) -> list[EnvironmentRow]:
+        """Environments with work that no live lease is doing."""
+        now = utcnow()
+        with self.session() as s:
+            open_states = [st.value for st in DeployState if st not in TERMINAL_STATES]
+            busy = select(DeployRow.service_id, DeployRow.environment).where(DeployRow.state.in_(open_states))
+            pairs = set(s.execute(busy).all())
+            rows = []
+            for env in s.scalars(select(EnvironmentRow)):
+                if (env.service_id, env.name) in pairs and (env.lease_expires_at is None or env.lease_expires_at < now):
+                    rows.append(env)
+            return rows
+
+    def _fence(self, s: Session, service_id: int, environment: str, token: int) -> None:
+        current = s.scalar(select(EnvironmentRow.lease_token).where(
+            EnvironmentRow.service_id == service_id, EnvironmentRow.name == environment))
+        if current != token:
+            raise LeaseLostError(f"lease token {token} is stale (now {current})")
+
+    # -- deploys --------------------------------------------------------------------------------
+
+    def create_deploy(self, service_id: int, environment: str, sha: str, ref: str, requested_by: str,
+                      manual: bool = False, pull_numbers: list[int] | None = None,
+                      force_reason: str | None = None) -> tuple[DeployRow, bool]:
+        """The deploy for (service, environment, sha); created (True) or the existing one (False).
+        A failed or reverted sha asked for again by hand is queued again."""
+        with self.session() as s:
+            row = s.scalar(select(DeployRow).where(DeployRow.service_id == service_id,
+                                                   DeployRow.environment == environment, DeployRow.sha == sha))
+            if row is not None:
+                if pull_numbers:
+                    row.pull_numbers = sorted(set(row.pull_numbers or []) | set(pull_numbers))
+                if manual and row.state in (DeployState.FAILED.value, DeployState.SUPERSEDED.value):
+                    row.state, row.reason, row.blocked_by = DeployState.QUEUED.value, None, None
+                    row.manual, row.requested_by, row.force_reason = 1, requested_by, force_reason
+                    row.finished_at = None
+                    return row, True
+                return row, False
+            row = DeployRow(service_id=service_id, environment=environment, sha=sha, ref=ref,
+                            state=DeployState.QUEUED.value, requested_by=requested_by,
+                            manual=int(manual), pull_numbers=sorted(set(pull_numbers or [])),
+                            force_reason=force_reason, attempts=0, created_at=utcnow())
+            s.add(row)
+            try:
+                s.flush()
+            except IntegrityError:
+                s.rollback()
+                raise
+            return row, True
+
+    def deploy(self, deploy_id: int) -> DeployRow:
+        with self.session() as s:
+            row = s.get(DeployRow, deploy_id)
+            if row is None:
+                raise NotFoundError(f"no deploy {deploy_id}")
+            return row
+
+    def deploys(self, service_id: int | None = None, environment: str | None = None,
+                states: list[str] | None = None, limit: int = 100) -> list[DeployRow]:
+        with self.session() as s:
+            q = select(DeployRow)
+            if service_id is not None:
+                q = q.where(DeployRow.service_id == service_id)
+            if environment is not None:
+                q = q.where(DeployRow.environment == environment)
+            if states:
+                q = q.where(DeployRow.state.in_(states))
+            return list(s.scalars(q.order_by(DeployRow.id.desc()).limit(limit)))
+
+    def update_deploy(self, deploy_id: int, token: int | None, **fields) -> DeployRow:
+        """Write a deploy's fields, only while `token` still holds its environment's lease."""
+        with self.session() as s:
+            row = s.get(DeployRow, deploy_id)
+            if token is not None:
+                self._fence(s, row.service_id, row.environment, token)
+            for key, value in fields.items():
+                setattr(row, key, value.value if isinstance(value, DeployState) else value)
+            return row
+
+    def add_event(self, deploy_id: int | None, service: str, environment: str, kind: str, message: str,
+                  by: str | None = None, data: dict | None = None) -> None:
+        with self.session() as s:
+            s.add(DeployEventRow(deploy_id=deploy_id, service=service, environment=environment, at=utcnow(),
+                                 kind=kind, message=message, by=by, data=data or {}))
+
+    def events(self, deploy_id: int) -> list[DeployEventRow]:
+        with self.session() as s:
+            return list(s.scalars(select(DeployEventRow).where(DeployEventRow.deploy_id == deploy_id)
+                                  .order_by(DeployEventRow.id)))
+
+    def events_since(self, after_id: int = 0, limit: int = 500) -> list[DeployEventRow]:
+        with self.session() as s:
+            return list(s.scalars(select(DeployEventRow).where(DeployEventRow.id > after_id)
+                                  .order_by(DeployEventRow.id).limit(limit)))
+
+    # -- releases -------------------------------------------------------------------------------
+
+    def live_release(self, service_id: int, environment: str) -> ReleaseRow | None:
+        with self.session() as s:
+            env = s.scalar(select(EnvironmentRow).where(EnvironmentRow.service_id == service_id,
+                                                        EnvironmentRow.name == environment))
+            if env is None or env.live_release_id is None:
+                return None
+            return s.get(ReleaseRow, env.live_release_id)
+
+    def set_live(self, service_id: int, environment: str, sha: str, image: str, deploy_id: int | None,
+                 token: int | None) -> ReleaseRow:
+        with self.session() as s:
+            if token is not None:
+                self._fence(s, service_id, environment, token)
+            env = s.scalar(select(EnvironmentRow).where(EnvironmentRow.service_id == service_id,
+                                                        EnvironmentRow.name == environment))
+            if env.live_release_id:
+                old = s.get(ReleaseRow, env.live_release_id)
+                if old.sha == sha:
+                    return old
+                if old.status == "live":
+                    old.status = "retired"
+            release = ReleaseRow(service_id=service_id, environment=environment, sha=sha, image=image,
+                                 status="live", live_since=utcnow(), deploy_id=deploy_id)
+            s.add(release)
+            s.flush()
+            env.live_release_id = release.id
+            return release
+
+    def mark_release_bad(self, service_id: int, environment: str, sha: str) -> None:
+        with self.session() as s:
+            s.execute(update(ReleaseRow).where(ReleaseRow.service_id == service_id,
+                                               ReleaseRow.environment == environment, ReleaseRow.sha == sha)
+                      .values(status="bad"))
+
+    def releases(self, service_id: int, environment: str, limit: int = 50) -> list[ReleaseRow]:
+        with self.session() as s:
+            return list(s.scalars(select(ReleaseRow).where(ReleaseRow.service_id == service_id,
+                                                           ReleaseRow.environment == environment)
+                                  .order_by(ReleaseRow.id.desc()).limit(limit)))
+
+    # -- locks and approvals -----------------------------------------------------------------------
+
+    def lock(self, service: str, environment: str, by: str, reason: str) -> LockRow:
+        with self.session() as s:
+            row = s.scalar(select(LockRow).where(LockRow.service == service, LockRow.environment == environment))
+            if row is None:
+                row = LockRow(service=service, environment=environment, by=by, reason=reason, created_at=utcnow())
+                s.add(row)
+            else:
+                row.by, row.reason = by, reason
+            return row
+
+    def unlock(self, service: str, environment: str) -> bool:
+        with self.session() as s:
+            row = s.scalar(select(LockRow).where(LockRow.service == service, LockRow.environment == environment))
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def lock_for(self, service: str, environment: str) -> LockRow | None:
+        """The lock holding this service back: its own, or a global freeze."""
+        with self.session() as s:
+            own = s.scalar(select(LockRow).where(LockRow.service == service, LockRow.environment == environment))
+            return own or s.scalar(select(LockRow).where(LockRow.service == FREEZE, LockRow.environment == FREEZE))
+
+    def approval(self, deploy_id: int, gate: str) -> ApprovalRow | None:
+        with self.session() as s:
+            return s.scalar(select(ApprovalRow).where(ApprovalRow.deploy_id == deploy_id, ApprovalRow.gate == gate))
+
+    def request_approval(self, deploy_id: int, gate: str) -> ApprovalRow:
+        with self.session() as s:
+            row = s.scalar(select(ApprovalRow).where(ApprovalRow.deploy_id == deploy_id, ApprovalRow.gate == gate))
+            if row is None:
+                row = ApprovalRow(deploy_id=deploy_id, gate=gate, status="pending", created_at=utcnow())
+                s.add(row)
+            return row
+
+    def decide_approval(self, deploy_id: int, gate: str, by: str, granted: bool, reason: str) -> ApprovalRow:
+        with self.session() as s:
+            row = s.scalar(select(ApprovalRow).where(ApprovalRow.deploy_id == deploy_id, ApprovalRow.gate == gate))
+            if row is None:
+                raise NotFoundError(f"deploy {deploy_id} has no approval pending for {gate}")
+            row.status, row.by, row.reason = ("granted" if granted else "rejected"), by, reason
+            return row
+
+    def pending_approvals(self, deploy_id: int) -> list[ApprovalRow]:
+        with self.session() as s:
+            return list(s.scalars(select(ApprovalRow).where(ApprovalRow.deploy_id == deploy_id,
+                                                            ApprovalRow.status == "pending")))

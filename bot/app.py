@@ -1,0 +1,119 @@
+"""The Flask app factory: webhook intake, Slack endpoints, API, dashboard, metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from flask import Flask, Response, jsonify, render_template, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from werkzeug.exceptions import HTTPException
+
+from bot import webhook
+from bot.errors import MainlineError, NotFoundError
+from bot.settings import Settings
+
+log = logging.getLogger("mainline.web")
+
+
+def create_app(settings: Settings, adapters=None) -> Flask:
+    """`adapters` is a bot.wiring.Wired (tests pass their own); by default built from settings."""
+    from bot.wiring import wire
+
+    wired = adapters or wire(settings, role="web")
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["mainline"] = wired
+    metrics = _metrics()
+    secret = settings.github_webhook_secret.get_secret_value() if settings.github_webhook_secret else None
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return jsonify(error=exc.description or exc.name), exc.code
+
+    @app.errorhandler(NotFoundError)
+    def not_found(exc: NotFoundError):
+        return jsonify(error=str(exc)), 404
+
+    @app.errorhandler(MainlineError)
+    def mainline_error(exc: MainlineError):
+        return jsonify(error=str(exc)), 400
+
+    @app.post("/github/webhook")
+    def github_webhook():
+        started = time.perf_counter()
+        body = request.get_data(cache=False)
+        if secret is None:
+            return jsonify(error="GITHUB_WEBHOOK_SECRET is not set; refusing unsigned webhooks"), 401
+        if not webhook.verify(secret, body, request.headers.get("X-Hub-Signature-256")):
+            metrics["webhooks"].labels("unknown", "bad_signature").inc()
+            return jsonify(error="missing or wrong X-Hub-Signature-256"), 401
+        event = request.headers.get("X-GitHub-Event")
+        delivery = request.headers.get("X-GitHub-Delivery")
+        if not event or not delivery:
+            return jsonify(error="X-GitHub-Event and X-GitHub-Delivery headers are required"), 400
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return jsonify(error=f"body is not valid JSON: {exc}"), 400
+        if not isinstance(payload, dict):
+            return jsonify(error="body must be a JSON object"), 400
+        action = payload.get("action") if isinstance(payload.get("action"), str) else None
+        if event == "ping":
+            return jsonify(ok="pong"), 200
+        if not wired.router.accepts(event, action):
+            log.info("ignoring %s%s delivery %s: no handler", event, f".{action}" if action else "", delivery)
+            metrics["webhooks"].labels(event, "ignored").inc()
+            return jsonify(ignored=f"Mainline does not act on {event}" + (f".{action}" if action else "")), 202
+        if not wired.store.record_delivery(delivery, event, action, body.decode("utf-8", "replace")):
+            metrics["webhooks"].labels(event, "duplicate").inc()
+            return jsonify(duplicate=delivery), 200
+        wired.queue.process_delivery(delivery)
+        metrics["webhooks"].labels(event, "queued").inc()
+        metrics["ack"].observe(time.perf_counter() - started)
+        return jsonify(queued=delivery), 202
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(ok=True)
+
+    @app.get("/metrics")
+    def prometheus():
+        return Response(generate_latest(metrics["registry"]), mimetype=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/services")
+    def api_services():
+        return jsonify(wired.pipeline.status())
+
+    @app.get("/api/deploys")
+    def api_deploys():
+        service = request.args.get("service")
+        if not service:
+            return jsonify(error="the `service` query parameter is required"), 400
+        try:
+            limit = max(1, min(int(request.args.get("limit", "20")), 200))
+        except ValueError:
+            return jsonify(error="`limit` must be a whole number"), 400
+        return jsonify(wired.pipeline.deploys(service, limit=limit))
+
+    @app.get("/")
+    def dashboard():
+        services = wired.pipeline.status()
+        recent = {s["service"]: wired.pipeline.deploys(s["service"], limit=5) for s in services}
+        return render_template("dashboard.html", services=services, recent=recent)
+
+    for blueprint in wired.blueprints:
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _metrics() -> dict:
+    registry = CollectorRegistry()
+    return {
+        "registry": registry,
+        "webhooks": Counter("mainline_webhooks_total", "GitHub webhook deliveries by event and outcome",
+                            ["event", "outcome"], registry=registry),
+        "ack": Histogram("mainline_webhook_ack_seconds", "Time to verify, record and queue a webhook",
+                         registry=registry, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)),
+    }

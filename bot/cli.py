@@ -1,0 +1,236 @@
+"""The `mainline` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from bot.errors import MainlineError
+from bot.settings import Settings, SettingsError, load_settings
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("urllib3", "docker", "huey", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        click.echo(str(exc.code), err=True)
+        sys.exit(2)
+
+
+def _pipeline():
+    from bot.wiring import wire
+
+    return wire(_settings(), role="cli").pipeline
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"mainline: {exc}", err=True)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
+    """Mainline: a merge to master goes to production by itself; a bad release is rolled back
+    and reverted, so master and production never disagree."""
+    _setup_logging(verbose)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve webhooks, Slack, the dashboard, the API and metrics (gunicorn)."""
+    settings = _settings()
+    try:
+        settings.require("github_webhook_secret")
+    except SettingsError as exc:
+        click.echo(str(exc.code), err=True)
+        sys.exit(2)
+    from gunicorn.app.base import BaseApplication
+
+    from bot.app import create_app
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 8)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("timeout", 60)
+
+        def load(self):
+            return create_app(settings)
+
+    Server().run()
+
+
+@main.command()
+def worker() -> None:
+    """Run deploys: the queue consumer plus the periodic reconciler."""
+    from bot.wiring import wire
+
+    settings = _settings()
+    wired = wire(settings, role="worker", **_reporters(settings))
+    stop = threading.Event()
+
+    def reconcile_forever() -> None:
+        log = logging.getLogger("mainline.reconciler")
+        while not stop.wait(settings.reconcile_seconds):
+            try:
+                wired.pipeline.reconcile()
+            except Exception:
+                log.exception("reconcile pass failed; the next one will try again")
+
+    threading.Thread(target=reconcile_forever, daemon=True, name="reconciler").start()
+    wired.pipeline.reconcile()
+    try:
+        wired.queue.consumer(settings.worker_threads).run()
+    finally:
+        stop.set()
+
+
+def _reporters(settings: Settings) -> dict:
+    """Reporters that the settings switch on (GitHub and Slack adapters, when configured)."""
+    from bot.reporting import reporters_for
+
+    return {"reporters": reporters_for(settings)}
+
+
+@main.command()
+@click.argument("service")
+@click.option("--ref", default=None, help="branch or sha (default: the production branch head)")
+@click.option("--env", "environment", default="production", show_default=True)
+@click.option("--by", default="cli", show_default=True, help="who asks (recorded)")
+@click.option("--force", is_flag=True, help="deploy past a lock or window (needs --reason)")
+@click.option("--reason", default=None)
+def deploy(service, ref, environment, by, force, reason) -> None:
+    """Queue a deploy of SERVICE."""
+    try:
+        view = _pipeline().request_deploy(service, environment, ref, by, force=force, reason=reason)
+    except MainlineError as exc:
+        _fail(exc)
+    click.echo(f"queued {view['service']} {view['sha'][:12]} for {view['environment']} (deploy {view['id']})")
+
+
+@main.command()
+@click.argument("service")
+@click.option("--env", "environment", default="production", show_default=True)
+@click.option("--to", "to", default=None, help="sha (prefix) of the release to restore")
+@click.option("--by", default="cli", show_default=True)
+def rollback(service, environment, to, by) -> None:
+    """Roll SERVICE back to the last good release (or --to), then revert the branch."""
+    try:
+        view = _pipeline().rollback(service, environment, by, to=to)
+    except MainlineError as exc:
+        _fail(exc)
+    click.echo(f"rolling back {service} in {environment}: {view['sha'][:12]} -> {view['previous_sha'][:12]}")
+
+
+@main.command()
+@click.argument("service", required=False)
+@click.option("--json", "as_json", is_flag=True)
+def status(service, as_json) -> None:
+    """What is live, what is queued, and why it is not deploying."""
+    try:
+        rows = _pipeline().status(service)
+    except MainlineError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no services yet")
+    for row in rows:
+        live = row["live"]["sha"][:12] if row["live"] else "nothing"
+        sync = "in sync" if row["in_sync"] else "NOT in sync"
+        click.echo(f"{row['service']} {row['environment']}: live {live}, head {(row['head'] or '?')[:12]} ({sync})")
+        if row["locked"]:
+            click.echo(f"  locked by {row['locked']['by']}: {row['locked']['reason']}")
+        for item in row["queue"]:
+            why = f" — waiting: {item['blocked_by']}" if item["blocked_by"] else ""
+            click.echo(f"  {item['sha'][:12]} {item['state']}{why}")
+
+
+@main.command()
+@click.argument("service")
+@click.option("--env", "environment", default="production", show_default=True)
+@click.option("--reason", required=True)
+@click.option("--by", default="cli", show_default=True)
+def lock(service, environment, reason, by) -> None:
+    """Hold automatic deploys of SERVICE."""
+    try:
+        _pipeline().lock(service, environment, by, reason)
+    except MainlineError as exc:
+        _fail(exc)
+    click.echo(f"locked {service} in {environment}: {reason}")
+
+
+@main.command()
+@click.argument("service")
+@click.option("--env", "environment", default="production", show_default=True)
+@click.option("--by", default="cli", show_default=True)
+def unlock(service, environment, by) -> None:
+    """Let automatic deploys of SERVICE go again."""
+    try:
+        _pipeline().unlock(service, environment, by)
+    except MainlineError as exc:
+        _fail(exc)
+    click.echo(f"unlocked {service} in {environment}")
+
+
+@main.group()
+def config() -> None:
+    """The repository config (.github/deploy.yml)."""
+
+
+@config.command("validate")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def config_validate(path: Path) -> None:
+    """Check PATH against the schema; print each error with its line."""
+    from bot.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            where = f"line {problem.line}" if problem.line else "top"
+            click.echo(f"{path}:{problem.line or 1}: {problem.path or '(root)'}: {problem.message} ({where})")
+        sys.exit(1)
+    click.echo(f"{path}: ok (service {cfg.service}, environments: {', '.join(cfg.environments)})")
+
+
+@config.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of .github/deploy.yml."""
+    from bot.config import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="play the story once and exit non-zero if a step did not hold")
+@click.option("--port", default=8000, show_default=True, type=int)
+def demo(once: bool, port: int) -> None:
+    """Start everything on this machine and play merge → live → bad release → rollback → revert."""
+    from bot.sandbox.demo import run_demo
+
+    sys.exit(run_demo(once=once, bot_port=port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,584 @@
+"""The use cases: request a deploy, drive it one state-machine step at a time, roll back,
+revert, reconcile. Acts only through ports; the app factory and the CLI bind the adapters."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
+from bot.domain import DeployRequest, DeployState, GateResult, GateStatus, RolloutPlan
+from bot.errors import (
+    AuthError,
+    BuildError,
+    LeaseLostError,
+    MainlineError,
+    NotFoundError,
+    RolloutError,
+)
+from bot.ports import DeployNotice, Reporter, RevertOutcome
+
+log = logging.getLogger("mainline.pipeline")
+
+S = DeployState
+IN_FLIGHT = [s.value for s in DeployState if s.in_flight]
+
+
+@dataclass
+class Wiring:
+    """The concrete adapters the pipeline acts through."""
+
+    store: object  # bot.adapters.store.Store
+    git: object  # bot.ports.Git (+ read_file, commit_message, changed_paths, is_ancestor)
+    builder: object  # bot.ports.Builder
+    target_for: Callable[[str, str, DeployConfig], object]  # (service, environment, config) -> Target
+    queue: object | None = None  # bot.adapters.queue.Queue
+    reporters: list[Reporter] = field(default_factory=list)
+    reverter: Callable[..., RevertOutcome] | None = None  # pull-request mode; None: push mode only
+    gates: Callable[..., list[GateResult]] | None = None  # extra pre-build gates (checks/)
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    registry: str = "127.0.0.1:5000"
+    state_dir: Path = Path(".mainline")
+    lease_seconds: float = 30.0
+    public_url: str = "http://127.0.0.1:8000"
+
+
+class Pipeline:
+    def __init__(self, wiring: Wiring, options: PipelineOptions, owner: str | None = None):
+        self.w = wiring
+        self.store = wiring.store
+        self.opts = options
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+    # -- intake -----------------------------------------------------------------------------------
+
+    def config_at(self, clone_url: str, sha: str) -> DeployConfig:
+        text = self.w.git.read_file(clone_url, sha, CONFIG_PATH)
+        if text is None:
+            raise ConfigError([])
+        return parse_config(text)
+
+    def request(self, req: DeployRequest) -> list[dict]:
+        """Record a deploy per environment that takes `req.ref`, and queue each environment's driver."""
+        try:
+            config = self.config_at(req.clone_url, req.sha)
+        except ConfigError as exc:
+            reason = str(exc) or f"{CONFIG_PATH} is missing at {req.sha[:12]}"
+            log.warning("not deploying %s@%s: %s", req.repo, req.sha[:12], reason)
+            self._tell(DeployNotice(0, "", "", req.repo, req.sha, "failed", f"invalid {CONFIG_PATH}: {reason}",
+                                    kind="gate", pull_numbers=req.pull_numbers,
+                                    data={"gate": "config", "status": "block", "reason": reason}))
+            return []
+        branch = req.ref.removeprefix("refs/heads/")
+        service = self.store.upsert_service(config.service, req.repo, req.clone_url, config.branch,
+                                            config_text=None, config_sha=req.sha)
+        envs = [req.environment] if req.environment else config.environments_for(branch)
+        created = []
+        for env in envs:
+            if env not in config.environments:
+                raise NotFoundError(f"{config.service} has no environment {env!r} in {CONFIG_PATH}")
+            self.store.environment(service.id, env)
+            row, new = self.store.create_deploy(service.id, env, req.sha, branch, req.requested_by,
+                                                manual=req.manual, pull_numbers=list(req.pull_numbers))
+            if new:
+                self._event(row, "queued", f"{req.sha[:12]} queued for {env} by {req.requested_by}")
+            created.append(self.deploy_view(row))
+            self._enqueue_drive(config.service, env)
+        return created
+
+    def _enqueue_drive(self, service: str, environment: str) -> None:
+        if self.w.queue is not None:
+            self.w.queue.drive(service, environment)
+
+    # -- driving an environment -------------------------------------------------------------------
+
+    def drive(self, service_name: str, environment: str) -> None:
+        """Take the environment's lease and move its deploys as far as they can go now."""
+        service = self.store.service(service_name)
+        env = self.store.environment(service.id, environment)
+        token = self.store.acquire_lease(env.id, self.owner, self.opts.lease_seconds)
+        if token is None:
+            log.info("%s/%s is being driven by another worker", service_name, environment)
+            return
+        lost = threading.Event()
+        stop = threading.Event()
+
+        def heartbeat() -> None:
+            while not stop.wait(self.opts.lease_seconds / 3):
+                if not self.store.renew_lease(env.id, token, self.opts.lease_seconds):
+                    lost.set()
+                    return
+
+        beat = threading.Thread(target=heartbeat, daemon=True, name=f"lease-{service_name}-{environment}")
+        beat.start()
+        try:
+            for _ in range(50):  # bounded: each pass moves one deploy by at least one step
+                if lost.is_set():
+                    raise LeaseLostError("lease lost")
+                deploy = self._current(service.id, environment, token)
+                if deploy is None:
+                    break
+                if not self._step(service, deploy, token):
+                    break
+        except LeaseLostError:
+            log.warning("%s/%s: lease lost; another worker takes over", service_name, environment)
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+            self.store.release_lease(env.id, token)
+
+    def _current(self, service_id: int, environment: str, token: int):
+        """The deploy in flight, else the newest queued one whose gates pass (coalescing)."""
+        in_flight = self.store.deploys(service_id, environment, states=IN_FLIGHT, limit=1)
+        if in_flight:
+            return in_flight[0]
+        queued = self.store.deploys(service_id, environment, states=[S.QUEUED.value], limit=50)
+        for deploy in queued:  # newest first
+            results = self.gate(deploy)
+            waiting = next((r for r in results if not r.passed), None)
+            if waiting is None:
+                live = self.store.live_release(service_id, environment)
+                self.store.update_deploy(deploy.id, token, state=S.GATING, blocked_by=None,
+                                         started_at=self.store_now(), attempts=deploy.attempts + 1,
+                                         previous_sha=live.sha if live else None,
+                                         previous_image=live.image if live else None)
+                self._event(deploy, "gating", "gates passed: " + ", ".join(r.gate for r in results))
+                return self.store.deploy(deploy.id)
+            if waiting.status is GateStatus.BLOCK:
+                self.store.update_deploy(deploy.id, token, state=S.FAILED, blocked_by=waiting.reason,
+                                         reason=f"{waiting.gate}: {waiting.reason}", finished_at=self.store_now())
+                self._event(deploy, "failed", f"blocked by {waiting.gate}: {waiting.reason}")
+            elif deploy.blocked_by != f"{waiting.gate}: {waiting.reason}":
+                self.store.update_deploy(deploy.id, token, blocked_by=f"{waiting.gate}: {waiting.reason}")
+                self._event(deploy, "waiting", f"waiting on {waiting.gate}: {waiting.reason}",
+                            kind="gate", data={"gate": waiting.gate, "status": waiting.status.value,
+                                               "reason": waiting.reason})
+        return None
+
+    def gate(self, deploy) -> list[GateResult]:
+        """The pre-build gates for a queued deploy, in order."""
+        service = self._service_by_id(deploy.service_id)
+        results = [self._lock_gate(service.name, deploy)]
+        if self.w.gates is not None:
+            results += self.w.gates(self, service, deploy)
+        return results
+
+    def _lock_gate(self, service: str, deploy) -> GateResult:
+        lock = self.store.lock_for(service, deploy.environment)
+        if lock is None:
+            return GateResult.ok("lock")
+        what = "frozen" if lock.service == "*" else "locked"
+        if deploy.manual and deploy.force_reason:
+            return GateResult.ok("lock", f"{what} by {lock.by}, forced: {deploy.force_reason}")
+        return GateResult.wait("lock", f"{what} by {lock.by}: {lock.reason}")
+
+    def _step(self, service, deploy, token: int) -> bool:
+        """One state-machine step. True when the deploy moved and may move again now."""
+        state = DeployState(deploy.state)
+        config = self.config_at(service.clone_url, deploy.sha) if state is not S.ROLLING_BACK else None
+        handler = {
+            S.GATING: self._do_gating,
+            S.BUILDING: self._do_building,
+            S.ROLLING_OUT: self._do_rolling_out,
+            S.VERIFYING: self._do_verifying,
+            S.ROLLING_BACK: self._do_rolling_back,
+            S.ROLLED_BACK: self._do_rolled_back,
+            S.REVERTING: self._do_reverting,
+        }[state]
+        handler(service, deploy, token, config)
+        return True
+
+    def _move(self, deploy, token: int, state: DeployState, message: str, **fields) -> None:
+        if state.terminal:
+            fields.setdefault("finished_at", self.store_now())
+        self.store.update_deploy(deploy.id, token, state=state, **fields)
+        self._event(deploy, state.value, message, data=fields.get("data") if "data" in fields else None)
+
+    def _plan(self, service, deploy, config: DeployConfig, sha: str, image: str) -> RolloutPlan:
+        env = config.environments[deploy.environment]
+        return RolloutPlan(service=service.name, environment=deploy.environment, sha=sha, image=image,
+                           replicas=env.replicas, strategy=env.strategy, health=config.health.policy(),
+                           listen=env.listen)
+
+    def _image(self, service: str, sha: str) -> str:
+        return f"{self.opts.registry}/{service}:{sha}"
+
+    def _do_gating(self, service, deploy, token, config) -> None:
+        self._move(deploy, token, S.BUILDING, f"building {deploy.sha[:12]}")
+
+    def _do_building(self, service, deploy, token, config) -> None:
+        live = self.store.live_release(service.id, deploy.environment)
+        if live and live.sha != deploy.sha and self.w.git.same_tree(service.clone_url, live.sha, deploy.sha):
+            # A revert (or an empty merge) brings back what already runs: nothing to roll out.
+            self.store.set_live(service.id, deploy.environment, deploy.sha, live.image, deploy.id, token)
+            self._move(deploy, token, S.LIVE, f"{deploy.sha[:12]} has the same tree as the live "
+                       f"{live.sha[:12]}: live without a rollout", image=live.image)
+            self._after_live(service, deploy, token)
+            return
+        image = self._image(service.name, deploy.sha)
+        workspace = self.opts.state_dir / "work" / f"{service.name}-{deploy.sha[:12]}-{uuid.uuid4().hex[:6]}"
+        try:
+            if not self.w.builder.image_exists(image):
+                self.w.git.checkout(service.clone_url, deploy.sha, workspace)
+                self.w.builder.ensure_image(workspace, image, self._sink(deploy))
+        except BuildError as exc:
+            self._move(deploy, token, S.FAILED, f"build failed: {exc}", reason=f"build failed: {exc}")
+            return
+        finally:
+            shutil.rmtree(workspace, ignore_errors=True)
+        self._move(deploy, token, S.ROLLING_OUT, f"rolling out {image}", image=image)
+
+    def _do_rolling_out(self, service, deploy, token, config) -> None:
+        target = self.w.target_for(service.name, deploy.environment, config)
+        plan = self._plan(service, deploy, config, deploy.sha, deploy.image)
+        try:
+            target.roll_out(plan, self._sink(deploy))
+        except RolloutError as exc:
+            self.store.mark_release_bad(service.id, deploy.environment, deploy.sha)
+            self._move(deploy, token, S.ROLLING_BACK, f"rollout failed: {exc}", reason=f"rollout failed: {exc}")
+            return
+        self._move(deploy, token, S.VERIFYING, f"all {plan.replicas} replicas serve {deploy.sha[:12]}; baking "
+                   f"{plan.health.bake:g}s")
+
+    def _do_verifying(self, service, deploy, token, config) -> None:
+        target = self.w.target_for(service.name, deploy.environment, config)
+        plan = self._plan(service, deploy, config, deploy.sha, deploy.image)
+        report = target.verify(plan, self._sink(deploy))
+        evidence = {"probes": report.probes, "failed_probes": report.failed_probes, "requests": report.requests,
+                    "errors_5xx": report.errors_5xx, "error_rate": round(report.error_rate, 4),
+                    "last_output": report.last_output[-500:]}
+        if not report.healthy:
+            self.store.mark_release_bad(service.id, deploy.environment, deploy.sha)
+            self._move(deploy, token, S.ROLLING_BACK, f"verification failed: {report.reason}",
+                       reason=f"verification failed: {report.reason}", data=evidence)
+            return
+        target.finish(plan, self._sink(deploy))
+        self.store.set_live(service.id, deploy.environment, deploy.sha, deploy.image, deploy.id, token)
+        self._move(deploy, token, S.LIVE, f"{deploy.sha[:12]} is live in {deploy.environment}", data=evidence)
+        self._after_live(service, deploy, token)
+
+    def _after_live(self, service, deploy, token) -> None:
+        """Older queued shas went live inside this one: they are done (coalesced)."""
+        for older in self.store.deploys(service.id, deploy.environment, states=[S.QUEUED.value]):
+            if older.id != deploy.id and self.w.git.is_ancestor(service.clone_url, older.sha, deploy.sha):
+                self._move(older, token, S.SUPERSEDED, f"went live inside {deploy.sha[:12]}",
+                           reason=f"included in {deploy.sha[:12]}")
+
+    def _do_rolling_back(self, service, deploy, token, config) -> None:
+        if not deploy.previous_sha:
+            plan_config = self.config_at(service.clone_url, deploy.sha)
+            target = self.w.target_for(service.name, deploy.environment, plan_config)
+            target.discard(self._plan(service, deploy, plan_config, deploy.sha, deploy.image or ""),
+                           self._sink(deploy))
+            self._move(deploy, token, S.FAILED, "the first release failed and there is nothing to roll back to; "
+                       "fix forward", reason=(deploy.reason or "") + "; nothing to roll back to")
+            return
+        bad_config = self.config_at(service.clone_url, deploy.sha)
+        good_config = self.config_at(service.clone_url, deploy.previous_sha)
+        if not bad_config.rollback.auto and not deploy.manual:
+            self._move(deploy, token, S.FAILED, "automatic rollback is off (rollback.auto: false): "
+                       f"roll back by hand with `mainline rollback {service.name}`",
+                       reason=(deploy.reason or "") + "; automatic rollback is off")
+            return
+        target = self.w.target_for(service.name, deploy.environment, good_config)
+        good = self._plan(service, deploy, good_config, deploy.previous_sha, deploy.previous_image)
+        self._event(deploy, "rolling_back", f"restoring {deploy.previous_sha[:12]} ({deploy.previous_image})")
+        target.roll_out(good, self._sink(deploy))
+        report = target.verify(good, self._sink(deploy))
+        if not report.healthy:
+            self._move(deploy, token, S.FAILED, f"the rollback to {deploy.previous_sha[:12]} did not verify: "
+                       f"{report.reason}; a human must look", reason=f"rollback did not verify: {report.reason}")
+            return
+        if deploy.image:
+            target.discard(self._plan(service, deploy, bad_config, deploy.sha, deploy.image), self._sink(deploy))
+        target.finish(good, self._sink(deploy))
+        self.store.set_live(service.id, deploy.environment, deploy.previous_sha, deploy.previous_image, None, token)
+        self._move(deploy, token, S.ROLLED_BACK, f"rolled back to {deploy.previous_sha[:12]}; it verified healthy")
+
+    def _do_rolled_back(self, service, deploy, token, config) -> None:
+        if deploy.environment not in self._production_envs(service, config):
+            self._move(deploy, token, S.FAILED, "rolled back; this environment does not follow the production "
+                       "branch, so nothing is reverted", reason=deploy.reason)
+            return
+        self._move(deploy, token, S.REVERTING, f"reverting the bad commits on {service.branch}")
+
+    def _production_envs(self, service, config: DeployConfig) -> list[str]:
+        return [name for name, env in config.environments.items() if not env.branches
+                or env.branches == [config.branch]]
+
+    def _do_reverting(self, service, deploy, token, config) -> None:
+        commits = self.w.git.first_parent_commits(service.clone_url, deploy.previous_sha, deploy.sha)
+        message = f"Mainline rolled back {deploy.sha[:12]} in {deploy.environment}: {deploy.reason or 'bad release'}"
+        if config.rollback.revert == "pull-request" and self.w.reverter is not None:
+            outcome = self.w.reverter(service=service, deploy=deploy, commits=commits, reason=message)
+        else:
+            outcome = self.w.git.revert_and_push(service.clone_url, service.branch, commits, message)
+        if outcome.conflicted:
+            reason = (f"the revert of {deploy.sha[:12]} conflicts in {', '.join(outcome.conflict_files)}: "
+                      f"revert by hand, then `mainline unlock {service.name}`")
+            self.store.lock(service.name, deploy.environment, "mainline", reason)
+            self._move(deploy, token, S.FAILED, reason, reason=reason)
+            return
+        self._move(deploy, token, S.REVERTED,
+                   f"reverted {len(outcome.reverted)} commit(s) on {service.branch}"
+                   + (f" as {outcome.sha[:12]}" if outcome.sha else " (already reverted)"),
+                   revert_sha=outcome.sha, data={"reverted": list(outcome.reverted)})
+        # Shas queued after the bad one carry its commits: only the branch's new head may go out.
+        for queued in self.store.deploys(service.id, deploy.environment, states=[S.QUEUED.value]):
+            if self.w.git.is_ancestor(service.clone_url, deploy.sha, queued.sha):
+                self._move(queued, token, S.SUPERSEDED, f"carries the reverted {deploy.sha[:12]}",
+                           reason=f"contains reverted {deploy.sha[:12]}")
+        head = self.w.git.head(service.clone_url, service.branch)
+        if head:
+            self.request(DeployRequest(service.repo, service.clone_url, service.branch, head,
+                                       environment=deploy.environment, requested_by="mainline"))
+
+    # -- people's commands ---------------------------------------------------------------------------
+
+    def request_deploy(self, service: str, environment: str, ref: str | None, by: str, *, force: bool = False,
+                       reason: str | None = None) -> dict:
+        svc = self.store.service(service)
+        ref = ref or svc.branch
+        sha = ref if _looks_like_sha(ref) else self.w.git.head(svc.clone_url, ref)
+        if sha is None:
+            raise NotFoundError(f"no branch {ref!r} in {svc.repo}")
+        if force and not reason:
+            raise MainlineError("a forced deploy needs a reason (--reason)")
+        config = self.config_at(svc.clone_url, sha)
+        if environment not in config.environments:
+            raise NotFoundError(f"{service} has no environment {environment!r}")
+        self.store.environment(svc.id, environment)
+        row, _ = self.store.create_deploy(svc.id, environment, sha, ref, by, manual=True,
+                                          force_reason=reason if force else None)
+        if force:
+            self.store.update_deploy(row.id, None, force_reason=reason)
+            self._event(row, "forced", f"{by} forced a deploy past the gates: {reason}", by=by)
+        self._event(row, "queued", f"{by} asked for {sha[:12]} in {environment}", by=by)
+        self._enqueue_drive(service, environment)
+        return self.deploy_view(self.store.deploy(row.id))
+
+    def rollback(self, service: str, environment: str, by: str, to: str | None = None) -> dict:
+        svc = self.store.service(service)
+        live = self.store.live_release(svc.id, environment)
+        if live is None:
+            raise NotFoundError(f"{service} has nothing live in {environment}")
+        releases = [r for r in self.store.releases(svc.id, environment) if r.sha != live.sha and r.status != "bad"]
+        if to:
+            releases = [r for r in releases if r.sha.startswith(to)]
+        if not releases:
+            raise NotFoundError(f"no earlier good release of {service} in {environment}"
+                                + (f" matching {to!r}" if to else ""))
+        good = releases[0]
+        deploy = next((d for d in self.store.deploys(svc.id, environment) if d.sha == live.sha), None)
+        if deploy is None or deploy.state != S.LIVE.value:
+            raise MainlineError(f"the live release {live.sha[:12]} has no finished deploy to roll back")
+        if self.store.deploys(svc.id, environment, states=IN_FLIGHT):
+            raise MainlineError(f"a deploy of {service} is in flight in {environment}; wait for it or lock first")
+        self.store.mark_release_bad(svc.id, environment, live.sha)
+        self.store.update_deploy(deploy.id, None, state=S.ROLLING_BACK, previous_sha=good.sha,
+                                 previous_image=good.image, manual=1, finished_at=None,
+                                 reason=f"rolled back by {by}")
+        self._event(deploy, "rolling_back", f"{by} rolls {service} back to {good.sha[:12]}", by=by)
+        self._enqueue_drive(service, environment)
+        return self.deploy_view(self.store.deploy(deploy.id))
+
+    def lock(self, service: str, environment: str, by: str, reason: str) -> None:
+        if not reason:
+            raise MainlineError("a lock needs a reason")
+        svc = self.store.service(service)
+        self.store.lock(service, environment, by, reason)
+        self.store.add_event(None, svc.name, environment, "locked", f"{by} locked {service}: {reason}", by=by)
+
+    def unlock(self, service: str, environment: str, by: str) -> None:
+        svc = self.store.service(service)
+        if not self.store.unlock(service, environment):
+            raise NotFoundError(f"{service} is not locked in {environment}")
+        self.store.add_event(None, svc.name, environment, "unlocked", f"{by} unlocked {service}", by=by)
+        self._enqueue_drive(service, environment)
+
+    def freeze(self, by: str, reason: str) -> None:
+        self.store.lock("*", "*", by, reason)
+        self.store.add_event(None, "*", "*", "frozen", f"{by} froze all deploys: {reason}", by=by)
+
+    def unfreeze(self, by: str) -> None:
+        self.store.unlock("*", "*")
+        self.store.add_event(None, "*", "*", "unfrozen", f"{by} lifted the freeze", by=by)
+        for svc in self.store.services():
+            for env in self.store.environments(svc.id):
+                self._enqueue_drive(svc.name, env.name)
+
+    def approve(self, deploy_id: int, by: str, approved: bool, reason: str = "") -> None:
+        deploy = self.store.deploy(deploy_id)
+        pending = self.store.pending_approvals(deploy_id)
+        if not pending:
+            raise NotFoundError(f"deploy {deploy_id} waits for no approval")
+        for row in pending:
+            self.store.decide_approval(deploy_id, row.gate, by, approved, reason)
+            self._event(deploy, "approval", f"{by} {'approved' if approved else 'rejected'} {row.gate}"
+                        + (f": {reason}" if reason else ""), by=by)
+        self._enqueue_drive(self._service_by_id(deploy.service_id).name, deploy.environment)
+
+    def record_event(self, service: str, environment: str, kind: str, message: str, by: str | None = None) -> None:
+        self.store.add_event(None, service, environment, kind, message, by=by)
+
+    def service_config(self, service: str) -> DeployConfig:
+        svc = self.store.service(service)
+        sha = svc.config_sha or self.w.git.head(svc.clone_url, svc.branch)
+        return self.config_at(svc.clone_url, sha)
+
+    def authorise(self, service: str, environment: str, who: str) -> None:
+        """`who` is `github:<login>` or `slack:<id>`; raise AuthError unless listed in deployers."""
+        config = self.service_config(service)
+        env = config.environments.get(environment)
+        if env is None:
+            raise NotFoundError(f"{service} has no environment {environment!r}")
+        if who not in env.deployers:
+            raise AuthError(f"{who} is not among the deployers of {service} in {environment}")
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def status(self, service: str | None = None) -> list[dict]:
+        rows = [self.store.service(service)] if service else self.store.services()
+        out = []
+        for svc in rows:
+            head = self._safe_head(svc)
+            for env in self.store.environments(svc.id):
+                live = self.store.live_release(svc.id, env.name)
+                lock = self.store.lock_for(svc.name, env.name)
+                queue = self.store.deploys(svc.id, env.name, states=[S.QUEUED.value] + IN_FLIGHT)
+                out.append({
+                    "service": svc.name,
+                    "environment": env.name,
+                    "repo": svc.repo,
+                    "live": {"sha": live.sha, "image": live.image, "since": _iso(live.live_since)} if live else None,
+                    "head": head,
+                    "in_sync": self._in_sync(svc, live, head),
+                    "locked": {"by": lock.by, "reason": lock.reason} if lock else None,
+                    "queue": [{"sha": d.sha, "state": d.state, "blocked_by": d.blocked_by} for d in queue],
+                })
+        return out
+
+    def _safe_head(self, svc) -> str | None:
+        try:
+            return self.w.git.head(svc.clone_url, svc.branch)
+        except MainlineError:
+            return None
+
+    def _in_sync(self, svc, live, head) -> bool:
+        if live is None or head is None:
+            return False
+        if live.sha == head:
+            return True
+        try:
+            return self.w.git.same_tree(svc.clone_url, live.sha, head)
+        except MainlineError:
+            return False
+
+    def deploys(self, service: str, limit: int = 20) -> list[dict]:
+        svc = self.store.service(service)
+        return [self.deploy_view(d, with_events=True) for d in self.store.deploys(svc.id, limit=limit)]
+
+    def deploy_view(self, d, with_events: bool = False) -> dict:
+        view = {
+            "id": d.id, "service": self._service_by_id(d.service_id).name, "environment": d.environment,
+            "sha": d.sha, "ref": d.ref, "state": d.state, "reason": d.reason, "blocked_by": d.blocked_by,
+            "image": d.image, "previous_sha": d.previous_sha, "revert_sha": d.revert_sha,
+            "requested_by": d.requested_by, "pull_numbers": list(d.pull_numbers or []),
+            "created_at": _iso(d.created_at), "started_at": _iso(d.started_at), "finished_at": _iso(d.finished_at),
+        }
+        if with_events:
+            view["events"] = [{"at": _iso(e.at), "kind": e.kind, "message": e.message, "by": e.by, "data": e.data}
+                              for e in self.store.events(d.id)]
+        return view
+
+    # -- reconciling -------------------------------------------------------------------------------
+
+    def reconcile(self) -> int:
+        """Re-derive the work from observed state; returns how many drivers it queued."""
+        queued = 0
+        for env in self.store.expired_or_idle_envs():
+            svc = self._service_by_id(env.service_id)
+            self._enqueue_drive(svc.name, env.name)
+            queued += 1
+        if self.w.queue is not None:
+            for delivery_id in self.store.unprocessed_deliveries(older_than=30):
+                self.w.queue.process_delivery(delivery_id)
+        for svc in self.store.services():
+            queued += self._pick_up_missed_merge(svc)
+        return queued
+
+    def _pick_up_missed_merge(self, svc) -> int:
+        head = self._safe_head(svc)
+        if head is None:
+            return 0
+        known = {d.sha for d in self.store.deploys(svc.id, limit=200)}
+        if head in known:
+            return 0
+        log.info("reconciler: %s head %s has no deploy; queueing it", svc.name, head[:12])
+        self.request(DeployRequest(svc.repo, svc.clone_url, f"refs/heads/{svc.branch}", head,
+                                   requested_by="reconciler"))
+        return 1
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _service_by_id(self, service_id: int):
+        return next(s for s in self.store.services() if s.id == service_id)
+
+    def store_now(self):
+        from bot.adapters.store import utcnow
+
+        return utcnow()
+
+    def _sink(self, deploy):
+        def sink(message: str, **data) -> None:
+            self._event(deploy, "step", message, data=data or None, notify=False)
+
+        return sink
+
+    def _event(self, deploy, kind: str, message: str, by: str | None = None, data: dict | None = None,
+               notify: bool = True) -> None:
+        service = self._service_by_id(deploy.service_id)
+        self.store.add_event(deploy.id, service.name, deploy.environment, kind, message, by=by, data=data or {})
+        log.info("%s/%s %s: %s", service.name, deploy.environment, deploy.sha[:12], message)
+        if notify:
+            fresh = self.store.deploy(deploy.id)
+            self._tell(DeployNotice(deploy.id, service.name, deploy.environment, service.repo, deploy.sha,
+                                    fresh.state, message, kind="gate" if kind == "waiting" else "transition",
+                                    pull_numbers=tuple(fresh.pull_numbers or ()), requested_by=fresh.requested_by,
+                                    data=dict(data or {}, reason=fresh.reason, image=fresh.image,
+                                              previous_sha=fresh.previous_sha, revert_sha=fresh.revert_sha)))
+
+    def _tell(self, notice: DeployNotice) -> None:
+        for reporter in self.w.reporters:
+            try:
+                reporter.notify(notice)
+            except Exception:  # a reporter never holds a deploy back
+                log.exception("reporter %s failed on %s", type(reporter).__name__, notice.state)
+
+
+def _looks_like_sha(ref: str) -> bool:
+    return 7 <= len(ref) <= 40 and all(c in "0123456789abcdef" for c in ref)
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() + "Z" if value else None
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

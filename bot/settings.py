@@ -1,0 +1,77 @@
+"""Settings from the environment, validated once at start-up and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(SystemExit):
+    """Raised at start-up when a setting is missing or invalid; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    database_url: str = Field("sqlite:///mainline.db", validation_alias="MAINLINE_DATABASE_URL")
+    queue_url: str = Field("sqlite:///mainline-queue.db", validation_alias="MAINLINE_QUEUE_URL")
+    state_dir: Path = Field(Path("./.mainline"), validation_alias="MAINLINE_STATE_DIR")
+    registry: str = Field("127.0.0.1:5000", validation_alias="MAINLINE_REGISTRY")
+    lease_seconds: float = Field(30.0, gt=0, validation_alias="MAINLINE_LEASE_SECONDS")
+    reconcile_seconds: float = Field(15.0, gt=0, validation_alias="MAINLINE_RECONCILE_SECONDS")
+    worker_threads: int = Field(2, ge=1, le=64, validation_alias="MAINLINE_WORKER_THREADS")
+    public_url: str = Field("http://127.0.0.1:8000", validation_alias="MAINLINE_PUBLIC_URL")
+    max_body_bytes: int = Field(25 * 1024 * 1024, gt=0, validation_alias="MAINLINE_MAX_BODY_BYTES")
+
+    github_webhook_secret: SecretStr | None = Field(None, validation_alias="GITHUB_WEBHOOK_SECRET")
+    github_api_url: str = Field("https://api.github.com", validation_alias="GITHUB_API_URL")
+    github_token: SecretStr | None = Field(None, validation_alias="GITHUB_TOKEN")
+    github_app_id: int | None = Field(None, validation_alias="GITHUB_APP_ID")
+    github_app_private_key: SecretStr | None = Field(None, validation_alias="GITHUB_APP_PRIVATE_KEY")
+    github_app_installation_id: int | None = Field(None, validation_alias="GITHUB_APP_INSTALLATION_ID")
+
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
+
+    @field_validator("database_url", "queue_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError(f"must be a URL such as sqlite:///path or postgresql://…, got {value!r}")
+        return value
+
+    @field_validator("github_api_url", "slack_api_url", "public_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {value!r}")
+        return value
+
+    @field_validator("github_app_private_key")
+    @classmethod
+    def _pem(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and "PRIVATE KEY" not in value.get_secret_value():
+            raise ValueError("must be a PEM private key")
+        return value
+
+    def require(self, *names: str) -> None:
+        """Stop with a message naming each setting a command needs but does not have."""
+        missing = [n for n in names if getattr(self, n) is None]
+        if missing:
+            env = [self.model_fields[n].validation_alias for n in missing]
+            raise SettingsError(f"mainline: missing setting(s): {', '.join(map(str, env))}")
+
+
+def load_settings(**overrides) -> Settings:
+    """Read and validate the environment once; exit with a message naming the bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = err["loc"][0] if err["loc"] else "?"
+            lines.append(f"  {name}: {err['msg']}")
+        raise SettingsError("mainline: invalid settings:\n" + "\n".join(lines)) from None

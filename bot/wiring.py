@@ -1,0 +1,109 @@
+"""The one place (with the CLI) that binds concrete adapters to the ports."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from pydantic import ValidationError
+
+from bot.adapters.git import GitClient
+from bot.adapters.queue import Queue, make_huey
+from bot.adapters.store import Store
+from bot.config import DeployConfig
+from bot.pipeline import Pipeline, PipelineOptions, Wiring
+from bot.routing import Router
+from bot.settings import Settings
+
+log = logging.getLogger("mainline.wiring")
+
+
+class Targets:
+    """One target adapter per kind, made on first use."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._docker = None
+        self._lock = threading.Lock()
+
+    def __call__(self, service: str, environment: str, config: DeployConfig):
+        env = config.environments[environment]
+        if env.target == "ecs":
+            from bot.adapters.ecs_target import EcsTarget
+
+            return EcsTarget(env.ecs)
+        with self._lock:
+            if self._docker is None:
+                from bot.adapters.docker_target import DockerTarget
+
+                self._docker = DockerTarget(self.settings.state_dir)
+            return self._docker
+
+
+class LazyBuilder:
+    def __init__(self, registry: str):
+        self.registry = registry
+
+    @cached_property
+    def _builder(self):
+        from bot.adapters.docker_build import DockerBuilder
+
+        return DockerBuilder(registry=self.registry)
+
+    def ensure_image(self, context, image, on_event):
+        return self._builder.ensure_image(context, image, on_event)
+
+    def image_exists(self, image) -> bool:
+        return self._builder.image_exists(image)
+
+
+@dataclass
+class Wired:
+    settings: Settings
+    store: Store
+    queue: Queue
+    pipeline: Pipeline
+    router: Router
+    blueprints: list = field(default_factory=list)
+
+    def process_delivery(self, delivery_id: str) -> None:
+        """Worker side of the inbox: dispatch a recorded delivery to its handlers, once."""
+        row = self.store.delivery(delivery_id)
+        if row.processed_at is not None:
+            return
+        try:
+            outcome = "; ".join(str(r) for r in self.router.dispatch(row.event, row.action, json.loads(row.payload),
+                                                                        self.pipeline)) or "no handler"
+        except ValidationError as exc:
+            outcome = f"payload lacks what we need: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}"
+            log.warning("delivery %s (%s): %s", delivery_id, row.event, outcome)
+        self.store.finish_delivery(delivery_id, outcome)
+        log.info("delivery %s (%s): %s", delivery_id, row.event, outcome)
+
+
+def wire(settings: Settings, role: str = "web", reporters: list | None = None, extra: dict | None = None) -> Wired:
+    from handlers.github import router
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.database_url)
+    store.migrate()
+    queue = Queue(make_huey(settings.queue_url))
+    token = settings.github_token.get_secret_value() if settings.github_token else None
+    wiring = Wiring(
+        store=store,
+        git=GitClient(settings.state_dir / "git", token=token),
+        builder=LazyBuilder(settings.registry),
+        target_for=Targets(settings),
+        queue=queue,
+        reporters=list(reporters or []),
+        **(extra or {}),
+    )
+    options = PipelineOptions(registry=settings.registry, state_dir=settings.state_dir,
+                              lease_seconds=settings.lease_seconds, public_url=settings.public_url)
+    pipeline = Pipeline(wiring, options)
+    wired = Wired(settings=settings, store=store, queue=queue, pipeline=pipeline, router=router)
+    queue.bind(wired.process_delivery, pipeline.drive)
+    return wired

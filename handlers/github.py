@@ -1,0 +1,6 @@
+"""All GitHub event handlers, combined in one router."""
+
+from bot.routing import Router
+from handlers import github_pull_request, github_push
+
+router = Router(github_push.router, github_pull_request.router)

@@ -1,0 +1,71 @@
+"""Only the fields we use of GitHub's webhook payloads, parsed at the edge."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict
+
+_MERGE_PR = re.compile(r"^Merge pull request #(\d+)", re.M)
+_SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$", re.M)
+ZERO_SHA = "0" * 40
+
+
+class _Edge(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Repository(_Edge):
+    full_name: str
+    clone_url: str
+    default_branch: str | None = None
+
+
+class User(_Edge):
+    login: str
+
+
+class Ref(_Edge):
+    ref: str
+    sha: str
+
+
+class PullRequest(_Edge):
+    number: int
+    title: str
+    merged: bool | None = False
+    merge_commit_sha: str | None = None
+    base: Ref
+    head: Ref
+    user: User
+
+
+class PullRequestEvent(_Edge):
+    action: str
+    pull_request: PullRequest
+    repository: Repository
+
+
+class Commit(_Edge):
+    id: str
+    message: str
+
+
+class PushEvent(_Edge):
+    ref: str
+    before: str
+    after: str
+    deleted: bool = False
+    commits: list[Commit] = []
+    repository: Repository
+    pusher: dict | None = None
+
+
+def pull_numbers_in(messages: list[str]) -> tuple[int, ...]:
+    """PR numbers named by merge and squash commit messages, as GitHub writes them."""
+    found: set[int] = set()
+    for message in messages:
+        found.update(int(n) for n in _MERGE_PR.findall(message))
+        first = message.split("\n", 1)[0]
+        found.update(int(n) for n in _SQUASH_PR.findall(first))
+    return tuple(sorted(found))
