@@ -1,0 +1,134 @@
+"""The Flask app of the stand-in: git smart HTTP, REST routes, auth and contract checks."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from datetime import datetime, timedelta, timezone
+
+import jwt
+from flask import Flask, Response, g, request
+
+from .github_contracts import ApiRequest, ApiResponse, request_errors, response_errors
+from .github_git import GitError
+from .github_rest_routes import register_routes
+from .github_smart_http import run_http_backend
+
+DOCS = "https://docs.github.com/rest"
+
+
+def build_app(sandbox) -> Flask:
+    app = Flask("mainline-sandbox-github")
+    app.url_map.strict_slashes = False
+
+    @app.route("/<owner>/<path:repo_path>", methods=["GET", "POST"])
+    def git_smart_http(owner: str, repo_path: str):
+        name, sep, rest = repo_path.partition(".git/")
+        if not sep or owner in ("repos", "app", "users"):
+            return error(404, "Not Found")
+        repo = sandbox.repo(f"{owner}/{name}")
+        if rest == "git-receive-pack":
+            with sandbox.lock:  # a push and an API ref update must not interleave
+                before = repo.git.branches()
+                response = run_http_backend(sandbox.git_root, f"/{owner}/{name}.git/{rest}", request)
+            sandbox.refs_changed(repo, before, pusher=g.get("login") or repo.owner)
+            return response
+        return run_http_backend(sandbox.git_root, f"/{owner}/{name}.git/{rest}", request)
+
+    @app.before_request
+    def authenticate_and_check():
+        g.started = time.monotonic()
+        if _is_git(request.path):
+            return None
+        if sandbox.validate:
+            g.api_request = _api_request()
+            for problem in request_errors(g.api_request):
+                sandbox.report_violation(f"request {request.method} {request.path}: {problem}")
+        if request.path.rstrip("/") in ("/rate_limit", "/meta"):
+            return None
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() not in ("token", "bearer") or not token.strip():
+            return error(401, "Requires authentication")
+        if request.path.startswith("/app/"):
+            return _check_app_jwt(token.strip())
+        return None
+
+    @app.after_request
+    def check_response(response: Response) -> Response:
+        if _is_git(request.path):
+            return response
+        reset = int(time.time()) + 3600
+        response.headers.update({"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999",
+                                 "X-RateLimit-Used": "1", "X-RateLimit-Reset": str(reset),
+                                 "X-RateLimit-Resource": "core", "X-GitHub-Media-Type": "github.v3"})
+        if sandbox.validate and "api_request" in g:
+            api_response = ApiResponse(response.status_code, response.get_data(),
+                                       response.mimetype or "", response.headers)
+            for problem in response_errors(g.api_request, api_response):
+                sandbox.report_violation(
+                    f"response {request.method} {request.path} -> {response.status_code}: {problem}")
+        return response
+
+    @app.errorhandler(Exception)
+    def on_error(exc: Exception):
+        from werkzeug.exceptions import HTTPException
+
+        from .github import SandboxError
+
+        if isinstance(exc, SandboxError):
+            return error(exc.status, exc.message)
+        if isinstance(exc, HTTPException):
+            return error(exc.code or 500, exc.name)
+        if isinstance(exc, GitError):
+            return error(422, str(exc))
+        sandbox.report_violation(f"stand-in crashed on {request.method} {request.path}: {exc!r}")
+        raise exc
+
+    register_routes(app, sandbox)
+    return app
+
+
+def error(status: int, message: str) -> Response:
+    body = {"message": message, "documentation_url": DOCS}
+    if status == 422:
+        body["errors"] = []
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _is_git(path: str) -> bool:
+    return ".git/" in path
+
+
+def _api_request() -> ApiRequest:
+    return ApiRequest(request.method, request.path, request.get_data(),
+                      request.mimetype or "", request.args, request.headers)
+
+
+def _check_app_jwt(token: str) -> Response | None:
+    """GitHub's app endpoints take only an app JWT, and refuse one that lives too long."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return error(401, "A JSON web token could not be decoded")
+    now = int(time.time())
+    if "iss" not in claims or "exp" not in claims or "iat" not in claims:
+        return error(401, "Missing 'issued at', 'expiration time' or 'issuer' claim")
+    if claims["exp"] > now + 600:
+        return error(401, "'Expiration time' claim ('exp') is too far in the future")
+    if claims["exp"] <= now:
+        return error(401, "'Expiration time' claim ('exp') must be a numeric value representing "
+                          "the future time at which the assertion expires")
+    if claims["iat"] > now + 60:
+        return error(401, "'Issued at' claim ('iat') must be an Integer representing the time "
+                          "that the assertion was issued")
+    return None
+
+
+def installation_token() -> dict:
+    expires = datetime.now(timezone.utc) + timedelta(hours=1)
+    return {"token": "ghs_" + secrets.token_urlsafe(27), "expires_at": expires.strftime(
+        "%Y-%m-%dT%H:%M:%SZ"), "permissions": {"contents": "write", "pull_requests": "write",
+                                                "statuses": "write", "checks": "write",
+                                                "deployments": "write", "issues": "write"},
+            "repository_selection": "all"}
