@@ -1,0 +1,116 @@
+"""Run a repo check (deploy.yml `checks:`) in a container of the built image: no network,
+the check's CPU and memory limits, killed at its timeout, output tail kept."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Iterable
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound
+
+from bot.config import RepoCheck, parse_duration
+from bot.errors import NotFoundError, TransientError
+from bot.ports import EventSink
+from checks.inputs import RepoCheckResult
+
+TAIL_LINES = 40
+LABEL_CHECK = "mainline.check"
+
+
+def _quiet(*_args, **_kwargs) -> None:
+    pass
+
+
+class ContainerCheckRunner:
+    """Runs each check as `<shell> <run>` in a fresh container of the image, then removes it."""
+
+    def __init__(self, client=None, shell: tuple[str, ...] = ("/bin/sh", "-c"), tail_lines: int = TAIL_LINES):
+        self._client = client
+        self.shell = shell
+        self.tail_lines = tail_lines
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = docker.from_env()
+        return self._client
+
+    def run_all(self, image: str, checks: Iterable[RepoCheck], on_event: EventSink = _quiet,
+                stop_on_failure: bool = True) -> list[RepoCheckResult]:
+        """Each check in order; by default stop at the first that fails, since it blocks anyway."""
+        results = []
+        for check in checks:
+            result = self.run(image, check, on_event)
+            results.append(result)
+            if stop_on_failure and not result.passed:
+                break
+        return results
+
+    def run(self, image: str, check: RepoCheck, on_event: EventSink = _quiet) -> RepoCheckResult:
+        """Run one check. A check that fails, times out or cannot start is a result, not an
+        error; a missing image raises NotFoundError and an engine fault TransientError."""
+        timeout = parse_duration(check.timeout)
+        on_event(f"check {check.name}: {check.run}", check=check.name, step="check_started")
+        started = time.monotonic()
+        try:
+            container = self.client.containers.create(
+                image,
+                command=[*self.shell, check.run],
+                name=f"mainline-check-{check.name[:40]}-{uuid.uuid4().hex[:8]}".replace(" ", "-"),
+                labels={LABEL_CHECK: check.name},
+                network_mode="none",  # a check must not reach production, the registry or the internet
+                nano_cpus=int(check.cpus * 1e9),
+                mem_limit=check.memory,
+                memswap_limit=check.memory,  # no swap: the memory limit is the limit
+                pids_limit=1024,
+                environment={"CI": "true", "MAINLINE_CHECK": check.name},
+            )
+        except ImageNotFound as exc:
+            raise NotFoundError(f"image {image} not found for check {check.name}") from exc
+        except (APIError, DockerException) as exc:
+            raise TransientError(f"could not create a container for check {check.name}: {exc}") from exc
+        try:
+            result = self._run_container(container, check, timeout, started)
+        finally:
+            try:
+                container.remove(force=True)
+            except (APIError, DockerException):
+                pass  # already gone; a leftover is labelled mainline.check for cleanup
+        outcome = "passed" if result.passed else "timed out" if result.timed_out else f"failed (exit {result.exit_code})"
+        on_event(f"check {check.name} {outcome} in {result.duration:.1f}s", check=check.name, step="check_finished",
+                 exit_code=result.exit_code, timed_out=result.timed_out)
+        return result
+
+    def _run_container(self, container, check: RepoCheck, timeout: float, started: float) -> RepoCheckResult:
+        try:
+            container.start()
+        except APIError as exc:
+            # The engine could not exec the command, e.g. the image has no shell: the check's fault.
+            return RepoCheckResult(check.name, None, False, _explain(exc), time.monotonic() - started, timeout)
+        exit_code: int | None = None
+        timed_out = False
+        try:
+            exit_code = int(container.wait(timeout=timeout)["StatusCode"])
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            timed_out = True
+            try:
+                container.kill()
+            except APIError:
+                pass  # it exited between the timeout and the kill
+        tail = self._tail(container)
+        return RepoCheckResult(check.name, exit_code, timed_out, tail, time.monotonic() - started, timeout)
+
+    def _tail(self, container) -> str:
+        try:
+            raw = container.logs(stdout=True, stderr=True, tail=self.tail_lines)
+        except (APIError, DockerException) as exc:
+            return f"(output unavailable: {exc})"
+        return raw.decode("utf-8", errors="replace")
+
+
+def _explain(exc: APIError) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    return f"the check could not start: {text}"
