@@ -1,0 +1,182 @@
+"""ECS sequences moto does not model, on botocore's Stubber with responses shaped like AWS's:
+a rollout the circuit breaker fails, a target failing health checks during the bake, throttling.
+Each bad release ends in RolloutError or an unhealthy report, then a verified rollback."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import pytest
+from botocore.stub import ANY, Stubber
+
+from aws_world import ECR_HOST, NEW_SHA, OLD_SHA, Events, plan
+from bot.adapters.ecs_target import EcsError, EcsTarget, ThrottledError
+from bot.config import EcsSettings
+from bot.errors import RolloutError
+from ecs_responses import (TARGET_GROUP, described, deployment, registration_of, revision_arn, service,
+                           target_health, task_definition)
+
+OLD_IMAGE = f"{ECR_HOST}/web:{OLD_SHA}"
+NEW_IMAGE = f"{ECR_HOST}/web:{NEW_SHA}"
+OLDER_IMAGE = f"{ECR_HOST}/web:{'9' * 40}"
+SERVICE_KEY = {"cluster": "prod", "services": ["web"]}
+D_OLD, D_NEW, D_BACK = "ecs-svc/3488129034526139183", "ecs-svc/9223370467433917623", "ecs-svc/5318841206711620384"
+ALARM_OK = {
+    "MetricAlarms": [{
+        "AlarmName": "web-target-5xx",
+        "AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-target-5xx",
+        "StateValue": "OK",
+        "StateReason": "Threshold Crossed: 1 datapoint [0.0 (02/03/26 14:05:00)] was not greater than the threshold (5.0).",
+        "MetricName": "HTTPCode_Target_5XX_Count", "Namespace": "AWS/ApplicationELB",
+        "Statistic": "Sum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 5.0,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Dimensions": [{"Name": "TargetGroup", "Value": "targetgroup/web/6d0ecf831eec9f09"}],
+    }],
+    "CompositeAlarms": [],
+}
+ALL_HEALTHY = target_health(("10.0.1.23", "healthy", "", ""), ("10.0.2.41", "healthy", "", ""))
+
+
+def one_probe(p):
+    """A plan whose bake is a single probe, so the stubbed calls are exactly known."""
+    return replace(p, health=replace(p.health, bake=0.0))
+
+
+@pytest.fixture
+def target(aws):
+    settings = EcsSettings(cluster="prod", service="web", container="web", alarms=["web-target-5xx"],
+                           target_group_arn=TARGET_GROUP)
+    return EcsTarget(settings, session=aws, poll=0)
+
+
+def expect_healthy_probe(cloudwatch: Stubber, elbv2: Stubber) -> None:
+    cloudwatch.add_response("describe_alarms", ALARM_OK, {"AlarmNames": ["web-target-5xx"], "AlarmTypes": ANY})
+    elbv2.add_response("describe_target_health", ALL_HEALTHY, {"TargetGroupArn": TARGET_GROUP})
+
+
+def test_rollout_failed_by_the_circuit_breaker_raises_then_rollback_verifies(target):
+    good, older = task_definition(4, OLD_IMAGE), task_definition(3, OLDER_IMAGE)
+    steady_old = service(4, [deployment(D_OLD, "PRIMARY", 4, "COMPLETED", running=2)])
+    starting = service(5, [deployment(D_NEW, "PRIMARY", 5, "IN_PROGRESS", running=0),
+                           deployment(D_OLD, "ACTIVE", 4, "COMPLETED", running=2)])
+    struggling = service(5, [deployment(D_NEW, "PRIMARY", 5, "IN_PROGRESS", running=0, failed=2),
+                             deployment(D_OLD, "ACTIVE", 4, "COMPLETED", running=2)],
+                         ["(service web) has started 2 tasks: (task 1f2e3d4c) (task 5a6b7c8d)."])
+    rolled_back = service(4, [
+        deployment(D_BACK, "PRIMARY", 4, "IN_PROGRESS", running=2),
+        deployment(D_NEW, "ACTIVE", 5, "FAILED", running=0, failed=3,
+                   reason="ECS deployment circuit breaker: tasks failed to start."),
+    ], [f"(service web) deployment {D_NEW} deployment failed: tasks failed to start.",
+        f"(service web) rolling back to deployment {D_BACK}."])
+    back_steady = service(4, [deployment(D_BACK, "PRIMARY", 4, "COMPLETED", running=2)],
+                          [f"(service web) deployment {D_BACK} deployment completed."])
+    registered = task_definition(5, NEW_IMAGE)
+
+    with Stubber(target.ecs) as ecs, Stubber(target.cloudwatch) as cw, Stubber(target.elbv2) as elb:
+        ecs.add_response("describe_services", described(steady_old), SERVICE_KEY)
+        ecs.add_response("describe_task_definition", {"taskDefinition": good}, {"taskDefinition": revision_arn(4)})
+        ecs.add_response("list_task_definitions", {"taskDefinitionArns": [revision_arn(4), revision_arn(3)]},
+                         {"familyPrefix": "web", "status": "ACTIVE", "sort": "DESC", "maxResults": 50})
+        ecs.add_response("describe_task_definition", {"taskDefinition": good}, {"taskDefinition": revision_arn(4)})
+        ecs.add_response("describe_task_definition", {"taskDefinition": older}, {"taskDefinition": revision_arn(3)})
+        # Only the image may change: the stub insists on exactly this registration.
+        ecs.add_response("register_task_definition", {"taskDefinition": registered}, registration_of(good, NEW_IMAGE))
+        ecs.add_response("update_service", {"service": starting}, {
+            "cluster": "prod", "service": "web", "taskDefinition": revision_arn(5),
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                                        "minimumHealthyPercent": 100, "maximumPercent": 200}})
+        ecs.add_response("describe_services", described(struggling), SERVICE_KEY)
+        ecs.add_response("describe_services", described(rolled_back), SERVICE_KEY)
+        events = Events()
+
+        with pytest.raises(RolloutError) as failed:
+            target.roll_out(plan(NEW_SHA, NEW_IMAGE), events)
+
+        assert "tasks failed to start" in str(failed.value) and "3 tasks failed" in str(failed.value)
+        assert "ecs_task_definition_registered" in events.steps
+
+        # Rollback: ECS already put revision 4 back; Mainline follows that deployment to the end.
+        ecs.add_response("describe_services", described(rolled_back), SERVICE_KEY)
+        ecs.add_response("describe_task_definition", {"taskDefinition": good}, {"taskDefinition": revision_arn(4)})
+        ecs.add_response("describe_services", described(back_steady), SERVICE_KEY)
+        expect_healthy_probe(cw, elb)
+        back = Events()
+
+        target.roll_out(plan(OLD_SHA, OLD_IMAGE), back)
+        report = target.verify(one_probe(plan(OLD_SHA, OLD_IMAGE)), back)
+
+        assert report.healthy and report.probes == 1
+        assert "ecs_task_definition_registered" not in back.steps
+        for stub in (ecs, cw, elb):
+            stub.assert_no_pending_responses()
+
+
+def test_target_failing_health_checks_fails_verify_then_rollback_verifies(aws, ecs_world):
+    # ECS itself on moto; only the target health, which moto always reports healthy, is stubbed.
+    target = EcsTarget(EcsSettings(cluster="prod", service="web", container="web", alarms=["web-target-5xx"]),
+                       session=aws, poll=0.05)
+    target.roll_out(plan(NEW_SHA, NEW_IMAGE), Events())
+    failing = target_health(
+        ("10.0.1.23", "healthy", "", ""),
+        ("10.0.2.41", "unhealthy", "Target.ResponseCodeMismatch", "Health checks failed with these codes: [500]"),
+        ("10.0.1.77", "draining", "Target.DeregistrationInProgress", "Target deregistration is in progress"),
+    )
+    slow_bake = plan(NEW_SHA, NEW_IMAGE)
+    slow_bake = replace(slow_bake, health=replace(slow_bake.health, bake=30.0, interval=0.01, failures=2))
+
+    with Stubber(target.elbv2) as elb:
+        elb.add_response("describe_target_health", failing, {"TargetGroupArn": ecs_world.target_group})
+        elb.add_response("describe_target_health", failing, {"TargetGroupArn": ecs_world.target_group})
+
+        report = target.verify(slow_bake, Events())
+
+        assert not report.healthy
+        assert report.probes == 2 and report.failed_probes == 2, "fails after `failures` bad probes, not the bake"
+        assert "1 of 2 targets not healthy" in report.reason, "a draining target is leaving, not failing"
+        assert "10.0.2.41:8080 is unhealthy" in report.reason and "[500]" in report.reason
+
+        target.roll_out(plan(OLD_SHA, OLD_IMAGE), Events())
+        elb.add_response("describe_target_health", ALL_HEALTHY, {"TargetGroupArn": ecs_world.target_group})
+
+        assert target.verify(one_probe(plan(OLD_SHA, OLD_IMAGE)), Events()).healthy
+        elb.assert_no_pending_responses()
+    assert ecs_world.service()["taskDefinition"] == ecs_world.first_revision
+
+
+def test_throttling_and_5xx_are_retried_by_the_aws_policy(target, caplog):
+    steady = service(4, [deployment(D_OLD, "PRIMARY", 4, "COMPLETED", running=2)])
+    with Stubber(target.ecs) as ecs:
+        ecs.add_client_error("describe_services", "ThrottlingException", "Rate exceeded", 400)
+        ecs.add_client_error("describe_services", "ServerException", "Service Unavailable", 503)
+        ecs.add_response("describe_services", described(steady), SERVICE_KEY)
+
+        with caplog.at_level(logging.WARNING, logger="mainline.retry"):
+            found = target.service()
+
+        ecs.assert_no_pending_responses()
+    assert found.task_definition == revision_arn(4) and found.primary.completed
+    retries = [r.getMessage() for r in caplog.records if r.name == "mainline.retry"]
+    assert len(retries) == 2 and "Rate exceeded" in retries[0]
+
+
+def test_a_refusal_is_not_retried_and_is_named(target):
+    with Stubber(target.ecs) as ecs:
+        ecs.add_client_error("describe_services", "AccessDeniedException",
+                             "User: arn:aws:sts::123456789012:assumed-role/deployer/mainline is not authorized "
+                             "to perform: ecs:DescribeServices", 400)
+
+        with pytest.raises(EcsError) as refused:
+            target.service()
+
+        ecs.assert_no_pending_responses()
+    assert refused.value.code == "AccessDeniedException" and not isinstance(refused.value, ThrottledError)
+
+
+def test_a_missing_service_is_named(target):
+    with Stubber(target.ecs) as ecs:
+        ecs.add_response("describe_services", {"services": [], "failures": [
+            {"arn": "arn:aws:ecs:us-east-1:123456789012:service/prod/web", "reason": "MISSING"}]}, SERVICE_KEY)
+
+        with pytest.raises(EcsError, match="ECS service web not found in cluster prod"):
+            target.service()
