@@ -96,8 +96,12 @@ def verify(deps: SlackDeps, req: Request) -> tuple[bytes, None] | tuple[None, tu
         return None, error(401, "missing or malformed Slack signature headers")
     if abs(deps.clock.now().timestamp() - int(timestamp)) > MAX_AGE_SECONDS:
         return None, error(401, "request timestamp is more than 5 minutes from now")
+    try:
+        text = body.decode("utf-8")  # Slack signs UTF-8 text; anything else is not from Slack
+    except UnicodeDecodeError:
+        return None, error(400, "the request body is not UTF-8")
     verifier = SignatureVerifier(deps.signing_secret, clock=_VerifierClock(deps.clock))
-    if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+    if not verifier.is_valid(body=text, timestamp=timestamp, signature=signature):
         return None, error(401, "bad Slack signature")
     return body, None
 
