@@ -28,7 +28,7 @@ LOG_TAIL = 20
 def split_image(image: str) -> tuple[str, str, str]:
     """`127.0.0.1:5000/web:abc` -> ("127.0.0.1:5000", "web", "abc")."""
     host, _, rest = image.partition("/")
-    if not rest or not any(c in host for c in ".:") and host != "localhost":
+    if not rest or (not any(c in host for c in ".:") and host != "localhost"):
         raise ValueError(f"image must name its registry, e.g. 127.0.0.1:5000/web:sha, got {image!r}")
     name, sep, tag = rest.rpartition(":")
     if not sep or "/" in tag:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 
 import pytest
 import requests
 
 from bot.adapters.docker_target import LABEL_SERVICE
-from bot.errors import RolloutError
+from bot.adapters.haproxy import HAProxy
+from bot.errors import BuildError, RolloutError
 from bot.sandbox.sample_app import write_sample_app
 
 pytestmark = pytest.mark.docker
@@ -145,3 +147,31 @@ def test_verify_flags_an_erroring_release_by_its_5xx_rate(target, plan_for, traf
     assert report.failed_probes == 0  # health itself was fine: only the error rate tells
     assert "5xx rate" in report.reason
     assert report.error_rate > 0.5
+
+
+def test_build_error_carries_the_tail_of_the_build_log(builder, tmp_path, events):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY missing-file /x\n")
+
+    with pytest.raises(BuildError) as err:
+        builder.ensure_image(tmp_path, f"127.0.0.1:5000/mltest-broken:{uuid.uuid4().hex}", events())
+
+    assert "COPY missing-file /x" in str(err.value)
+    assert "missing-file" in str(err.value).splitlines()[-1]
+
+
+def test_load_balancer_starts_once_and_recovers_from_a_stale_pid_file(state_dir, service, listen):
+    lb = HAProxy(state_dir, service, "production", listen)
+    try:
+        assert lb.ensure_running() is True
+        first = lb.pid()
+        assert lb.ensure_running() is False  # idempotent: the same process keeps running
+        assert lb.pid() == first
+
+        lb.stop()
+        lb.dir.mkdir(parents=True, exist_ok=True)
+        lb.pid_path.write_text(f"{os.getpid()}\n")  # a live pid that is not our haproxy
+        assert lb.ensure_running() is True
+        assert lb.pid() not in (None, os.getpid())
+        assert get(listen).status_code == 503  # up, with no replica yet
+    finally:
+        lb.stop()
