@@ -59,8 +59,9 @@ class GitHubSandbox:
         self.url = f"http://{host}:{self._server.server_port}"
         self.shapes.base = self.url
         self._webhooks.start()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-github",
-                                        daemon=True)
+        # A short poll keeps stop() quick; tests start and stop many stand-ins.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="sandbox-github", daemon=True)
         self._thread.start()
         return self
 
