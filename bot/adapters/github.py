@@ -505,20 +505,23 @@ class GitHubAdapter:
         return self._call(f"pulls of {repo} from {head_branch}", read)
 
     def pulls_for_commit(self, repo: str, sha: str) -> list[PullRequest]:
+        # A merge or squash commit names its PR in the subject; trust it once the PR agrees it
+        # made this commit. Only other commits (rebase merges, direct pushes) need the index.
+        subject = (self.commit_message(repo, sha).splitlines() or [""])[0]
+        match = MERGE_SUBJECT.search(subject) or SQUASH_SUBJECT.search(subject)
+        if match:
+            try:
+                named = self.get_pull(repo, int(match.group(1)))
+            except NotFoundError:
+                named = None
+            if named is not None and named.merge_commit_sha == sha:
+                return [named]
+
         def read() -> list[PullRequest]:
             return [self._pull(p) for p in self._repo(repo).get_commit(sha).get_pulls()]
 
-        found = self._call(f"pulls of {repo}@{sha[:12]}", read)
-        if found:
-            return found
-        # A merge made outside a PR-aware path (or a server without the endpoint's index):
-        # the merge or squash subject still names the PR.
-        subject = self.commit_message(repo, sha).splitlines()[0] if sha else ""
-        match = MERGE_SUBJECT.search(subject) or SQUASH_SUBJECT.search(subject)
-        if not match:
-            return []
         try:
-            return [self.get_pull(repo, int(match.group(1)))]
+            return self._call(f"pulls of {repo}@{sha[:12]}", read)
         except NotFoundError:
             return []
 
