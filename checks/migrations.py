@@ -310,6 +310,7 @@ def parse_squawk_output(output: str) -> list[Operation]:
 
 
 def python_operations(text: str) -> list[Operation]:
+    """An Alembic revision (it has `upgrade()`) or a Django migration (`operations = [...]`)."""
     try:
         tree = ast.parse(text)
     except SyntaxError as exc:
@@ -628,6 +629,7 @@ _RAILS_TABLE_METHODS = {"string", "text", "integer", "bigint", "float", "decimal
 
 
 def rails_operations(text: str) -> list[Operation]:
+    """Rails migration DSL calls in `change`/`up`, `change_table` blocks included."""
     ops: list[Operation] = []
     created: set[str] = set()
     block_table: tuple[str, str] | None = None  # (table, "create" | "change") for `t.` calls

@@ -275,3 +275,39 @@ def test_rollback_past_a_contract_migration_needs_a_person():
     allowed, reason = rollback_allowed([EXPAND, CONTRACTING])
     assert not allowed
     assert "db/migrate/2_drop.rb (contract: removes column users.email)" in reason and "a person must decide" in reason
+
+
+@pytest.mark.parametrize(
+    "body, kind, phrase",
+    [
+        ("change_table :users do |t|\n      t.remove :fax\n    end", "contract", "removes users.fax"),
+        ("change_table :users do |t|\n      t.string :pager\n    end", "expand", "adds column users.pager"),
+        ('execute "CREATE INDEX CONCURRENTLY ix ON users (a)"', "expand", "creates index ix on users concurrently"),
+        ("add_column :users, :tier, :integer, null: false", "contract", "null: false without a default"),
+        ("add_reference :orders, :user, index: false", "expand", "reference orders.user without an index"),
+        ("add_foreign_key :orders, :users, validate: false", "expand", "adds a foreign key orders -> users"),
+        ("change_column_null :users, :nick, true", "expand", "lets users.nick be NULL"),
+        ("frobnicate :users", "contract", "frobnicate is not recognised"),
+    ],
+)
+def test_rails_dsl(body, kind, phrase):
+    text = f"class M < ActiveRecord::Migration[7.1]\n  def change\n    {body}\n  end\nend\n"
+    finding = classify_migration("db/migrate/20260101000000_m.rb", text)
+    assert finding.kind == kind and any(phrase in r for r in finding.reasons), finding.reasons
+
+
+def test_alembic_batch_and_compatible_alter_column():
+    text = (
+        "import sqlalchemy as sa\nfrom alembic import op\n"
+        "def upgrade():\n"
+        "    op.alter_column('users', 'bio', nullable=True, existing_type=sa.Text())\n"
+        "    with op.batch_alter_table('users') as batch_op:\n"
+        "        batch_op.drop_column('fax')\n"
+        "        batch_op.create_index('ix_users_bio', ['bio'])\n"
+    )
+    finding = classify_migration("migrations/versions/3c_m.py", text)
+    assert finding.reasons == [
+        "contract: drops column users.fax",
+        "contract: creates index ix_users_bio on users without postgresql_concurrently=True, which blocks writes while it builds",
+        "expand: alters users.bio compatibly (nullable)",
+    ]
