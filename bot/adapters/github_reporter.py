@@ -71,7 +71,8 @@ def progress_line(state: DeployState) -> str:
     if state not in path:
         return ""
     here = path.index(state)
-    done = state in (DeployState.LIVE, DeployState.REVERTED)
+    # Resting states: nothing more is under way for them.
+    done = state in (DeployState.LIVE, DeployState.ROLLED_BACK, DeployState.REVERTED)
     steps = []
     for i, step in enumerate(path):
         if i < here or (i == here and done):

@@ -170,7 +170,8 @@ class PullRequestReverter:
                    f"Draft #{pull.number} waits for a person.\n\n{_reason_and_evidence(request)}")
         for number in request.pull_numbers:
             self._host.upsert_comment(request.repo, number, request.marker, comment)
-        return RevertOutcome(sha=None, reverted=tuple(done), conflict_files=tuple(files), pull_number=pull.number)
+        # Nothing reached the production branch, so nothing counts as reverted yet.
+        return RevertOutcome(sha=None, conflict_files=tuple(files), pull_number=pull.number)
 
 
 def _already_reverted(git: Git, sha: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.adapters.github import GitHubAdapter, GitHubConfig
 from bot.adapters.github_reporter import GitHubReporter, comment_marker
@@ -209,3 +211,15 @@ def test_a_conflicting_revert_opens_a_pull_request_for_a_person(sandbox, host, t
     again = reverter.revert(request)
     assert again == outcome
     assert len(api(sandbox, "/pulls?state=all")) == 2
+
+
+def test_a_github_app_reads_and_writes_with_an_installation_token(sandbox, tmp_path):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    app = GitHubAdapter(GitHubConfig(base_url=sandbox.url, app_id="4242", private_key=key, installation_id=1,
+                                     write_interval=0))
+    number, sha = merge_pr(sandbox, "docs", {"README.md": "webapp, documented\n"}, "Document the app")
+    assert app.get_pull(REPO, number).merged is True
+    app.upsert_comment(REPO, number, "<!-- mainline:test -->", "hello from the app")
+    assert app.git_remote(REPO).password.startswith("ghs_")
+    assert [c["body"] for c in api(sandbox, f"/issues/{number}/comments")] == ["<!-- mainline:test -->\nhello from the app"]
