@@ -12,7 +12,6 @@ target group) that `.github/deploy.yml` does not name, and that moto cannot mode
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,7 +26,6 @@ from bot.errors import MainlineError, NotFoundError, RolloutError, TransientErro
 from bot.ports import EventSink
 from bot.retry import aws_api
 
-log = logging.getLogger("mainline.ecs")
 
 # botocore retries once at most on its own (max_attempts counts the first call), so the
 # `aws_api` tenacity policy is the one retry policy, with its log line per retry.
@@ -140,6 +138,7 @@ class EcsService:
     desired: int
     deployments: tuple[EcsDeployment, ...]
     target_groups: tuple[str, ...]
+    container_ports: tuple[tuple[str, int], ...] = ()  # (container, port) behind the load balancer
 
     @property
     def primary(self) -> EcsDeployment | None:
@@ -156,6 +155,8 @@ class EcsService:
             running=raw.get("runningCount", 0), desired=raw.get("desiredCount", 0),
             deployments=tuple(EcsDeployment.parse(d) for d in raw.get("deployments", [])),
             target_groups=tuple(lb["targetGroupArn"] for lb in raw.get("loadBalancers", []) if lb.get("targetGroupArn")),
+            container_ports=tuple((lb["containerName"], lb["containerPort"]) for lb in raw.get("loadBalancers", [])
+                                  if lb.get("containerName") and lb.get("containerPort")),
         )
 
 
@@ -306,7 +307,9 @@ class EcsTarget:
         if not arns:
             return []
         tasks = call(self.ecs, "describe_tasks", cluster=self.settings.cluster, tasks=arns).get("tasks", [])
-        return [self._replica(task) for task in tasks]
+        # awsvpc tasks have no host port binding: the load balancer reaches the container port.
+        port = dict(self.service().container_ports).get(self.settings.container)
+        return [self._replica(task, port) for task in tasks]
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -399,11 +402,11 @@ class EcsTarget:
         return (f"{len(bad)} of {len(serving)} targets not healthy; {t['Target']['Id']}:{t['Target'].get('Port', '')} "
                 f"is {health['State']} ({health.get('Reason', '')}: {health.get('Description', '')})")
 
-    def _replica(self, task: dict) -> Replica:
+    def _replica(self, task: dict, lb_port: int | None) -> Replica:
         container = next((c for c in task.get("containers", []) if c.get("name") == self.settings.container), {})
         image = container.get("image", "")
         ip = next((n.get("privateIpv4Address") for n in container.get("networkInterfaces", [])), None)
-        port = next((b.get("hostPort") for b in container.get("networkBindings", [])), None)
+        port = next((b.get("hostPort") for b in container.get("networkBindings", [])), lb_port)
         status = task.get("healthStatus", "UNKNOWN")
         return Replica(
             name=task["taskArn"].rsplit("/", 1)[-1], image=image, sha=image_tag(image),

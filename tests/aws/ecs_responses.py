@@ -147,3 +147,41 @@ def target_health(*states: tuple[str, str, str, str]) -> dict:
             "TargetHealth": health,
         })
     return {"TargetHealthDescriptions": descriptions}
+
+
+def fargate_task(task_id: str, revision: int, image: str, ip: str, health: str) -> dict:
+    """DescribeTasks' task for a Fargate task in awsvpc mode."""
+    arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/prod/{task_id}"
+    return {
+        "taskArn": arn,
+        "clusterArn": CLUSTER_ARN,
+        "taskDefinitionArn": revision_arn(revision),
+        "group": "service:web",
+        "startedBy": "ecs-svc/3488129034526139183",
+        "launchType": "FARGATE",
+        "platformVersion": "1.4.0",
+        "platformFamily": "Linux",
+        "availabilityZone": f"{REGION}a",
+        "lastStatus": "RUNNING",
+        "desiredStatus": "RUNNING",
+        "healthStatus": health,
+        "connectivity": "CONNECTED",
+        "cpu": "256",
+        "memory": "512",
+        "createdAt": T0,
+        "startedAt": T0 + timedelta(seconds=40),
+        "attachments": [{"id": "8c3e7b0a-1f2d-4c5b-9a8e-7d6c5b4a3f2e", "type": "ElasticNetworkInterface",
+                         "status": "ATTACHED", "details": [
+                             {"name": "subnetId", "value": SUBNETS[0]},
+                             {"name": "networkInterfaceId", "value": "eni-0a1b2c3d4e5f60718"},
+                             {"name": "privateIPv4Address", "value": ip}]}],
+        "containers": [{
+            "containerArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:container/prod/{task_id}/5e2f1a3b-7c9d-4e8f-a1b2-c3d4e5f60718",
+            "taskArn": arn, "name": "web", "image": image,
+            "imageDigest": "sha256:" + "4f" * 32,
+            "lastStatus": "RUNNING", "healthStatus": health,
+            "networkBindings": [],
+            "networkInterfaces": [{"attachmentId": "8c3e7b0a-1f2d-4c5b-9a8e-7d6c5b4a3f2e", "privateIpv4Address": ip}],
+            "cpu": "0",
+        }],
+    }

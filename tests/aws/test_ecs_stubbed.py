@@ -14,7 +14,7 @@ from aws_world import ECR_HOST, NEW_SHA, OLD_SHA, Events, plan
 from bot.adapters.ecs_target import EcsError, EcsTarget, ThrottledError
 from bot.config import EcsSettings
 from bot.errors import RolloutError
-from ecs_responses import (TARGET_GROUP, described, deployment, registration_of, revision_arn, service,
+from ecs_responses import (TARGET_GROUP, described, deployment, fargate_task, registration_of, revision_arn, service,
                            target_health, task_definition)
 
 OLD_IMAGE = f"{ECR_HOST}/web:{OLD_SHA}"
@@ -180,3 +180,23 @@ def test_a_missing_service_is_named(target):
 
         with pytest.raises(EcsError, match="ECS service web not found in cluster prod"):
             target.service()
+
+
+def test_replicas_are_the_services_running_tasks(target):
+    tasks = [fargate_task("0f4a6c1e9b2d4e7f8a1b3c5d7e9f0a2b", 4, OLD_IMAGE, "10.0.1.23", "HEALTHY"),
+             fargate_task("7d2e9c4b1a3f4e6d8c0b2a4e6f8d0c2a", 4, OLD_IMAGE, "10.0.2.41", "UNKNOWN")]
+    with Stubber(target.ecs) as ecs:
+        ecs.add_response("list_tasks", {"taskArns": [t["taskArn"] for t in tasks]},
+                         {"cluster": "prod", "serviceName": "web", "desiredStatus": "RUNNING"})
+        ecs.add_response("describe_tasks", {"tasks": tasks, "failures": []},
+                         {"cluster": "prod", "tasks": [t["taskArn"] for t in tasks]})
+        ecs.add_response("describe_services",
+                         described(service(4, [deployment(D_OLD, "PRIMARY", 4, "COMPLETED", running=2)])), SERVICE_KEY)
+
+        replicas = target.replicas("web", "production")
+
+    assert [(r.name, r.address, r.sha, r.healthy) for r in replicas] == [
+        ("0f4a6c1e9b2d4e7f8a1b3c5d7e9f0a2b", "10.0.1.23:8080", OLD_SHA, True),
+        ("7d2e9c4b1a3f4e6d8c0b2a4e6f8d0c2a", "10.0.2.41:8080", OLD_SHA, None),
+    ]
+    assert all(r.image == OLD_IMAGE for r in replicas)
