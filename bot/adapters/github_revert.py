@@ -124,8 +124,9 @@ class PullRequestReverter:
             if conflict_files:
                 return self._ask_a_person(request, git, originals, done, stuck, conflict_files)
             git.run("push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{request.revert_branch}")
+            title = _title(request, originals, git)
         pull = self._host.create_pull(request.repo, NewPull(
-            title=_title(request, originals), head=request.revert_branch, base=request.branch,
+            title=title, head=request.revert_branch, base=request.branch,
             body=_pull_body(request, originals)))
         return self._merge_and_tell(request, pull)
 
@@ -163,7 +164,7 @@ class PullRequestReverter:
                 f"Resolve the conflicts on `{request.revert_branch}`, mark this pull request ready and "
                 f"merge it. Automatic deploys of this service stay locked until then.")
         pull = self._host.create_pull(request.repo, NewPull(
-            title=_title(request, originals), head=request.revert_branch, base=request.branch,
+            title=_title(request, originals, git), head=request.revert_branch, base=request.branch,
             body=body, draft=True))
         comment = (f"Mainline rolled back {request.environment} but could not revert this pull request "
                    f"on `{request.branch}` by itself: reverting conflicts in {', '.join(f'`{f}`' for f in files)}. "
@@ -203,11 +204,13 @@ def _newest(request: RevertRequest, originals: list[PullRequest]) -> PullRequest
     return max(originals, key=lambda p: p.number, default=None)
 
 
-def _title(request: RevertRequest, originals: list[PullRequest]) -> str:
+def _title(request: RevertRequest, originals: list[PullRequest], git: Git | None = None) -> str:
     newest = _newest(request, originals)
     if newest is not None:
         return f'Revert "{newest.title}"'
-    return f'Revert "{request.commits[0][:12]}"'
+    # No pull request behind it (a direct push): name it as `git revert` would.
+    subject = git.out("log", "-1", "--format=%s", request.commits[0]) if git else request.commits[0][:12]
+    return f'Revert "{subject}"'
 
 
 def _reason_and_evidence(request: RevertRequest) -> str:

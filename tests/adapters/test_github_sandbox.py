@@ -223,3 +223,28 @@ def test_a_github_app_reads_and_writes_with_an_installation_token(sandbox, tmp_p
     app.upsert_comment(REPO, number, "<!-- mainline:test -->", "hello from the app")
     assert app.git_remote(REPO).password.startswith("ghs_")
     assert [c["body"] for c in api(sandbox, f"/issues/{number}/comments")] == ["<!-- mainline:test -->\nhello from the app"]
+
+
+def test_a_direct_push_is_reverted_under_its_own_subject(sandbox, host, tmp_path):
+    good = sandbox.head(REPO, "master")
+    sha = sandbox.push_commit(REPO, "master", {"app.txt": "version 2\n"}, "Bump the version string")
+    outcome = PullRequestReverter(host, workdir=tmp_path).revert(RevertRequest(REPO, "master", (sha,)))
+    assert api(sandbox, f"/pulls/{outcome.pull_number}")["title"] == 'Revert "Bump the version string"'
+    assert tree(sandbox, "master") == tree(sandbox, good)
+
+
+def test_a_revert_pull_request_left_open_by_a_crash_is_merged_not_duplicated(sandbox, host, tmp_path):
+    good = sandbox.head(REPO, "master")
+    number, sha = merge_pr(sandbox, "broken", {"app.txt": "version 2\n"}, "Break the health page")
+    branch = f"mainline/revert-{sha[:12]}"
+    sandbox.create_branch(REPO, branch, sandbox.head(REPO, "master"))
+    sandbox.push_commit(REPO, branch, {"app.txt": "version 1\n"},
+                        f'Revert "Break the health page"\n\nThis reverts commit {sha}.')
+    left_open = sandbox.open_pull(REPO, branch, "master", 'Revert "Break the health page"')
+
+    outcome = PullRequestReverter(host, workdir=tmp_path).revert(RevertRequest(REPO, "master", (sha,), (number,)))
+
+    assert outcome.pull_number == left_open and outcome.sha == sandbox.head(REPO, "master")
+    assert api(sandbox, f"/pulls/{left_open}")["merged"] is True
+    assert len(api(sandbox, "/pulls?state=all")) == 2
+    assert tree(sandbox, "master") == tree(sandbox, good)
