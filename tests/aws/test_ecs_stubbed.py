@@ -200,3 +200,17 @@ def test_replicas_are_the_services_running_tasks(target):
         ("7d2e9c4b1a3f4e6d8c0b2a4e6f8d0c2a", "10.0.2.41:8080", OLD_SHA, None),
     ]
     assert all(r.image == OLD_IMAGE for r in replicas)
+
+
+def test_a_rollout_that_never_settles_times_out_with_the_counts(aws):
+    settings = EcsSettings(cluster="prod", service="web", container="web")
+    target = EcsTarget(settings, session=aws, poll=0, rollout_timeout=0)
+    stuck = service(4, [deployment(D_OLD, "PRIMARY", 4, "IN_PROGRESS", running=1)])
+    with Stubber(target.ecs) as ecs:
+        ecs.add_response("describe_services", described(stuck), SERVICE_KEY)
+        ecs.add_response("describe_task_definition", {"taskDefinition": task_definition(4, OLD_IMAGE)},
+                         {"taskDefinition": revision_arn(4)})
+        ecs.add_response("describe_services", described(stuck), SERVICE_KEY)
+
+        with pytest.raises(RolloutError, match=r"did not settle in 0s \(1/2 running\)"):
+            target.roll_out(plan(OLD_SHA, OLD_IMAGE), Events())

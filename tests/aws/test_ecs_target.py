@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from bot.adapters.ecs_target import EcsTarget
-from bot.config import EcsSettings
+import pytest
+
 from aws_world import ECR_HOST, NEW_SHA, OLD_SHA, Events, plan
+from bot.adapters.ecs_target import EcsError, EcsTarget
+from bot.config import EcsSettings
 
 OLD_IMAGE = f"{ECR_HOST}/web:{OLD_SHA}"
 NEW_IMAGE = f"{ECR_HOST}/web:{NEW_SHA}"
@@ -106,3 +108,14 @@ def test_configured_target_group_wins_over_the_services_own(aws, ecs_world):
 def test_replicas_lists_running_tasks(aws, ecs_world):
     # moto starts no tasks for a service, so there are none to list; the call shapes are real.
     assert EcsTarget(settings(), session=aws).replicas("web", "production") == []
+
+
+def test_a_service_on_the_code_deploy_controller_is_refused_by_name(aws, ecs_world):
+    ecs_world.ecs.create_service(cluster="prod", serviceName="web-bg", taskDefinition=ecs_world.first_revision,
+                                 desiredCount=2, deploymentController={"type": "CODE_DEPLOY"})
+    target = EcsTarget(settings(service="web-bg"), session=aws)
+
+    with pytest.raises(EcsError, match="uses the CODE_DEPLOY deployment controller"):
+        target.roll_out(plan(NEW_SHA, NEW_IMAGE), Events())
+
+    assert len(ecs_world.revisions()) == 1, "nothing was registered for a service we cannot roll out"
