@@ -162,7 +162,7 @@ class Pipeline:
             elif deploy.blocked_by != f"{waiting.gate}: {waiting.reason}":
                 self.store.update_deploy(deploy.id, token, blocked_by=f"{waiting.gate}: {waiting.reason}")
                 self._event(deploy, "waiting", f"waiting on {waiting.gate}: {waiting.reason}",
-                            kind="gate", data={"gate": waiting.gate, "status": waiting.status.value,
+                            data={"gate": waiting.gate, "status": waiting.status.value,
                                                "reason": waiting.reason})
         return None
 

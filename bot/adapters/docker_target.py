@@ -70,13 +70,20 @@ class World:
         return result
 
 
-def probe(url: str, timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
-    """GET `url` (following the sample app's /health -> /health/ redirect); 2xx is healthy."""
+def probe_status(url: str, timeout: float = PROBE_TIMEOUT) -> tuple[int | None, str]:
+    """GET `url` (following the sample app's /health -> /health/ redirect): the status, or None
+    when nothing answered, and a line saying what came back."""
     try:
         resp = requests.get(url, timeout=timeout)
     except requests.RequestException as exc:
-        return False, f"GET {url}: {type(exc).__name__}: {exc}"
-    return 200 <= resp.status_code < 300, f"GET {url}: {resp.status_code} {resp.text.strip()[:300]}"
+        return None, f"GET {url}: {type(exc).__name__}: {exc}"
+    return resp.status_code, f"GET {url}: {resp.status_code} {resp.text.strip()[:300]}"
+
+
+def probe(url: str, timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
+    """2xx is healthy."""
+    status, output = probe_status(url, timeout)
+    return status is not None and 200 <= status < 300, output
 
 
 def lb_url(listen: str, path: str) -> str:
@@ -269,7 +276,8 @@ class DockerTarget:
             return
         if remove_on_failure:
             self._remove(inst, on_event)
-        raise RolloutError(f"{inst.name} ({plan.image}) did not become healthy within {plan.health.timeout:g}s; "
+        raise RolloutError(f"{inst.name} ({plan.image}) failed its health check "
+                           f"({plan.health.failures} answers in a row, or no answer in {plan.health.timeout:g}s); "
                            f"the previous release keeps serving. Last probe: {output}")
 
     def _admit(self, lb: HAProxy, inst: Instance, on_event: EventSink) -> None:
@@ -328,10 +336,16 @@ class DockerTarget:
         url = f"http://{inst.address}{health.path}"
         deadline = time.monotonic() + health.timeout
         output = "no probe yet"
+        answered_badly = 0
         while True:
-            ok, output = probe(url)
-            if ok:
+            status, output = probe_status(url)
+            if status is not None and 200 <= status < 300:
                 return True, output
+            # A replica still starting refuses connections; one that answers non-2xx
+            # `failures` times in a row has started and is unhealthy: no need to wait it out.
+            answered_badly = answered_badly + 1 if status is not None else 0
+            if answered_badly >= health.failures:
+                return False, output
             if not self._is_running(inst):
                 return False, f"{output}; container exited: {self._logs(inst)}"
             if time.monotonic() >= deadline:
