@@ -43,7 +43,8 @@ class Wiring:
     queue: object | None = None  # bot.adapters.queue.Queue
     reporters: list[Reporter] = field(default_factory=list)
     reverter: Callable[..., RevertOutcome] | None = None  # pull-request mode; None: push mode only
-    gates: Callable[..., list[GateResult]] | None = None  # extra pre-build gates (checks/)
+    gates: Callable[..., list[GateResult]] | None = None  # pre-build gates (bot.gating.Gatekeeper)
+    checker: object | None = None  # runs repo checks in the built image (ContainerCheckRunner)
 
 
 @dataclass(frozen=True)
@@ -169,10 +170,9 @@ class Pipeline:
     def gate(self, deploy) -> list[GateResult]:
         """The pre-build gates for a queued deploy, in order."""
         service = self._service_by_id(deploy.service_id)
-        results = [self._lock_gate(service.name, deploy)]
         if self.w.gates is not None:
-            results += self.w.gates(self, service, deploy)
-        return results
+            return self.w.gates(self, service, deploy)
+        return [self._lock_gate(service.name, deploy)]
 
     def _lock_gate(self, service: str, deploy) -> GateResult:
         lock = self.store.lock_for(service, deploy.environment)
@@ -237,6 +237,16 @@ class Pipeline:
             return
         finally:
             shutil.rmtree(workspace, ignore_errors=True)
+        if config.checks and self.w.checker is not None:
+            from checks.repo_checks import repo_checks_gate
+
+            verdict = repo_checks_gate(self.w.checker.run_all(image, config.checks, on_event=self._sink(deploy)))
+            self._event(deploy, "waiting" if not verdict.passed else "checks", verdict.reason or "repo checks passed",
+                        data={"gate": verdict.gate, "status": verdict.status.value, "reason": verdict.reason})
+            if not verdict.passed:
+                self._move(deploy, token, S.FAILED, f"repo checks failed: {verdict.reason}",
+                           reason=f"{verdict.gate}: {verdict.reason}", image=image)
+                return
         self._move(deploy, token, S.ROLLING_OUT, f"rolling out {image}", image=image)
 
     def _do_rolling_out(self, service, deploy, token, config) -> None:
@@ -291,6 +301,12 @@ class Pipeline:
                        f"roll back by hand with `mainline rollback {service.name}`",
                        reason=(deploy.reason or "") + "; automatic rollback is off")
             return
+        guard = getattr(self.w.gates, "rollback_allowed", None)
+        if guard is not None and not deploy.manual:
+            allowed, why = guard(self, service, deploy, bad_config)
+            if not allowed:
+                self._move(deploy, token, S.FAILED, why, reason=(deploy.reason or "") + "; " + why)
+                return
         target = self.w.target_for(service.name, deploy.environment, good_config)
         good = self._plan(service, deploy, good_config, deploy.previous_sha, deploy.previous_image)
         self._event(deploy, "rolling_back", f"restoring {deploy.previous_sha[:12]} ({deploy.previous_image})")
@@ -313,6 +329,19 @@ class Pipeline:
             return
         self._move(deploy, token, S.REVERTING, f"reverting the bad commits on {service.branch}")
 
+    def _evidence(self, deploy) -> str:
+        """What showed the release was bad, as markdown for the revert and the PR comments."""
+        lines = [f"- {deploy.reason}"] if deploy.reason else []
+        for event in self.store.events(deploy.id):
+            data = event.data or {}
+            if event.kind == "rolling_back" and data.get("requests") is not None:
+                lines.append(f"- 5xx: {data.get('errors_5xx')} of {data.get('requests')} responses "
+                             f"({data.get('error_rate', 0):.1%}); failed probes: {data.get('failed_probes')} "
+                             f"of {data.get('probes')}")
+                if data.get("last_output"):
+                    lines.append(f"- last probe: `{data['last_output'][:300]}`")
+        return "\n".join(lines)
+
     def _production_envs(self, service, config: DeployConfig) -> list[str]:
         return [name for name, env in config.environments.items() if not env.branches
                 or env.branches == [config.branch]]
@@ -321,7 +350,8 @@ class Pipeline:
         commits = self.w.git.first_parent_commits(service.clone_url, deploy.previous_sha, deploy.sha)
         message = f"Mainline rolled back {deploy.sha[:12]} in {deploy.environment}: {deploy.reason or 'bad release'}"
         if config.rollback.revert == "pull-request" and self.w.reverter is not None:
-            outcome = self.w.reverter(service=service, deploy=deploy, commits=commits, reason=message)
+            outcome = self.w.reverter(service=service, deploy=deploy, commits=commits, reason=message,
+                                      evidence=self._evidence(deploy))
         else:
             outcome = self.w.git.revert_and_push(service.clone_url, service.branch, commits, message)
         if outcome.conflicted:

@@ -1,5 +1,5 @@
-"""Which reporters the settings switch on. Each reporter is optional: with no GitHub token or
-Slack token configured, deploys still run and the event log still tells the story."""
+"""Which GitHub and Slack adapters the settings switch on. Each is optional: with neither
+configured, deploys still run and the event log still tells the story."""
 
 from __future__ import annotations
 
@@ -10,6 +10,41 @@ from bot.settings import Settings
 log = logging.getLogger("mainline.reporting")
 
 
-def reporters_for(settings: Settings) -> list:
+def github_host(settings: Settings):
+    """The GitHub adapter, when a token or an app is configured."""
+    if settings.github_token is None and settings.github_app_id is None:
+        return None
+    from bot.adapters.github import GitHubAdapter, GitHubConfig
+
+    secret = lambda s: s.get_secret_value() if s is not None else None  # noqa: E731
+    return GitHubAdapter(GitHubConfig(
+        base_url=settings.github_api_url.rstrip("/"),
+        token=secret(settings.github_token),
+        app_id=settings.github_app_id,
+        private_key=secret(settings.github_app_private_key),
+        installation_id=settings.github_app_installation_id,
+        write_interval=settings.github_write_interval,
+    ))
+
+
+def reporters_for(settings: Settings, github=None) -> list:
     reporters: list = []
+    if github is not None:
+        from bot.adapters.github_reporter import GitHubReporter
+
+        reporters.append(GitHubReporter(github, dashboard_url=settings.public_url))
     return reporters
+
+
+def pull_request_reverter(github, settings: Settings):
+    """Revert by pull request (the default `rollback.revert`), bound to the pipeline's call."""
+    from bot.adapters.github_revert import PullRequestReverter, RevertRequest
+
+    reverter = PullRequestReverter(github, workdir=settings.state_dir / "revert")
+
+    def revert(service, deploy, commits, reason, evidence: str = ""):
+        return reverter.revert(RevertRequest(repo=service.repo, branch=service.branch, commits=tuple(commits),
+                                             pull_numbers=tuple(deploy.pull_numbers or ()), reason=reason,
+                                             evidence=evidence, environment=deploy.environment))
+
+    return revert

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     github_app_id: int | None = Field(None, validation_alias="GITHUB_APP_ID")
     github_app_private_key: SecretStr | None = Field(None, validation_alias="GITHUB_APP_PRIVATE_KEY")
     github_app_installation_id: int | None = Field(None, validation_alias="GITHUB_APP_INSTALLATION_ID")
+    # Content-creating writes are spaced out, as GitHub's secondary rate limits ask.
+    github_write_interval: float = Field(1.0, ge=0, validation_alias="MAINLINE_GITHUB_WRITE_INTERVAL")
 
     slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
     slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")

@@ -16,6 +16,8 @@ from bot.adapters.store import Store
 from bot.config import DeployConfig
 from bot.pipeline import Pipeline, PipelineOptions, Wiring
 from bot.routing import Router
+from bot.gating import Gatekeeper
+from bot.reporting import github_host, pull_request_reverter, reporters_for
 from bot.settings import Settings
 
 log = logging.getLogger("mainline.wiring")
@@ -60,6 +62,19 @@ class LazyBuilder:
         return self._builder.image_exists(image)
 
 
+class LazyChecker:
+    """Repo checks in a container of the built image; the docker client is made on first use."""
+
+    @cached_property
+    def _runner(self):
+        from bot.adapters.check_runner import ContainerCheckRunner
+
+        return ContainerCheckRunner()
+
+    def run_all(self, image, checks, on_event):
+        return self._runner.run_all(image, checks, on_event=on_event)
+
+
 @dataclass
 class Wired:
     settings: Settings
@@ -84,7 +99,7 @@ class Wired:
         log.info("delivery %s (%s): %s", delivery_id, row.event, outcome)
 
 
-def wire(settings: Settings, role: str = "web", reporters: list | None = None, extra: dict | None = None) -> Wired:
+def wire(settings: Settings, role: str = "web", reporters: list | None = None) -> Wired:
     from handlers.github import router
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -92,14 +107,17 @@ def wire(settings: Settings, role: str = "web", reporters: list | None = None, e
     store.migrate()
     queue = Queue(make_huey(settings.queue_url))
     token = settings.github_token.get_secret_value() if settings.github_token else None
+    github = github_host(settings)
     wiring = Wiring(
         store=store,
         git=GitClient(settings.state_dir / "git", token=token),
         builder=LazyBuilder(settings.registry),
         target_for=Targets(settings),
         queue=queue,
-        reporters=list(reporters or []),
-        **(extra or {}),
+        reporters=list(reporters if reporters is not None else reporters_for(settings, github)),
+        gates=Gatekeeper(github=github),
+        checker=LazyChecker(),
+        reverter=pull_request_reverter(github, settings) if github is not None else None,
     )
     options = PipelineOptions(registry=settings.registry, state_dir=settings.state_dir,
                               lease_seconds=settings.lease_seconds, public_url=settings.public_url)

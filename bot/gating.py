@@ -1,0 +1,114 @@
+"""Fetch what each gate needs, then let `checks/` decide. The gates do no I/O; this does it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from bot.domain import GateResult, GateStatus, Lock
+from bot.errors import MainlineError
+from checks.depends_on import parse_depends_on
+from checks.evaluate import evaluate
+from checks.inputs import Approval, CiInput, ContextState, DependencyState, GateInputs, LockInput
+from checks.migrations import classify_migration, detect_migrations, rollback_allowed
+
+log = logging.getLogger("mainline.gating")
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=timezone.utc) if value and value.tzinfo is None else value
+
+
+class Gatekeeper:
+    """The pre-build gates of one queued deploy: config, lock, window, CI, migrations, depends-on."""
+
+    def __init__(self, github=None, clock=lambda: datetime.now(timezone.utc)):
+        self.github = github  # bot.adapters.github_port.GitHost, or None when not configured
+        self.clock = clock
+
+    def __call__(self, pipeline, service, deploy) -> list[GateResult]:
+        config = pipeline.config_at(service.clone_url, deploy.sha)
+        store = pipeline.store
+        lock_row = store.lock_for(service.name, deploy.environment)
+        lock = Lock(service.name, deploy.environment, lock_row.by, lock_row.reason) if lock_row else None
+        forced = bool(deploy.manual and deploy.force_reason)
+        live = store.live_release(service.id, deploy.environment)
+        findings = self.migrations(pipeline, service, live.sha if live else None, deploy.sha, config)
+        approval_row = store.approval(deploy.id, "migrations")
+        inputs = GateInputs(
+            environment=deploy.environment,
+            now=self.clock(),
+            config=config,
+            lock=LockInput(lock=lock, manual=bool(deploy.manual), force=forced, reason=deploy.force_reason),
+            window_override=deploy.force_reason if forced else None,
+            ci=CiInput(statuses=self.ci_statuses(service.repo, deploy.sha, config),
+                       pending_since=_aware(deploy.created_at)),
+            migrations=findings,
+            approval=Approval(approval_row.status, approval_row.by or "", approval_row.reason or "")
+            if approval_row else None,
+            dependencies=self.dependencies(pipeline, service, deploy, config),
+        )
+        results = evaluate(inputs, stage="pre-build")
+        for result in results:
+            if result.gate == "migrations" and result.status is GateStatus.WAIT and approval_row is None:
+                store.request_approval(deploy.id, "migrations")
+        return results
+
+    def rollback_allowed(self, pipeline, service, deploy, config) -> tuple[bool, str]:
+        """Never roll back automatically past a contract migration: a person decides."""
+        return rollback_allowed(self.migrations(pipeline, service, deploy.previous_sha, deploy.sha, config))
+
+    def ci_statuses(self, repo: str, sha: str, config) -> list[ContextState]:
+        if not config.required_contexts or self.github is None:
+            return []
+        try:
+            contexts = self.github.ci_contexts(repo, sha)
+        except MainlineError as exc:
+            log.warning("could not read CI statuses of %s@%s: %s", repo, sha[:12], exc)
+            return []
+        return [ContextState(c.context, c.state, _aware(c.updated_at), source=c.source) for c in contexts]
+
+    def migrations(self, pipeline, service, base: str | None, tip: str, config) -> list:
+        if not base or base == tip:
+            return []
+        git = pipeline.w.git
+        paths = detect_migrations(git.changed_paths(service.clone_url, base, tip), config.migrations.paths)
+        findings = []
+        for path in paths:
+            text = git.read_file(service.clone_url, tip, path)
+            if text is not None:  # a deleted migration has nothing to classify
+                findings.append(classify_migration(path, text))
+        return findings
+
+    def dependencies(self, pipeline, service, deploy, config) -> list[DependencyState]:
+        deps = [self._service_live(pipeline, name) for name in config.depends_on]
+        message = pipeline.w.git.commit_message(service.clone_url, deploy.sha)
+        for ref in parse_depends_on(message):
+            deps.append(self._ref_live(pipeline, ref))
+        return deps
+
+    def _service_live(self, pipeline, name: str) -> DependencyState:
+        try:
+            rows = [r for r in pipeline.status(name) if r["environment"] == "production"]
+        except MainlineError:
+            return DependencyState(name, False, "Mainline does not know this service yet")
+        if not rows or rows[0]["live"] is None:
+            return DependencyState(name, False, "nothing live in production yet")
+        if not rows[0]["in_sync"]:
+            return DependencyState(name, False, "its production branch has changes not yet live")
+        return DependencyState(name, True)
+
+    def _ref_live(self, pipeline, ref) -> DependencyState:
+        services = pipeline.store.services_of_repo(ref.repo)
+        if not services:
+            return DependencyState(ref, False, f"{ref.repo} is not deployed by Mainline")
+        if self.github is None:
+            return DependencyState(ref, False, "cannot look the pull request up without GitHub access")
+        pull = self.github.get_pull(ref.repo, ref.number)
+        if not pull.merged or not pull.merge_commit_sha:
+            return DependencyState(ref, False, "not merged yet")
+        svc = services[0]
+        live = pipeline.store.live_release(svc.id, "production")
+        if live and pipeline.w.git.is_ancestor(svc.clone_url, pull.merge_commit_sha, live.sha):
+            return DependencyState(ref, True)
+        return DependencyState(ref, False, "merged, not live in production yet")
