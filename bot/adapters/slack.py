@@ -50,10 +50,11 @@ BROADCAST = {"failed", "rolled_back", "reverted"}
 
 
 def _sdk_logger() -> logging.Logger:
-    # slack-sdk logs whole requests when its logger is at DEBUG (or unset); keep it above that
-    # so a verbose root logger can never print a token.
+    # slack-sdk logs whole requests when its logger is at DEBUG (or unset), so a verbose root
+    # logger could print a token; and it logs every connection error at ERROR although our retry
+    # policy logs each failed attempt already. Only its critical lines get through.
     sdk_log = logging.getLogger("mainline.slack.sdk")
-    sdk_log.setLevel(logging.INFO)
+    sdk_log.setLevel(logging.CRITICAL)
     return sdk_log
 
 
