@@ -99,8 +99,10 @@ def blueprint(deps: SlackDeps) -> Blueprint:
             return error(400, str(exc))
         refusal = channel_refusal(deps, actor)
         if refusal:
-            return ephemeral(refusal), 200
-        run_job(deps, actor, lambda: on_button(deps, actor, action))
+            # Slack shows nothing of a block_actions acknowledgement; answers go to response_url.
+            run_job(deps, actor, lambda: reply(deps, actor, ephemeral(refusal)))
+        else:
+            run_job(deps, actor, lambda: on_button(deps, actor, action))
         return "", 200
 
     return bp

@@ -5,11 +5,14 @@ import time
 from urllib.parse import urlencode
 
 import pytest
+from flask import Flask
 
 from bot.adapters.slack import card
 from bot.ports import DeployNotice
+from handlers import slack_actions
 from handlers.slack_actions import ButtonAction, parse_action_id
-from slack_testkit import DEPLOYER, STAGER, STRANGER, sign
+from handlers.slack_common import SlackDeps
+from slack_testkit import DEPLOYER, SECRET, STAGER, STRANGER, FixedClock, sign
 
 
 def _card_buttons(state: str) -> dict[str, str]:
@@ -103,4 +106,15 @@ def test_other_interactions_are_acknowledged_and_ignored(client, pipeline):
     body = urlencode({"payload": json.dumps({"type": "view_closed", "user": {"id": DEPLOYER}})})
     answer = client.post("/slack/actions", data=body, headers=sign(body))
     assert answer.status_code == 200
+    assert pipeline.calls == []
+
+
+def test_a_button_in_a_channel_mainline_does_not_serve_is_refused(pipeline, reporter, standin):
+    deps = SlackDeps(SECRET, pipeline, reporter, FixedClock(), run_later=lambda job: job(),
+                     allowed_channels=frozenset({"COTHER"}))
+    app = Flask("channels")
+    app.register_blueprint(slack_actions.blueprint(deps))
+    answer, replies = click(app.test_client(), standin, "Approve")
+    assert answer.status_code == 200
+    assert replies[0]["text"] == "Mainline does not take commands in this channel."
     assert pipeline.calls == []

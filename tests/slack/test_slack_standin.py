@@ -7,6 +7,8 @@ import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.adapters.slack import card
+from bot.ports import DeployNotice
 from bot.sandbox.slack import block_problems
 from slack_testkit import TOKEN
 
@@ -119,9 +121,6 @@ def test_invalid_blocks_are_refused_and_recorded(web, standin):
 
 
 def test_the_reporters_cards_are_valid_block_kit():
-    from bot.adapters.slack import card
-    from bot.ports import DeployNotice
-
     for state in ["queued", "gating", "live", "rolling_back", "reverted", "failed"]:
         n = DeployNotice(9, "web", "production", "acme/webapp", "abc1234def", state, "x" * 5000, kind="gate",
                          data={"reason": "r" * 4000, "authors": ["a"] * 300})
