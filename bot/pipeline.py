@@ -23,6 +23,7 @@ from bot.errors import (
     MainlineError,
     NotFoundError,
     RolloutError,
+    TransientError,
 )
 from bot.ports import DeployNotice, Reporter, RevertOutcome
 
@@ -30,6 +31,9 @@ log = logging.getLogger("mainline.pipeline")
 
 S = DeployState
 IN_FLIGHT = [s.value for s in DeployState if s.in_flight]
+# A rollback or a revert is never given up on (production and master must agree again);
+# other steps fail the deploy after this many unexpected errors in a row.
+MAX_STEP_FAILURES = 3
 
 
 @dataclass
@@ -130,8 +134,16 @@ class Pipeline:
                 deploy = self._current(service.id, environment, token)
                 if deploy is None:
                     break
-                if not self._step(service, deploy, token):
-                    break
+                try:
+                    self._step(service, deploy, token)
+                except (LeaseLostError, KeyboardInterrupt):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a step's failure is recorded, then retried or failed
+                    if not self._step_failed(deploy, token, exc):
+                        break
+                else:
+                    if deploy.step_failures:
+                        self.store.update_deploy(deploy.id, token, step_failures=0)
         except LeaseLostError:
             log.warning("%s/%s: lease lost; another worker takes over", service_name, environment)
         finally:
@@ -182,6 +194,23 @@ class Pipeline:
         if deploy.manual and deploy.force_reason:
             return GateResult.ok("lock", f"{what} by {lock.by}, forced: {deploy.force_reason}")
         return GateResult.wait("lock", f"{what} by {lock.by}: {lock.reason}")
+
+    def _step_failed(self, deploy, token: int, exc: Exception) -> bool:
+        """Record a step that raised. Transient errors wait for the next pass; anything else is
+        retried a few times (the step may have half-happened), then the deploy fails with it.
+        Returns True when the driver may go on with the next deploy now."""
+        failures = (deploy.step_failures or 0) + (0 if isinstance(exc, TransientError) else 1)
+        what = f"{type(exc).__name__}: {exc}"
+        if failures >= MAX_STEP_FAILURES and DeployState(deploy.state) not in (S.ROLLING_BACK, S.REVERTING):
+            log.error("%s failed %d times in %s; giving up", deploy.sha[:12], failures, deploy.state, exc_info=exc)
+            self._move(deploy, token, S.FAILED, f"{deploy.state} kept failing: {what}",
+                       reason=f"{deploy.state} failed: {what}", step_failures=failures)
+            return True
+        log.warning("%s: %s failed (%d); the reconciler retries it: %s", deploy.sha[:12], deploy.state,
+                    failures, what)
+        self.store.update_deploy(deploy.id, token, step_failures=failures)
+        self._event(deploy, "error", f"{deploy.state} failed, will retry: {what}", notify=False)
+        return False
 
     def _step(self, service, deploy, token: int) -> bool:
         """One state-machine step. True when the deploy moved and may move again now."""

@@ -40,7 +40,9 @@ def pull_request_reverter(github, settings: Settings):
     """Revert by pull request (the default `rollback.revert`), bound to the pipeline's call."""
     from bot.adapters.github_revert import PullRequestReverter, RevertRequest
 
-    reverter = PullRequestReverter(github, workdir=settings.state_dir / "revert")
+    workdir = settings.state_dir / "revert"
+    workdir.mkdir(parents=True, exist_ok=True)
+    reverter = PullRequestReverter(github, workdir=workdir)
 
     def revert(service, deploy, commits, reason, evidence: str = ""):
         return reverter.revert(RevertRequest(repo=service.repo, branch=service.branch, commits=tuple(commits),

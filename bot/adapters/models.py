@@ -73,6 +73,8 @@ class DeployRow(Base):
     pull_numbers: Mapped[list] = mapped_column(JSON, default=list)
     revert_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Consecutive steps that raised unexpectedly; past a bound the deploy fails with the error.
+    step_failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -221,7 +221,7 @@ class Store:
             row = DeployRow(service_id=service_id, environment=environment, sha=sha, ref=ref,
                             state=DeployState.QUEUED.value, requested_by=requested_by,
                             manual=int(manual), pull_numbers=sorted(set(pull_numbers or [])),
-                            force_reason=force_reason, attempts=0, created_at=utcnow())
+                            force_reason=force_reason, attempts=0, step_failures=0, created_at=utcnow())
             s.add(row)
             try:
                 s.flush()

@@ -161,7 +161,10 @@ class BareRepo:
                     continue
                 data = content.encode() if isinstance(content, str) else content
                 blob = self.out("hash-object", "-w", "--stdin", input=data)
-                self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+                # Files pushed as bytes carry no mode: programs and scripts are executable, as a
+                # developer's `git add` of them would record.
+                mode = "100755" if data.startswith((b"\x7fELF", b"#!")) else "100644"
+                self.git("update-index", "--add", "--cacheinfo", f"{mode},{blob},{path}", env=env)
             tree = self.out("write-tree", env=env)
         return self.commit_tree(tree, parents, message, author)
 

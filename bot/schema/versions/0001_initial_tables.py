@@ -65,6 +65,7 @@ def upgrade() -> None:
     sa.Column('pull_numbers', sa.JSON(), nullable=False),
     sa.Column('revert_sha', sa.String(length=64), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('step_failures', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('started_at', sa.DateTime(), nullable=True),
     sa.Column('finished_at', sa.DateTime(), nullable=True),

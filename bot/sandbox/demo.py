@@ -1,0 +1,262 @@
+"""`mainline demo`: the whole story on this machine, on real parts.
+
+The local GitHub stand-in hosts `acme/webapp` over smart HTTP; the bot (web + worker, as
+separate processes) hears its webhooks; the Docker engine, the registry and HAProxy run the
+sample app. Story: set up v1 → merge v2 (good) → live; merge v3 (its /health fails) →
+rolled back to v2 → v3 reverted on master by a revert pull request."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from bot.sandbox.sample_app import write_sample_app
+
+SECRET = "demo-webhook-secret"
+TOKEN = "demo-token"
+REPO = "acme/webapp"
+SERVICE = "webapp"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class DemoPorts:
+    bot: int = 8000
+    lb: int = 8080
+    github: int = 8100
+
+
+class StoryFailed(Exception):
+    """A step of the story did not hold."""
+
+
+def say(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')}  {line}", flush=True)
+
+
+def app_files(version: str, mode: str, lb_port: int) -> dict[str, bytes]:
+    with tempfile.TemporaryDirectory() as tmp:
+        write_sample_app(Path(tmp), f"{SERVICE} {version}", mode=mode, listen=f"127.0.0.1:{lb_port}")
+        return {str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class Demo:
+    def __init__(self, ports: DemoPorts, state_dir: Path):
+        self.ports = ports
+        self.state = state_dir
+        self.procs: list[subprocess.Popen] = []
+        self.github = None
+        self.stop_timeline = threading.Event()
+        self.bot = f"http://127.0.0.1:{ports.bot}"
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def remove_app(self) -> None:
+        """Stop the sample app's containers and its load balancer (this run's or an earlier one's)."""
+        import docker
+
+        from bot.adapters.haproxy import HAProxy
+
+        HAProxy(self.state / "bot", SERVICE, "production", f"127.0.0.1:{self.ports.lb}").stop()
+        try:
+            client = docker.from_env()
+            for container in client.containers.list(all=True, filters={"label": f"mainline.service={SERVICE}"}):
+                container.remove(force=True)
+        except docker.errors.DockerException:
+            pass  # no engine yet: nothing of ours runs on it
+
+    def env(self) -> dict:
+        return dict(os.environ,
+                    MAINLINE_DATABASE_URL=f"sqlite:///{self.state}/bot/mainline.db",
+                    MAINLINE_QUEUE_URL=f"sqlite:///{self.state}/bot/queue.db",
+                    MAINLINE_STATE_DIR=str(self.state / "bot"),
+                    MAINLINE_PUBLIC_URL=self.bot,
+                    MAINLINE_RECONCILE_SECONDS="5",
+                    MAINLINE_LEASE_SECONDS="15",
+                    MAINLINE_GITHUB_WRITE_INTERVAL="0",
+                    GITHUB_WEBHOOK_SECRET=SECRET,
+                    GITHUB_API_URL=f"http://127.0.0.1:{self.ports.github}",
+                    GITHUB_TOKEN=TOKEN,
+                    PYTHONUNBUFFERED="1")
+
+    def start(self) -> None:
+        from bot.sandbox.github import GitHubSandbox
+
+        say("starting dockerd and the registry (scripts/services.sh up)")
+        subprocess.run([str(ROOT / "scripts" / "services.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
+        self.remove_app()
+        for name, port in (("bot", self.ports.bot), ("load balancer", self.ports.lb), ("GitHub", self.ports.github)):
+            if not port_free(port):
+                raise StoryFailed(f"port {port} ({name}) is taken: is another demo running?")
+        shutil.rmtree(self.state, ignore_errors=True)
+        (self.state / "bot").mkdir(parents=True)
+        self.github = GitHubSandbox(self.state / "github", webhook_url=f"{self.bot}/github/webhook",
+                                    webhook_secret=SECRET, validate=True).start(port=self.ports.github)
+        say(f"local GitHub on {self.github.url} (REST + git smart HTTP, checked against GitHub's OpenAPI)")
+        self.v1 = app_files("v1", "healthy", self.ports.lb)
+        self.github.create_repo("acme", "webapp", dict(self.v1, **{"README.md": "# webapp\n"}),
+                                collaborators={"octocat": "admin", "hubot": "write"})
+        log = open(self.state / "bot.log", "ab")
+        cli = [sys.executable, "-m", "bot.cli"]
+        self.procs.append(subprocess.Popen(cli + ["serve", "--port", str(self.ports.bot), "--workers", "1"],
+                                           env=self.env(), stdout=log, stderr=log, cwd=ROOT))
+        self.procs.append(subprocess.Popen(cli + ["worker"], env=self.env(), stdout=log, stderr=log, cwd=ROOT))
+        log.close()
+        self.wait(lambda: self._get("/healthz") is not None, 30, "the bot did not start; see " + str(self.state / "bot.log"))
+        say(f"bot on {self.bot} (dashboard /, API /api/services), worker running; log: {self.state / 'bot.log'}")
+        threading.Thread(target=self.timeline, daemon=True).start()
+
+    def stop(self) -> None:
+        self.stop_timeline.set()
+        for proc in self.procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.github is not None:
+            self.github.stop()
+        self.remove_app()
+
+    # -- watching ------------------------------------------------------------------------------
+
+    def _get(self, path: str):
+        try:
+            response = requests.get(self.bot + path, timeout=5)
+        except requests.RequestException:
+            return None
+        return response.json() if response.ok else None
+
+    def timeline(self) -> None:
+        seen: set[tuple] = set()
+        while not self.stop_timeline.wait(0.5):
+            for deploy in reversed(self._get(f"/api/deploys?service={SERVICE}&limit=10") or []):
+                for i, event in enumerate(deploy["events"]):
+                    key = (deploy["id"], i)
+                    if key not in seen and event["kind"] != "step":
+                        seen.add(key)
+                        say(f"  [{SERVICE} {deploy['sha'][:7]}] {event['kind']}: {event['message']}")
+
+    def wait(self, predicate, timeout: float, failure):
+        """`failure` is the message, or a callable making it when the time is up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.3)
+        raise StoryFailed(failure() if callable(failure) else failure)
+
+    def deploy_of(self, sha: str) -> dict | None:
+        return next((d for d in self._get(f"/api/deploys?service={SERVICE}&limit=20") or [] if d["sha"] == sha), None)
+
+    def settled(self, sha: str, states: tuple[str, ...], timeout: float = 180) -> dict:
+        def done():
+            d = self.deploy_of(sha)
+            return d if d and d["state"] in states else None
+
+        return self.wait(done, timeout, lambda: f"{sha[:7]} did not reach {' or '.join(states)}: {self.deploy_of(sha)}")
+
+    def serves(self) -> str:
+        try:
+            return requests.get(f"http://127.0.0.1:{self.ports.lb}/", timeout=5).text.strip()
+        except requests.RequestException as exc:
+            return f"(no answer: {exc})"
+
+    def check(self, condition: bool, what: str) -> None:
+        say(("  ✔ " if condition else "  ✘ ") + what)
+        if not condition:
+            raise StoryFailed(what)
+
+    # -- the story -----------------------------------------------------------------------------
+
+    def merge(self, version: str, mode: str, title: str, author: str) -> str:
+        branch = f"{author}/{version}"
+        self.github.create_branch(REPO, branch, self.github.head(REPO, "master"))
+        self.github.push_commit(REPO, branch, app_files(version, mode, self.ports.lb), title, author_login=author)
+        number = self.github.open_pull(REPO, branch, "master", title, body=f"Ships {version}.", user=author)
+        sha = self.github.merge_pull(REPO, number, merged_by="octocat")
+        say(f"merged PR #{number} “{title}” by @{author} into master as {sha[:7]}")
+        return sha
+
+    def play(self) -> None:
+        say("1. the first release: a push of v1 to master")
+        v1 = self.github.push_commit(REPO, "master", {"CHANGELOG.md": "v1\n"}, "Start the changelog")
+        self.settled(v1, ("live",))
+        self.check(self.serves() == f"{SERVICE} v1", f"the load balancer on :{self.ports.lb} serves “{SERVICE} v1”")
+
+        say("2. merge v2, a good release")
+        v2 = self.merge("v2", "healthy", "Add the v2 page", "octocat")
+        self.settled(v2, ("live",))
+        self.check(self.serves() == f"{SERVICE} v2", f"v2 is live: “{self.serves()}”")
+
+        say("3. merge v3, whose /health fails")
+        v3 = self.merge("v3", "unhealthy", "Rework the health check", "hubot")
+        bad = self.settled(v3, ("reverted", "failed"), timeout=240)
+        self.check(bad["state"] == "reverted", f"v3 was rolled back and reverted ({bad['state']}: {bad['reason']})")
+        self.check(self.serves() == f"{SERVICE} v2", f"production serves v2 again: “{self.serves()}”")
+        pulls = requests.get(f"{self.github.url}/repos/{REPO}/pulls?state=all",
+                             headers={"Authorization": f"token {TOKEN}"}, timeout=5).json()
+        revert = next((p for p in pulls if p["title"] == 'Revert "Rework the health check"'), None)
+        self.check(revert is not None and revert["merged_at"] is not None,
+                   'the revert pull request “Revert "Rework the health check"” is merged')
+        head = self.github.head(REPO, "master")
+        self.wait(lambda: (self.deploy_of(head) or {}).get("state") == "live", 60, "the revert commit never went live")
+        [status] = [s for s in self._get("/api/services") if s["environment"] == "production"]
+        self.check(status["in_sync"] and status["head"] == head,
+                   f"master ({head[:7]}) and production agree (in_sync: {status['in_sync']})")
+        comments = requests.get(f"{self.github.url}/repos/{REPO}/issues/{pulls_number(pulls, 'Rework the health check')}"
+                                "/comments", headers={"Authorization": f"token {TOKEN}"}, timeout=5).json()
+        self.check(any("roll" in c["body"].lower() for c in comments), "the author of v3 was told on the PR")
+        self.check(not self.github.violations, "every GitHub call and webhook matched GitHub's published contract"
+                   + (f": {self.github.violations[:3]}" if self.github.violations else ""))
+
+
+def pulls_number(pulls: list[dict], title: str) -> int:
+    return next(p["number"] for p in pulls if p["title"] == title)
+
+
+def run_demo(once: bool = False, bot_port: int = 8000, ports: DemoPorts | None = None,
+             state_dir: Path | None = None) -> int:
+    ports = ports or DemoPorts(bot=bot_port)
+    demo = Demo(ports, state_dir or Path.cwd() / ".mainline" / "demo")
+    try:
+        demo.start()
+        demo.play()
+        say("the story held: merge → live; bad merge → rolled back → reverted; master equals production")
+        if once:
+            return 0
+        say(f"dashboard: {demo.bot}/   app: http://127.0.0.1:{ports.lb}/   GitHub: {demo.github.url}/repos/{REPO}")
+        say("serving until interrupted (Ctrl-C)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+    except StoryFailed as exc:
+        say(f"demo failed: {exc}")
+        return 1
+    finally:
+        demo.stop()
