@@ -167,8 +167,10 @@ class Pipeline:
                                          previous_sha=live.sha if live else None,
                                          previous_image=live.image if live else None)
                 self._event(deploy, "gating", "gates passed: " + ", ".join(r.gate for r in results))
+                self._tell_gates(deploy, results)
                 return self.store.deploy(deploy.id)
             if waiting.status is GateStatus.BLOCK:
+                self._tell_gates(deploy, results)
                 self.store.update_deploy(deploy.id, token, state=S.FAILED, blocked_by=waiting.reason,
                                          reason=f"{waiting.gate}: {waiting.reason}", finished_at=self.store_now())
                 self._event(deploy, "failed", f"blocked by {waiting.gate}: {waiting.reason}")
@@ -617,6 +619,15 @@ class Pipeline:
                                     pull_numbers=tuple(fresh.pull_numbers or ()), requested_by=fresh.requested_by,
                                     data=dict(data or {}, reason=fresh.reason, image=fresh.image,
                                               previous_sha=fresh.previous_sha, revert_sha=fresh.revert_sha)))
+
+    def _tell_gates(self, deploy, results: list[GateResult]) -> None:
+        """One check run per gate on the sha (the waiting gate is told as it starts waiting)."""
+        service = self._service_by_id(deploy.service_id)
+        for r in results:
+            self._tell(DeployNotice(deploy.id, service.name, deploy.environment, service.repo, deploy.sha,
+                                    deploy.state, r.reason or r.gate, kind="gate",
+                                    pull_numbers=tuple(deploy.pull_numbers or ()),
+                                    data={"gate": r.gate, "status": r.status.value, "reason": r.reason}))
 
     def _tell(self, notice: DeployNotice) -> None:
         for reporter in self.w.reporters:
