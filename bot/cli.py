@@ -193,6 +193,88 @@ def unlock(service, environment, by) -> None:
     click.echo(f"unlocked {service} in {environment}")
 
 
+@main.command()
+@click.argument("deploy_id", type=int)
+@click.option("--by", default="cli", show_default=True, help="who approves (recorded in the event log)")
+@click.option("--reason", default="", help="why (recorded in the event log)")
+def approve(deploy_id, by, reason) -> None:
+    """Grant the approval DEPLOY_ID waits for (e.g. its contract migrations)."""
+    _decide(deploy_id, by, True, reason)
+
+
+@main.command()
+@click.argument("deploy_id", type=int)
+@click.option("--reason", required=True, help="why not (recorded, and shown on the deploy)")
+@click.option("--by", default="cli", show_default=True)
+def reject(deploy_id, reason, by) -> None:
+    """Refuse the approval DEPLOY_ID waits for; the deploy fails with the reason."""
+    _decide(deploy_id, by, False, reason)
+
+
+def _decide(deploy_id: int, by: str, approved: bool, reason: str) -> None:
+    try:
+        _pipeline().approve(deploy_id, by, approved, reason)
+    except MainlineError as exc:
+        _fail(exc)
+    click.echo(f"{'approved' if approved else 'rejected'} deploy {deploy_id}" + (f": {reason}" if reason else ""))
+
+
+@main.command()
+@click.option("--reason", required=True, help="why nothing may deploy (shown as what holds deploys back)")
+@click.option("--by", default="cli", show_default=True)
+def freeze(reason, by) -> None:
+    """Hold automatic deploys of every service in every environment."""
+    try:
+        _pipeline().freeze(by, reason)
+    except MainlineError as exc:
+        _fail(exc)
+    click.echo(f"froze all deploys: {reason}")
+
+
+@main.command()
+@click.option("--by", default="cli", show_default=True)
+def unfreeze(by) -> None:
+    """Lift a freeze; held deploys go again."""
+    try:
+        _pipeline().unfreeze(by)
+    except MainlineError as exc:
+        _fail(exc)
+    click.echo("lifted the freeze")
+
+
+@main.group()
+def migrations() -> None:
+    """Migration safety: which migrations expand the schema and which contract it."""
+
+
+@migrations.command("check")
+@click.option("--base", default=None, help="classify the migrations changed between BASE and HEAD (in the git work tree here)")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def migrations_check(base: str | None, paths: tuple[Path, ...]) -> None:
+    """Print each migration with its class (expand or contract) and why; exit 1 when any is contract.
+
+    With PATHs, classify those files; with --base, the migrations in the diff BASE..HEAD (PATHs then
+    narrow the diff)."""
+    from bot.migrations_cli import MigrationsCheckError, findings_in_diff, findings_in_files
+
+    try:
+        findings = findings_in_diff(Path.cwd(), base, paths) if base else findings_in_files(paths)
+    except MigrationsCheckError as exc:
+        click.echo(f"mainline: {exc}", err=True)
+        sys.exit(2)
+    if not findings:
+        click.echo("no migrations" + (f" between {base} and HEAD" if base else ""))
+        return
+    for finding in findings:
+        click.echo(f"{finding.path}: {finding.kind}")
+        for reason in finding.reasons:
+            click.echo(f"  {reason}")
+    contract = [f for f in findings if f.contract]
+    click.echo(f"{len(findings)} migration(s), {len(contract)} contract"
+               + (": old code may break against this schema; deploys carrying it wait for a person" if contract else ""))
+    sys.exit(1 if contract else 0)
+
+
 @main.group()
 def config() -> None:
     """The repository config (.github/deploy.yml)."""

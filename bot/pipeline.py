@@ -423,7 +423,9 @@ class Pipeline:
         row, _ = self.store.create_deploy(svc.id, environment, sha, ref, by, manual=True,
                                           force_reason=reason if force else None)
         if force:
-            self.store.update_deploy(row.id, None, force_reason=reason)
+            # The sha may already be queued by its merge (held by the very lock being forced):
+            # forcing makes that deploy a manual one, or the lock gate would keep holding it.
+            self.store.update_deploy(row.id, None, force_reason=reason, manual=1)
             self._event(row, "forced", f"{by} forced a deploy past the gates: {reason}", by=by)
         self._event(row, "queued", f"{by} asked for {sha[:12]} in {environment}", by=by)
         self._enqueue_drive(service, environment)

@@ -1,0 +1,60 @@
+"""What `mainline migrations check` reads: migration files on disk, or the migrations in a git diff.
+
+The classification itself is `checks.migrations`; this only finds the files and their text."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from bot.config import CONFIG_PATH, ConfigError, parse_config
+from checks.inputs import MigrationFinding
+from checks.migrations import classify_migration, detect_migrations
+
+
+class MigrationsCheckError(Exception):
+    """The files or the diff to check cannot be read; the message says which and why."""
+
+
+def findings_in_files(paths: tuple[Path, ...] | list[Path]) -> list[MigrationFinding]:
+    """Classify each file as given: the person named it, so it is checked whatever its path."""
+    if not paths:
+        raise MigrationsCheckError("name migration files, or --base SHA to check the migrations changed since SHA")
+    findings = []
+    for path in paths:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise MigrationsCheckError(f"cannot read {path}: {exc.strerror or exc}") from None
+        findings.append(classify_migration(str(path), text))
+    return findings
+
+
+def findings_in_diff(worktree: Path, base: str, paths: tuple[Path, ...] | list[Path] = ()) -> list[MigrationFinding]:
+    """The migrations added or changed between `base` and HEAD, as the deploy gate sees them:
+    the built-in layouts plus `migrations.paths` from the repo's deploy.yml at HEAD."""
+    changed = _git(worktree, "diff", "--name-only", "-z", "--diff-filter=d", base, "HEAD", "--",
+                   *map(str, paths)).split("\0")
+    found = detect_migrations([p for p in changed if p], _extra_globs(worktree))
+    return [classify_migration(path, _git(worktree, "show", f"HEAD:{path}")) for path in found]
+
+
+def _extra_globs(worktree: Path) -> list[str]:
+    try:
+        text = _git(worktree, "show", f"HEAD:{CONFIG_PATH}")
+    except MigrationsCheckError:
+        return []  # no deploy.yml: the built-in layouts only
+    try:
+        return list(parse_config(text).migrations.paths)
+    except ConfigError:
+        return []  # `mainline config validate` is the place to hear about that
+
+
+def _git(worktree: Path, *args: str) -> str:
+    try:
+        proc = subprocess.run(["git", *args], cwd=worktree, capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        raise MigrationsCheckError(f"cannot run git: {exc}") from None
+    if proc.returncode != 0:
+        raise MigrationsCheckError(f"git {' '.join(args[:2])} failed: {proc.stderr.strip() or proc.returncode}")
+    return proc.stdout
