@@ -20,6 +20,9 @@ MODES = ("healthy", "unhealthy", "erroring")
 DOCKERFILE = """\
 FROM scratch
 COPY busybox /bin/busybox
+# A second copy as /bin/sh (busybox picks the applet by its name), so that repo checks, run as
+# `/bin/sh -c RUN`, have a shell. No RUN step: the engine here has no network for builds.
+COPY busybox /bin/sh
 COPY www /www
 COPY app.conf /etc/app.conf
 # $PORT is given by the target at run time; busybox sh expands it.
