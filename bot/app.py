@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from werkzeug.exceptions import HTTPException
 
 from bot import webhook
+from bot.adapters.inbox import Inbox
 from bot.errors import MainlineError, NotFoundError
 from bot.settings import Settings
 
@@ -27,6 +28,7 @@ def create_app(settings: Settings, adapters=None) -> Flask:
     app.extensions["mainline"] = wired
     metrics = _metrics()
     secret = settings.github_webhook_secret.get_secret_value() if settings.github_webhook_secret else None
+    inbox = Inbox(wired.store, on_new=wired.queue.process_delivery)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -66,10 +68,9 @@ def create_app(settings: Settings, adapters=None) -> Flask:
             log.info("ignoring %s%s delivery %s: no handler", event, f".{action}" if action else "", delivery)
             metrics["webhooks"].labels(event, "ignored").inc()
             return jsonify(ignored=f"Mainline does not act on {event}" + (f".{action}" if action else "")), 202
-        if not wired.store.record_delivery(delivery, event, action, body.decode("utf-8", "replace")):
+        if not inbox.record(delivery, event, action, body.decode("utf-8", "replace")):
             metrics["webhooks"].labels(event, "duplicate").inc()
             return jsonify(duplicate=delivery), 200
-        wired.queue.process_delivery(delivery)
         metrics["webhooks"].labels(event, "queued").inc()
         metrics["ack"].observe(time.perf_counter() - started)
         return jsonify(queued=delivery), 202
@@ -103,9 +104,27 @@ def create_app(settings: Settings, adapters=None) -> Flask:
         recent = {s["service"]: wired.pipeline.deploys(s["service"], limit=5) for s in services}
         return render_template("dashboard.html", services=services, recent=recent)
 
-    for blueprint in wired.blueprints:
-        app.register_blueprint(blueprint)
+    _mount_slack(app, settings, wired)
     return app
+
+
+def _mount_slack(app: Flask, settings: Settings, wired) -> None:
+    """Slack's endpoints, verified with the signing secret; a clear 404 when Slack is not set up."""
+    if settings.slack_signing_secret is None or wired.slack is None:
+        def slack_not_configured():
+            return jsonify(error="Slack is not configured here (SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN)"), 404
+
+        app.add_url_rule("/slack/commands", "slack_commands", slack_not_configured, methods=["POST"])
+        app.add_url_rule("/slack/actions", "slack_actions", slack_not_configured, methods=["POST"])
+        return
+    from bot.adapters.clock import SystemClock
+    from handlers import slack_actions, slack_commands
+    from handlers.slack_common import SlackDeps
+
+    deps = SlackDeps(signing_secret=settings.slack_signing_secret.get_secret_value(), pipeline=wired.pipeline,
+                     chat=wired.slack, clock=SystemClock())
+    app.register_blueprint(slack_commands.blueprint(deps))
+    app.register_blueprint(slack_actions.blueprint(deps))
 
 
 def _metrics() -> dict:

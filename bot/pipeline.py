@@ -49,6 +49,7 @@ class Wiring:
     reverter: Callable[..., RevertOutcome] | None = None  # pull-request mode; None: push mode only
     gates: Callable[..., list[GateResult]] | None = None  # pre-build gates (bot.gating.Gatekeeper)
     checker: object | None = None  # runs repo checks in the built image (ContainerCheckRunner)
+    github: object | None = None  # bot.adapters.github_port.GitHost, for PR comment commands
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class PipelineOptions:
     state_dir: Path = Path(".mainline")
     lease_seconds: float = 30.0
     public_url: str = "http://127.0.0.1:8000"
+    # A recorded delivery whose task never ran (lost with a killed worker) is queued again after this.
+    redeliver_after: float = 30.0
 
 
 class Pipeline:
@@ -87,7 +90,7 @@ class Pipeline:
             return []
         branch = req.ref.removeprefix("refs/heads/")
         service = self.store.upsert_service(config.service, req.repo, req.clone_url, config.branch,
-                                            config_text=None, config_sha=req.sha)
+                                            config_text=config.model_dump_json(), config_sha=req.sha)
         envs = [req.environment] if req.environment else config.environments_for(branch)
         created = []
         for env in envs:
@@ -500,9 +503,10 @@ class Pipeline:
         sha = svc.config_sha or self.w.git.head(svc.clone_url, svc.branch)
         return self.config_at(svc.clone_url, sha)
 
-    def authorise(self, service: str, environment: str, who: str) -> None:
-        """`who` is `github:<login>` or `slack:<id>`; raise AuthError unless listed in deployers."""
-        config = self.service_config(service)
+    def authorise(self, service: str, environment: str, who: str, config: DeployConfig | None = None) -> None:
+        """`who` is `github:<login>` or `slack:<id>`; raise AuthError unless listed in deployers
+        (of `config` when given, for a service not recorded yet; else of the service's config)."""
+        config = config or self.service_config(service)
         env = config.environments.get(environment)
         if env is None:
             raise NotFoundError(f"{service} has no environment {environment!r}")
@@ -575,7 +579,7 @@ class Pipeline:
             self._enqueue_drive(svc.name, env.name)
             queued += 1
         if self.w.queue is not None:
-            for delivery_id in self.store.unprocessed_deliveries(older_than=30):
+            for delivery_id in self.store.unprocessed_deliveries(older_than=self.opts.redeliver_after):
                 self.w.queue.process_delivery(delivery_id)
         for svc in self.store.services():
             queued += self._pick_up_missed_merge(svc)
@@ -616,11 +620,23 @@ class Pipeline:
         log.info("%s/%s %s: %s", service.name, deploy.environment, deploy.sha[:12], message)
         if notify:
             fresh = self.store.deploy(deploy.id)
+            who = fresh.requested_by or ""
+            extras = {"slack_channel": self._slack_channel(service),
+                      "authors": [who.removeprefix("github:")] if who.startswith("github:") else []}
             self._tell(DeployNotice(deploy.id, service.name, deploy.environment, service.repo, deploy.sha,
                                     fresh.state, message, kind="gate" if kind == "waiting" else "transition",
                                     pull_numbers=tuple(fresh.pull_numbers or ()), requested_by=fresh.requested_by,
-                                    data=dict(data or {}, reason=fresh.reason, image=fresh.image,
+                                    data=dict(data or {}, **extras, reason=fresh.reason, image=fresh.image,
                                               previous_sha=fresh.previous_sha, revert_sha=fresh.revert_sha)))
+
+    def _slack_channel(self, service) -> str | None:
+        """The service's `notify.slack_channel`, from the config recorded with its last request."""
+        if not service.config_text:
+            return None
+        try:
+            return DeployConfig.model_validate_json(service.config_text).notify.slack_channel
+        except ValueError:
+            return None
 
     def _tell_gates(self, deploy, results: list[GateResult]) -> None:
         """One check run per gate on the sha (the waiting gate is told as it starts waiting)."""

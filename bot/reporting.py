@@ -27,12 +27,25 @@ def github_host(settings: Settings):
     ))
 
 
-def reporters_for(settings: Settings, github=None) -> list:
+def slack_for(settings: Settings, store):
+    """The Slack reporter (deploy cards, notifications, replies), when a bot token is set."""
+    if settings.slack_bot_token is None:
+        return None
+    from bot.adapters.slack import slack_reporter
+    from bot.adapters.store import StoreCardStore
+
+    return slack_reporter(settings.slack_bot_token.get_secret_value(), settings.slack_api_url,
+                          settings.slack_channel, settings.slack_user_map(), StoreCardStore(store))
+
+
+def reporters_for(settings: Settings, github=None, slack=None) -> list:
     reporters: list = []
     if github is not None:
         from bot.adapters.github_reporter import GitHubReporter
 
         reporters.append(GitHubReporter(github, dashboard_url=settings.public_url))
+    if slack is not None:
+        reporters.append(slack)
     return reporters
 
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
     slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
+    slack_channel: str = Field("#deploys", validation_alias="MAINLINE_SLACK_CHANNEL")
+    # GitHub login -> Slack user id, to mention PR authors: "octocat=U2CERLKJA,hubot=U0HUBOT"
+    slack_users: str = Field("", validation_alias="MAINLINE_SLACK_USERS")
 
     @field_validator("database_url", "queue_url")
     @classmethod
@@ -58,6 +61,18 @@ class Settings(BaseSettings):
         if value is not None and "PRIVATE KEY" not in value.get_secret_value():
             raise ValueError("must be a PEM private key")
         return value
+
+    @field_validator("slack_users")
+    @classmethod
+    def _pairs(cls, value: str) -> str:
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            if "=" not in pair:
+                raise ValueError(f"must be login=SLACKID pairs separated by commas, got {pair!r}")
+        return value
+
+    def slack_user_map(self) -> dict[str, str]:
+        pairs = (p.strip().split("=", 1) for p in self.slack_users.split(",") if p.strip())
+        return {login.strip(): user.strip() for login, user in pairs}
 
     def require(self, *names: str) -> None:
         """Stop with a message naming each setting a command needs but does not have."""

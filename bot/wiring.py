@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from bot.adapters.git import GitClient
 from bot.adapters.queue import Queue, make_huey
 from bot.adapters.store import Store
-from bot.config import DeployConfig
+from bot.config import ConfigError, ConfigProblem, DeployConfig
 from bot.pipeline import Pipeline, PipelineOptions, Wiring
 from bot.routing import Router
 from bot.gating import Gatekeeper
-from bot.reporting import github_host, pull_request_reverter, reporters_for
+from bot.reporting import github_host, pull_request_reverter, reporters_for, slack_for
 from bot.settings import Settings
 
 log = logging.getLogger("mainline.wiring")
@@ -29,20 +29,37 @@ class Targets:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._docker = None
+        self._ecs_targets: dict = {}
         self._lock = threading.Lock()
 
     def __call__(self, service: str, environment: str, config: DeployConfig):
         env = config.environments[environment]
         if env.target == "ecs":
-            from bot.adapters.ecs_target import EcsTarget
-
-            return EcsTarget(env.ecs)
+            return self._ecs(service, environment, env)
         with self._lock:
             if self._docker is None:
                 from bot.adapters.docker_target import DockerTarget
 
                 self._docker = DockerTarget(self.settings.state_dir)
             return self._docker
+
+
+    def _ecs(self, service: str, environment: str, env):
+        import boto3
+
+        from bot.adapters.ecr import EcrRegistry
+        from bot.adapters.ecs_target import EcsTarget
+
+        if env.ecs is None:
+            raise ConfigError([ConfigProblem(None, f"environments.{environment}.ecs",
+                                             "target: ecs needs an `ecs:` block (cluster, service, container)")])
+        key = (service, environment)
+        with self._lock:
+            if key not in self._ecs_targets:
+                session = boto3.Session(region_name=env.ecs.region)
+                self._ecs_targets[key] = EcsTarget(env.ecs, session=session,
+                                                   builder=EcrRegistry(session, region=env.ecs.region))
+            return self._ecs_targets[key]
 
 
 class LazyBuilder:
@@ -82,7 +99,7 @@ class Wired:
     queue: Queue
     pipeline: Pipeline
     router: Router
-    blueprints: list = field(default_factory=list)
+    slack: object | None = None  # bot.adapters.slack.SlackReporter, when SLACK_BOT_TOKEN is set
 
     def process_delivery(self, delivery_id: str) -> None:
         """Worker side of the inbox: dispatch a recorded delivery to its handlers, once."""
@@ -108,13 +125,14 @@ def wire(settings: Settings, role: str = "web", reporters: list | None = None) -
     queue = Queue(make_huey(settings.queue_url))
     token = settings.github_token.get_secret_value() if settings.github_token else None
     github = github_host(settings)
+    slack = slack_for(settings, store)
     wiring = Wiring(
         store=store,
         git=GitClient(settings.state_dir / "git", token=token),
         builder=LazyBuilder(settings.registry),
         target_for=Targets(settings),
         queue=queue,
-        reporters=list(reporters if reporters is not None else reporters_for(settings, github)),
+        reporters=list(reporters if reporters is not None else reporters_for(settings, github, slack)),
         gates=Gatekeeper(github=github),
         checker=LazyChecker(),
         reverter=pull_request_reverter(github, settings) if github is not None else None,
@@ -122,6 +140,6 @@ def wire(settings: Settings, role: str = "web", reporters: list | None = None) -
     options = PipelineOptions(registry=settings.registry, state_dir=settings.state_dir,
                               lease_seconds=settings.lease_seconds, public_url=settings.public_url)
     pipeline = Pipeline(wiring, options)
-    wired = Wired(settings=settings, store=store, queue=queue, pipeline=pipeline, router=router)
+    wired = Wired(settings=settings, store=store, queue=queue, pipeline=pipeline, router=router, slack=slack)
     queue.bind(wired.process_delivery, pipeline.drive)
     return wired

@@ -357,9 +357,23 @@ class DockerTarget:
             inst.container.remove(force=True)
         except NotFound:
             return
-        except (APIError, DockerException) as exc:
+        except APIError as exc:
+            # 409 "removal already in progress": someone else is removing it; wait until it is gone.
+            if exc.status_code != 409 or not self._gone_within(inst, 30):
+                raise RolloutError(f"could not remove {inst.name}: {exc}") from exc
+        except DockerException as exc:
             raise RolloutError(f"could not remove {inst.name}: {exc}") from exc
         on_event(f"stopped and removed {inst.name}", step="replica_removed", replica=inst.name)
+
+    def _gone_within(self, inst: Instance, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                self.client.containers.get(inst.name)
+            except NotFound:
+                return True
+            time.sleep(0.2)
+        return False
 
     # -- observation -----------------------------------------------------------------------
 

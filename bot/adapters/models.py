@@ -133,3 +133,13 @@ class ApprovalRow(Base):
     by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ChatCardRow(Base):
+    """Which chat message is each deploy's card, so every process edits the same one."""
+
+    __tablename__ = "chat_cards"
+
+    deploy_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(100))
+    ts: Mapped[str] = mapped_column(String(40))

@@ -8,9 +8,20 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-from huey import RedisHuey, SqliteHuey
+from huey import Huey, RedisHuey
+from huey.storage import SqliteStorage
 
 log = logging.getLogger("mainline.queue")
+
+
+class _WalNormalStorage(SqliteStorage):
+    """huey's SQLite storage with WAL and synchronous=NORMAL: durable across a process crash
+    (what the queue needs; the inbox is the record of truth) without an fsync per enqueue."""
+
+    def _create_connection(self):
+        conn = super()._create_connection()
+        conn.execute("pragma synchronous=1")
+        return conn
 
 
 def make_huey(url: str, name: str = "mainline"):
@@ -19,7 +30,7 @@ def make_huey(url: str, name: str = "mainline"):
     if url.startswith("sqlite:///"):
         path = Path(urlparse(url).path if url.startswith("sqlite:////") else url[len("sqlite:///"):])
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(name, filename=str(path), results=False)
+        return Huey(name, results=False, storage_class=_WalNormalStorage, filename=str(path))
     raise ValueError(f"MAINLINE_QUEUE_URL: unsupported queue URL {url!r} (sqlite:///… or redis://…)")
 
 

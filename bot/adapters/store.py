@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.models import (
     ApprovalRow,
+    ChatCardRow,
     DeliveryRow,
     DeployEventRow,
     DeployRow,
@@ -367,3 +368,25 @@ class Store:
         with self.session() as s:
             return list(s.scalars(select(ApprovalRow).where(ApprovalRow.deploy_id == deploy_id,
                                                             ApprovalRow.status == "pending")))
+
+
+class StoreCardStore:
+    """bot.adapters.slack.CardStore on the database, shared by the web and worker processes."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def get(self, deploy_id: int):
+        from bot.adapters.slack import CardRef
+
+        with self.store.session() as s:
+            row = s.get(ChatCardRow, deploy_id)
+            return CardRef(row.channel, row.ts) if row else None
+
+    def put(self, deploy_id: int, ref) -> None:
+        with self.store.session() as s:
+            row = s.get(ChatCardRow, deploy_id)
+            if row is None:
+                s.add(ChatCardRow(deploy_id=deploy_id, channel=ref.channel, ts=ref.ts))
+            else:
+                row.channel, row.ts = ref.channel, ref.ts

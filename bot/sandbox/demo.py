@@ -25,6 +25,8 @@ from bot.sandbox.sample_app import write_sample_app
 
 SECRET = "demo-webhook-secret"
 TOKEN = "demo-token"
+SLACK_TOKEN = "xoxb-demo"
+SLACK_SIGNING = "demo-slack-signing-secret"
 REPO = "acme/webapp"
 SERVICE = "webapp"
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,7 @@ class DemoPorts:
     bot: int = 8000
     lb: int = 8080
     github: int = 8100
+    slack: int = 8110
 
 
 class StoryFailed(Exception):
@@ -67,6 +70,7 @@ class Demo:
         self.state = state_dir
         self.procs: list[subprocess.Popen] = []
         self.github = None
+        self.slack = None
         self.stop_timeline = threading.Event()
         self.bot = f"http://127.0.0.1:{ports.bot}"
 
@@ -98,6 +102,11 @@ class Demo:
                     GITHUB_WEBHOOK_SECRET=SECRET,
                     GITHUB_API_URL=f"http://127.0.0.1:{self.ports.github}",
                     GITHUB_TOKEN=TOKEN,
+                    SLACK_API_URL=self.slack.url,
+                    SLACK_BOT_TOKEN=SLACK_TOKEN,
+                    SLACK_SIGNING_SECRET=SLACK_SIGNING,
+                    MAINLINE_SLACK_CHANNEL="#deploys",
+                    MAINLINE_SLACK_USERS="octocat=U0OCTOCAT,hubot=U0HUBOT",
                     PYTHONUNBUFFERED="1")
 
     def start(self) -> None:
@@ -106,7 +115,8 @@ class Demo:
         say("starting dockerd and the registry (scripts/services.sh up)")
         subprocess.run([str(ROOT / "scripts" / "services.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
         self.remove_app()
-        for name, port in (("bot", self.ports.bot), ("load balancer", self.ports.lb), ("GitHub", self.ports.github)):
+        for name, port in (("bot", self.ports.bot), ("load balancer", self.ports.lb), ("GitHub", self.ports.github),
+                           ("Slack", self.ports.slack)):
             if not port_free(port):
                 raise StoryFailed(f"port {port} ({name}) is taken: is another demo running?")
         shutil.rmtree(self.state, ignore_errors=True)
@@ -114,6 +124,10 @@ class Demo:
         self.github = GitHubSandbox(self.state / "github", webhook_url=f"{self.bot}/github/webhook",
                                     webhook_secret=SECRET, validate=True).start(port=self.ports.github)
         say(f"local GitHub on {self.github.url} (REST + git smart HTTP, checked against GitHub's OpenAPI)")
+        from bot.sandbox.slack import SlackStandIn
+
+        self.slack = SlackStandIn(token=SLACK_TOKEN, port=self.ports.slack).start()
+        say(f"local Slack Web API on {self.slack.url} (deploy cards land in #deploys)")
         self.v1 = app_files("v1", "healthy", self.ports.lb)
         self.github.create_repo("acme", "webapp", dict(self.v1, **{"README.md": "# webapp\n"}),
                                 collaborators={"octocat": "admin", "hubot": "write"})
@@ -138,6 +152,8 @@ class Demo:
                 proc.kill()
         if self.github is not None:
             self.github.stop()
+        if self.slack is not None:
+            self.slack.stop()
         self.remove_app()
 
     # -- watching ------------------------------------------------------------------------------
@@ -149,9 +165,23 @@ class Demo:
             return None
         return response.json() if response.ok else None
 
+    def slack_lines(self, seen: dict) -> None:
+        """Each Slack message as it is posted or edited in place."""
+        for channel, messages in list(self.slack.messages.items()):
+            for msg in list(messages):
+                key = (channel, msg.ts)
+                if seen.get(key) != (msg.updates, msg.text):
+                    verb = "posted" if key not in seen else "updated"
+                    seen[key] = (msg.updates, msg.text)
+                    where = "thread" if msg.thread_ts else "card"
+                    say(f"  slack {verb} {where}: {msg.text.splitlines()[0][:110] if msg.text else ''}")
+
     def timeline(self) -> None:
         seen: set[tuple] = set()
+        slack_seen: dict = {}
         while not self.stop_timeline.wait(0.5):
+            if self.slack is not None:
+                self.slack_lines(slack_seen)
             for deploy in reversed(self._get(f"/api/deploys?service={SERVICE}&limit=10") or []):
                 for i, event in enumerate(deploy["events"]):
                     key = (deploy["id"], i)
@@ -230,6 +260,10 @@ class Demo:
         comments = requests.get(f"{self.github.url}/repos/{REPO}/issues/{pulls_number(pulls, 'Rework the health check')}"
                                 "/comments", headers={"Authorization": f"token {TOKEN}"}, timeout=5).json()
         self.check(any("roll" in c["body"].lower() for c in comments), "the author of v3 was told on the PR")
+        cards = self.slack.top_level("#deploys")
+        self.check(any("revert" in (m.text or "").lower() for m in cards),
+                   f"the deploy card in Slack #deploys says v3 was reverted ({len(cards)} cards)")
+        self.check(not self.slack.violations, "every Slack call had a valid shape")
         self.check(not self.github.violations, "every GitHub call and webhook matched GitHub's published contract"
                    + (f": {self.github.violations[:3]}" if self.github.violations else ""))
 
