@@ -133,6 +133,7 @@ def wire(settings: Settings, role: str = "web", reporters: list | None = None) -
         target_for=Targets(settings),
         queue=queue,
         reporters=list(reporters if reporters is not None else reporters_for(settings, github, slack)),
+        github=github,
         gates=Gatekeeper(github=github),
         checker=LazyChecker(),
         reverter=pull_request_reverter(github, settings) if github is not None else None,
