@@ -74,6 +74,16 @@ def register_routes(app: Flask, sb) -> None:  # noqa: C901 - a flat table of sma
         repo = sb.repo(f"{owner}/{name}")
         return ok(shapes.commit(repo, commit_or_404(repo, ref)))
 
+    @app.get("/repos/<owner>/<name>/commits/<path:ref>/pulls")
+    def pulls_for_commit(owner, name, ref):
+        repo = sb.repo(f"{owner}/{name}")
+        sha = commit_or_404(repo, ref).sha
+        # The PRs that made the commit: merged as it, or carrying it between base and head.
+        pulls = [p for p in repo.pulls.values() if p.merge_commit_sha == sha
+                 or sha in repo.git.commits_between(p.base_sha, p.head_sha)]
+        pulls.sort(key=lambda p: p.number, reverse=True)
+        return ok([shapes.pull_simple(repo, p) for p in page(pulls)])
+
     @app.get("/repos/<owner>/<name>/compare/<path:basehead>")
     def compare(owner, name, basehead):
         repo = sb.repo(f"{owner}/{name}")

@@ -1,0 +1,282 @@
+"""`issue_comment` created on a pull request: the PR commands `/deploy <env>`, `/rollback [env]`,
+`/lock [env] <reason>` and `/unlock [env]`.
+
+Thin: parse, authorise, call the pipeline, answer on the PR (a reaction on the command and one
+reply, found again by a marker, so a redelivered comment is answered once)."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.config import CONFIG_PATH, ConfigError, DeployConfig
+from bot.domain import DeployRequest
+from bot.errors import AuthError, MainlineError, NotFoundError
+from bot.routing import Router
+from handlers.github_events import Repository, User
+
+log = logging.getLogger("mainline.handlers.issue_comment")
+router = Router()
+
+USAGE = {
+    "deploy": "/deploy <environment>",
+    "rollback": "/rollback [environment]",
+    "lock": "/lock [environment] <reason>",
+    "unlock": "/unlock [environment]",
+}
+# Only the first line counts, and only our words: `/cc @someone` or prose is not a command.
+COMMAND = re.compile(r"^/(deploy|rollback|lock|unlock)(?:\s+(.*))?$", re.IGNORECASE)
+REACTION = {"done": "+1", "refused": "-1", "failed": "confused"}
+
+
+# -- the edge: only the fields we use ---------------------------------------------------------
+
+
+class _Edge(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Issue(_Edge):
+    number: int
+    pull_request: dict | None = None  # present only when the issue is a pull request
+
+
+class IssueComment(_Edge):
+    id: int
+    body: str | None = None
+    user: User
+
+
+class IssueCommentEvent(_Edge):
+    action: str
+    issue: Issue
+    comment: IssueComment
+    repository: Repository
+    sender: User
+
+
+# -- parsing (pure) -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrCommand:
+    name: str
+    words: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return " ".join((f"/{self.name}",) + self.words)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    environment: str
+    reason: str = ""
+
+
+class Refused(MainlineError):
+    """The person may not, or the pull request cannot, do this; the message says why."""
+
+
+class UsageError(MainlineError):
+    """The command was not typed the way its usage line says."""
+
+    def __init__(self, name: str, why: str = ""):
+        super().__init__(f"{why} Usage: `{USAGE[name]}`".strip())
+
+
+def parse_pr_command(body: str) -> PrCommand | None:
+    """The command on the comment's first non-empty line, or None when it holds none."""
+    first = next((line.strip() for line in body.splitlines() if line.strip()), "")
+    match = COMMAND.match(first)
+    if match is None:
+        return None
+    return PrCommand(match.group(1).lower(), tuple((match.group(2) or "").split()))
+
+
+def default_environment(config: DeployConfig) -> str:
+    return "production" if "production" in config.environments else next(iter(config.environments))
+
+
+def resolve(command: PrCommand, config: DeployConfig) -> Resolved:
+    """Which environment the command is about (and the lock's reason); UsageError when unclear."""
+    words = list(command.words)
+    if command.name == "deploy":
+        if len(words) != 1:
+            raise UsageError("deploy", "Name the environment.")
+        environment = words[0]
+    elif command.name == "lock":
+        if len(words) > 1 and words[0] in config.environments:
+            environment, words = words[0], words[1:]
+        else:
+            environment = default_environment(config)
+        if not words:
+            raise UsageError("lock", "Give a reason.")
+        return _known(Resolved(environment, " ".join(words)), config)
+    else:
+        if len(words) > 1:
+            raise UsageError(command.name)
+        environment = words[0] if words else default_environment(config)
+    return _known(Resolved(environment), config)
+
+
+def _known(resolved: Resolved, config: DeployConfig) -> Resolved:
+    if resolved.environment not in config.environments:
+        known = ", ".join(f"`{e}`" for e in sorted(config.environments))
+        raise Refused(f"{config.service} has no environment `{resolved.environment}` (known: {known}).")
+    return resolved
+
+
+def takes_branch(config: DeployConfig, environment: str, branch: str) -> bool:
+    patterns = config.environments[environment].branches or [config.branch]
+    return any(fnmatch.fnmatchcase(branch, p) for p in patterns)
+
+
+# -- answering ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """The command comment and where to answer it."""
+
+    github: object  # bot.adapters.github_port.GitHost
+    repo: str
+    number: int
+    comment_id: int
+    login: str
+
+    @property
+    def who(self) -> str:
+        return f"github:{self.login}"
+
+    def answer(self, kind: str, text: str) -> str:
+        """React to the command and reply once (edited in place when told again)."""
+        self.github.add_reaction(self.repo, self.comment_id, REACTION[kind])
+        marker = f"<!-- mainline:command:{self.comment_id} -->"
+        self.github.upsert_comment(self.repo, self.number, marker, f"@{self.login} {text}")
+        return text
+
+
+# -- the handler ----------------------------------------------------------------------------------
+
+
+@router.register("issue_comment", "created")
+def on_issue_comment_created(payload: dict, pipeline) -> str:
+    event = IssueCommentEvent.model_validate(payload)
+    login = event.comment.user.login
+    if event.issue.pull_request is None:
+        return f"ignored: #{event.issue.number} is an issue, not a pull request"
+    if login.endswith("[bot]") or event.sender.login.endswith("[bot]"):
+        return f"ignored: comment by {login}"
+    command = parse_pr_command(event.comment.body or "")
+    if command is None:
+        return "ignored: not a command"
+    github = getattr(pipeline.w, "github", None)
+    if github is None:
+        log.warning("%s on %s#%d: no GitHub client configured to answer with", command.text,
+                    event.repository.full_name, event.issue.number)
+        return f"ignored {command.text}: no GitHub client (GITHUB_TOKEN or a GitHub App) to answer with"
+    talk = Conversation(github, event.repository.full_name, event.issue.number, event.comment.id, login)
+    outcome = run_command(pipeline, talk, event.repository, command)
+    return f"{command.text} by {talk.who} on #{talk.number}: {outcome}"
+
+
+def run_command(pipeline, talk: Conversation, repository: Repository, command: PrCommand) -> str:
+    if not talk.github.permission(talk.repo, talk.login).can_write:
+        return "refused: " + talk.answer("refused", f"`{command.text}` needs write permission on "
+                                                    f"{talk.repo}, which you do not have.")
+    pull = talk.github.get_pull(talk.repo, talk.number)
+    try:
+        service, clone_url, config = service_of(pipeline, repository, pull.head_sha)
+        job = Job(pipeline, talk, service, clone_url, config, resolve(command, config), pull)
+        authorise(job, command)
+        done = ACTIONS[command.name](job)
+    except (Refused, UsageError, ConfigError) as exc:  # the person can fix these
+        return "refused: " + talk.answer("refused", f"`{command.text}`: {exc}")
+    except MainlineError as exc:
+        return "failed: " + talk.answer("failed", f"`{command.text}` did not go through: {exc}")
+    return "done: " + talk.answer("done", done)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One authorised-or-not command, with everything its action needs."""
+
+    pipeline: object
+    talk: Conversation
+    service: str
+    clone_url: str
+    config: DeployConfig  # as on the production branch
+    target: Resolved
+    pull: object  # bot.adapters.github_port.PullRequest
+
+
+def service_of(pipeline, repository: Repository, head_sha: str) -> tuple[str, str, DeployConfig]:
+    """The service this repository deploys, its clone URL, and its config as the production
+    branch has it: never the PR's own, or a PR could make its author a deployer."""
+    known = pipeline.store.services_of_repo(repository.full_name)
+    if len(known) == 1:
+        name, clone_url, branch = known[0].name, known[0].clone_url, known[0].branch
+    else:
+        at_head = pipeline.config_at(repository.clone_url, head_sha)
+        match = next((s for s in known if s.name == at_head.service), None)
+        name, branch = at_head.service, at_head.branch
+        clone_url = match.clone_url if match else repository.clone_url
+    head = pipeline.w.git.head(clone_url, branch)
+    if head is None:
+        raise NotFoundError(f"{repository.full_name} has no branch `{branch}`")
+    return name, clone_url, pipeline.config_at(clone_url, head)
+
+
+def authorise(job: Job, command: PrCommand) -> None:
+    env = job.target.environment
+    try:
+        job.pipeline.authorise(job.service, env, job.talk.who, config=job.config)
+    except AuthError:
+        listed = ", ".join(f"`{d}`" for d in job.config.environments[env].deployers) or "nobody"
+        why = (f"you are not a deployer of {job.service} in {env}: `{CONFIG_PATH}` on "
+               f"`{job.config.branch}` lists {listed}.")
+        job.pipeline.record_event(job.service, env, "refused", f"{job.talk.who} may not {command.text}: {why}",
+                                  by=job.talk.who)
+        raise Refused(why) from None
+
+
+def _deploy(job: Job) -> str:
+    env, pull, talk = job.target.environment, job.pull, job.talk
+    if not pull.merged and takes_branch(job.config, env, pull.head_ref):
+        job.pipeline.request(DeployRequest(talk.repo, job.clone_url, f"refs/heads/{pull.head_ref}", pull.head_sha,
+                                           environment=env, requested_by=talk.who, manual=True,
+                                           pull_numbers=(talk.number,)))
+        return f"queued `{pull.head_sha[:7]}` (`{pull.head_ref}`) for {env}. Progress shows in this pull request."
+    if pull.merged and pull.merge_commit_sha:
+        view = job.pipeline.request_deploy(job.service, env, pull.merge_commit_sha, talk.who)
+        return f"queued the merge `{pull.merge_commit_sha[:7]}` for {env}: deploy #{view['id']} is {view['state']}."
+    patterns = ", ".join(f"`{p}`" for p in job.config.environments[env].branches or [job.config.branch])
+    # Production runs only what its branch holds: a PR gets there by merging, never before.
+    raise Refused(f"{env} takes only {patterns}, and `{pull.head_ref}` is not one; merge #{talk.number} "
+                  f"to ship it there.")
+
+
+def _rollback(job: Job) -> str:
+    env = job.target.environment
+    view = job.pipeline.rollback(job.service, env, job.talk.who)
+    return (f"rolling {job.service} back in {env}: `{view['sha'][:7]}` → `{(view['previous_sha'] or '')[:7]}` "
+            f"(deploy #{view['id']}); its commits will be reverted on `{job.config.branch}`.")
+
+
+def _lock(job: Job) -> str:
+    env, reason = job.target.environment, job.target.reason
+    job.pipeline.lock(job.service, env, job.talk.who, reason)
+    return f"🔒 locked {job.service} in {env}: {reason}. Automatic deploys wait until `/unlock`."
+
+
+def _unlock(job: Job) -> str:
+    job.pipeline.unlock(job.service, job.target.environment, job.talk.who)
+    return f"🔓 unlocked {job.service} in {job.target.environment}; queued deploys resume."
+
+
+ACTIONS = {"deploy": _deploy, "rollback": _rollback, "lock": _lock, "unlock": _unlock}
