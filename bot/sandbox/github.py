@@ -161,7 +161,7 @@ class GitHubSandbox:
     # -- pull requests ----------------------------------------------------------------------
 
     def open_pull(self, full_name: str, head: str, base: str, title: str, body: str = "",
-                  user: str = "octocat") -> int:
+                  user: str = "octocat", draft: bool = False) -> int:
         repo = self.repo(full_name)
         with self.lock:
             branches = repo.git.branches()
@@ -171,7 +171,7 @@ class GitHubSandbox:
                     branches[base], branches[head]):
                 raise SandboxError(422, f"No commits between {base} and {head}")
             pull = Pull(repo.next_number(), title, body or "", user, head, base,
-                        branches[head], branches[base])
+                        branches[head], branches[base], draft=draft)
             repo.pulls[pull.number] = pull
         self._webhooks.send("pull_request", "pull_request$opened",
                             self.events.pull_request(repo, pull, "opened", user))
@@ -192,6 +192,8 @@ class GitHubSandbox:
             pull = self.pull(full_name, number)
             if pull.state != "open":
                 raise SandboxError(405, "Pull Request is not mergeable")
+            if pull.draft:
+                raise SandboxError(405, "Pull Request is still a draft")
             if expected_head_sha and expected_head_sha != pull.head_sha:
                 raise SandboxError(409, "Head branch was modified. Review and try the merge again.")
             before = repo.git.branches()

@@ -282,7 +282,7 @@ def register_routes(app: Flask, sb) -> None:  # noqa: C901 - a flat table of sma
         data = body()
         head = data["head"].split(":", 1)[-1]
         number = sb.open_pull(f"{owner}/{name}", head, data["base"], data.get("title", head),
-                              data.get("body") or "", BOT_LOGIN)
+                              data.get("body") or "", BOT_LOGIN, draft=bool(data.get("draft", False)))
         repo = sb.repo(f"{owner}/{name}")
         pull = repo.pulls[number]
         return ok(shapes.pull(repo, pull, sb.mergeable(repo, pull)), 201)

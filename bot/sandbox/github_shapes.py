@@ -260,7 +260,7 @@ class Shapes:
             "created_at": pull.created_at, "updated_at": pull.updated_at, "closed_at": pull.closed_at,
             "merged_at": pull.merged_at, "merge_commit_sha": pull.merge_commit_sha,
             "author_association": "OWNER" if pull.user == repo.owner else "COLLABORATOR",
-            "auto_merge": None, "draft": False,
+            "auto_merge": None, "draft": pull.draft,
             "head": self.pull_ref(repo, pull.head, pull.head_sha),
             "base": self.pull_ref(repo, pull.base, pull.base_sha),
             "_links": {name: {"href": href} for name, href in {

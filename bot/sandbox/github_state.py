@@ -45,6 +45,7 @@ class Pull:
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
     closed_at: str | None = None
+    draft: bool = False
 
 
 @dataclass

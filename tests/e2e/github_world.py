@@ -20,7 +20,6 @@ import docker
 import pytest
 
 from bot import webhook
-from bot.adapters.github import GitHubAdapter, GitHubConfig
 from bot.sandbox.github import GitHubSandbox
 from bot.sandbox.github_webhooks import Delivery
 from bot.sandbox.sample_app import write_sample_app
@@ -179,9 +178,6 @@ def world():
     service = unique_service("w")
     settings = world_settings(state, sandbox.url)
     wired = wire(settings)
-    if getattr(wired.pipeline.w, "github", None) is None:
-        # Until bot/wiring.py passes `github=github` to Wiring itself.
-        wired.pipeline.w.github = GitHubAdapter(GitHubConfig(base_url=sandbox.url, token=TOKEN, write_interval=0))
     w = World(sandbox, wired, create_app(settings, wired).test_client(), settings, service,
               f"{OWNER}/{service}", free_port())
     sandbox.create_repo(OWNER, service, dict(w.app_files("v1"), **{"README.md": "# app\n"}),
