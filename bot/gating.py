@@ -49,9 +49,13 @@ class Gatekeeper:
             dependencies=self.dependencies(pipeline, service, deploy, config),
         )
         results = evaluate(inputs, stage="pre-build")
-        for result in results:
-            if result.gate == "migrations" and result.status is GateStatus.WAIT and approval_row is None:
-                store.request_approval(deploy.id, "migrations")
+        for i, result in enumerate(results):
+            if result.gate == "migrations" and result.status is GateStatus.WAIT:
+                if approval_row is None:
+                    store.request_approval(deploy.id, "migrations")
+                # Only this side knows the deploy's id, which is what a person approves.
+                results[i] = GateResult.wait(result.gate, f"{result.reason}; approve with `mainline approve "
+                                             f"{deploy.id}` or reject with `mainline reject {deploy.id} --reason …`")
         return results
 
     def rollback_allowed(self, pipeline, service, deploy, config) -> tuple[bool, str]:
@@ -66,7 +70,9 @@ class Gatekeeper:
         except MainlineError as exc:
             log.warning("could not read CI statuses of %s@%s: %s", repo, sha[:12], exc)
             return []
-        return [ContextState(c.context, c.state, _aware(c.updated_at), source=c.source) for c in contexts]
+        # A queued check run has no time yet; it is news as of now (and times must compare).
+        return [ContextState(c.context, c.state, _aware(c.updated_at) or self.clock(), source=c.source)
+                for c in contexts]
 
     def migrations(self, pipeline, service, base: str | None, tip: str, config) -> list:
         if not base or base == tip:
@@ -82,10 +88,28 @@ class Gatekeeper:
 
     def dependencies(self, pipeline, service, deploy, config) -> list[DependencyState]:
         deps = [self._service_live(pipeline, name) for name in config.depends_on]
-        message = pipeline.w.git.commit_message(service.clone_url, deploy.sha)
-        for ref in parse_depends_on(message):
-            deps.append(self._ref_live(pipeline, ref))
-        return deps
+        texts = [pipeline.w.git.commit_message(service.clone_url, deploy.sha)]
+        # A merge commit carries the PR's title, not its body, where `Depends-On:` lines usually are.
+        for number in deploy.pull_numbers or ():
+            body = self._pull_body(service.repo, number)
+            if isinstance(body, DependencyState):
+                deps.append(body)
+            else:
+                texts.append(body)
+        refs = []
+        for text in texts:
+            refs += [ref for ref in parse_depends_on(text) if ref not in refs]
+        return deps + [self._ref_live(pipeline, ref) for ref in refs]
+
+    def _pull_body(self, repo: str, number: int) -> str | DependencyState:
+        """The body of `repo#number`, or, when it cannot be read, a dependency that is not met:
+        better to wait than to deploy past a `Depends-On:` we could not see."""
+        if self.github is None:
+            return ""
+        try:
+            return self.github.get_pull(repo, number).body or ""
+        except MainlineError as exc:
+            return DependencyState(f"{repo}#{number}", False, f"could not read its Depends-On lines: {exc}")
 
     def _service_live(self, pipeline, name: str) -> DependencyState:
         try:
@@ -104,7 +128,11 @@ class Gatekeeper:
             return DependencyState(ref, False, f"{ref.repo} is not deployed by Mainline")
         if self.github is None:
             return DependencyState(ref, False, "cannot look the pull request up without GitHub access")
-        pull = self.github.get_pull(ref.repo, ref.number)
+        try:
+            pull = self.github.get_pull(ref.repo, ref.number)
+        except MainlineError as exc:
+            # A wrong number or a GitHub outage must show as a reason, not stop the driver.
+            return DependencyState(ref, False, f"could not look it up on GitHub: {exc}")
         if not pull.merged or not pull.merge_commit_sha:
             return DependencyState(ref, False, "not merged yet")
         svc = services[0]

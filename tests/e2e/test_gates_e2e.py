@@ -189,11 +189,12 @@ def test_a_contract_migration_holds_a_merge_until_a_person_approves(wired, api, 
     app.merge(wired.pipeline, "v1")
     v2 = app.merge(wired.pipeline, "v2", files={MIGRATION: DROP_EMAIL})
     why = held(wired, api, mainline, app, v2, "migrations")
+    deploy_id = deploy_of(wired, app, v2)["id"]
     assert why == (f"migrations: waiting for approval of contract migration {MIGRATION} "
-                   "(contract: removes column users.email) from a deployer")
+                   f"(contract: removes column users.email) from a deployer; approve with `mainline approve "
+                   f"{deploy_id}` or reject with `mainline reject {deploy_id} --reason …`")
     assert app.serves() == f"{app.service} v1"
 
-    deploy_id = deploy_of(wired, app, v2)["id"]
     assert "approved" in mainline("approve", str(deploy_id), "--by", "github:octocat", "--reason", "backfilled")
     wired.pipeline.drive(app.service, "production")
     deploy = deploy_of(wired, app, v2)
