@@ -18,6 +18,7 @@ from pathlib import Path
 
 import docker
 import pytest
+import requests
 
 from bot import webhook
 from bot.sandbox.github import GitHubSandbox
@@ -129,6 +130,23 @@ class World:
                 self.post(delivery)
                 sent.append(delivery.id)
         return sent
+
+    def lose_webhooks(self) -> list[str]:
+        """The bot was down: what the stand-in sent since the last relay never arrives."""
+        lost = [d.id for d in self.sandbox.deliveries if d.id not in self.relayed]
+        self.relayed.update(lost)
+        return lost
+
+    def first_release(self) -> str:
+        """v1 (the repository's first commit) goes live through a push to master."""
+        sha = self.sandbox.push_commit(self.repo, "master", {"CHANGELOG.md": "v1\n"}, "Start the changelog")
+        self.relay()
+        self.work()
+        assert self.deploys()[sha]["state"] == "live", self.deploys()[sha]
+        return sha
+
+    def serves(self) -> str:
+        return requests.get(f"http://127.0.0.1:{self.port}/", timeout=5).text.strip()
 
     def work(self, limit: int = 100) -> int:
         """Run queued tasks (process a delivery, drive an environment) until none is left."""
