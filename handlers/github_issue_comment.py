@@ -110,7 +110,7 @@ def resolve(command: PrCommand, config: DeployConfig) -> Resolved:
             raise UsageError("deploy", "Name the environment.")
         environment = words[0]
     elif command.name == "lock":
-        if len(words) > 1 and words[0] in config.environments:
+        if words and words[0] in config.environments:
             environment, words = words[0], words[1:]
         else:
             environment = default_environment(config)

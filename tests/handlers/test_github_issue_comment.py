@@ -4,6 +4,10 @@ then processed as the worker does. The bot answers on the stand-in, whose OpenAP
 
 from __future__ import annotations
 
+import pytest
+
+from bot.config import parse_config
+from handlers.github_issue_comment import PrCommand, Refused, Resolved, UsageError, parse_pr_command, resolve
 from tests.e2e.github_world import world  # noqa: F401 - the fixture
 
 FEATURE = {"NOTES.md": "a feature\n"}
@@ -124,3 +128,44 @@ def test_the_bots_own_comments_and_plain_comments_are_ignored(world):
     assert world.reactions(chat_id) == []
     assert len(world.replies(number)) == 1
     assert world.status()["locked"] is not None
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("/deploy staging", PrCommand("deploy", ("staging",))),
+    ("\n  /LOCK production db migration  \nmore words", PrCommand("lock", ("production", "db", "migration"))),
+    ("/unlock", PrCommand("unlock")),
+    ("/rollback\r\nit 500s", PrCommand("rollback")),
+    ("/deployment notes", None),
+    ("please /deploy staging", None),
+    ("/cc @octocat", None),
+    ("", None),
+])
+def test_only_a_command_on_the_first_line_is_a_command(body, expected):
+    assert parse_pr_command(body) == expected
+
+
+CONFIG = parse_config("service: web\nenvironments:\n  production: {}\n  staging: {branches: ['*']}\n")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("/lock incident 42", Resolved("production", "incident 42")),
+    ("/lock staging flaky db", Resolved("staging", "flaky db")),
+    ("/rollback", Resolved("production")),
+    ("/unlock staging", Resolved("staging")),
+    ("/deploy staging", Resolved("staging")),
+])
+def test_commands_resolve_to_an_environment(text, expected):
+    assert resolve(parse_pr_command(text), CONFIG) == expected
+
+
+@pytest.mark.parametrize("text, error, says", [
+    ("/deploy", UsageError, "Usage: `/deploy <environment>`"),
+    ("/lock", UsageError, "Give a reason."),
+    ("/lock staging", UsageError, "Give a reason."),
+    ("/rollback production now", UsageError, "Usage: `/rollback [environment]`"),
+    ("/deploy qa", Refused, "web has no environment `qa`"),
+])
+def test_commands_typed_wrong_say_how(text, error, says):
+    with pytest.raises(error) as caught:
+        resolve(parse_pr_command(text), CONFIG)
+    assert says in str(caught.value)
