@@ -17,7 +17,7 @@ from bot.settings import Settings, SettingsError, load_settings
 def _setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("urllib3", "docker", "huey", "werkzeug"):
+    for noisy in ("urllib3", "docker", "huey", "werkzeug", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -85,7 +85,7 @@ def worker() -> None:
     from bot.wiring import wire
 
     settings = _settings()
-    wired = wire(settings, role="worker", **_reporters(settings))
+    wired = wire(settings, role="worker")
     stop = threading.Event()
 
     def reconcile_forever() -> None:
@@ -102,13 +102,6 @@ def worker() -> None:
         wired.queue.consumer(settings.worker_threads).run()
     finally:
         stop.set()
-
-
-def _reporters(settings: Settings) -> dict:
-    """Reporters that the settings switch on (GitHub and Slack adapters, when configured)."""
-    from bot.reporting import reporters_for
-
-    return {"reporters": reporters_for(settings)}
 
 
 @main.command()

@@ -194,9 +194,9 @@ def card(notice: DeployNotice, slack_users: Mapping[str, str]) -> tuple[str, lis
         {"type": "header", "text": {"type": "plain_text", "text": _clip(f"{notice.service} → {notice.environment}", 150)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": _clip(body, 3000)}},
     ]
-    if notice.kind == "gate" and notice.data.get("reason"):
+    if notice.kind == "gate" and notice.data.get("status") in ("wait", "block"):
         blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                   "text": _clip(f":no_entry: Blocked: {notice.data['reason']}", 3000)}})
+                                                   "text": _clip(f":no_entry: Blocked: {gate_reason(notice)}", 3000)}})
     if notice.message:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(notice.message, 3000)}]})
     blocks.append({"type": "actions", "block_id": f"deploy-{notice.deploy_id}", "elements": _buttons(notice)})
@@ -204,13 +204,25 @@ def card(notice: DeployNotice, slack_users: Mapping[str, str]) -> tuple[str, lis
     return text, blocks
 
 
+def gate_reason(notice: DeployNotice) -> str:
+    """Why the gate holds the deploy. The pipeline's `waiting` event puts the deploy's own
+    (empty) reason over the gate's in `data`, so the gate's words are read from the message."""
+    reason = notice.data.get("reason")
+    if reason:
+        return reason
+    gate = notice.data.get("gate")
+    return notice.message.removeprefix(f"waiting on {gate}: ") if gate else notice.message
+
+
 def thread_line(notice: DeployNotice, slack_users: Mapping[str, str], first: bool) -> str:
     """The detail posted in the card's thread for one notice."""
     who = mentions(notice.data.get("authors"), slack_users)
     where = f"{notice.service} `{notice.sha[:7]}` in {notice.environment}"
     if notice.kind == "gate":
-        reason = notice.data.get("reason") or notice.message
-        line = f":no_entry: {where} is blocked by a gate: {reason}"
+        reason = gate_reason(notice)
+        verb = "is waiting on" if notice.data.get("status") == "wait" else "is blocked by"
+        gate = notice.data.get("gate")
+        line = f":no_entry: {where} {verb} {f'the {gate} gate' if gate else 'a gate'}: {reason}"
     elif notice.state == "live":
         line = f":white_check_mark: {where} is live. {notice.message}".rstrip()
     elif notice.state in ANNOUNCED:
@@ -254,6 +266,10 @@ class SlackReporter:
 
     def notify(self, notice: DeployNotice) -> None:
         """Queue the notice for delivery and return at once."""
+        if notice.kind == "gate" and notice.data.get("status") == "pass":
+            return  # a gate that passed is a check run on GitHub, not news in the channel
+        if notice.deploy_id == 0:
+            return  # no deploy (an invalid config): GitHub's failing check run says which line
         with self._cond:
             first = notice.deploy_id not in self._started and notice.state != "queued"
             if first:
