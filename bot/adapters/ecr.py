@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import boto3
 import docker
@@ -47,9 +48,20 @@ def parse_authorization(data: dict) -> EcrLogin:
     return EcrLogin(registry, username, password, data.get("expiresAt"))
 
 
+def on_aws(endpoint_url: str) -> bool:
+    """Whether an API endpoint is AWS's own (not a stand-in such as moto named by AWS_ENDPOINT_URL)."""
+    host = urlsplit(endpoint_url).hostname or ""
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
 class EcrRegistry:
     """ECR for one account and region. `registry` overrides the proxy endpoint ECR returns
-    (a pull-through or test registry; the tests use 127.0.0.1:5000)."""
+    (a pull-through or test registry; the tests use 127.0.0.1:5000).
+
+    Against a stand-in ECR API (AWS_ENDPOINT_URL set to moto) with no `registry` given, the
+    proxy endpoint it returns names a registry that does not exist, so nothing is pushed: the
+    image stays where Mainline's builder put it (MAINLINE_REGISTRY) and ECS is told to run that.
+    """
 
     def __init__(self, session: boto3.Session | None = None, region: str = "us-east-1",
                  docker_client=None, registry: str | None = None):
@@ -83,6 +95,8 @@ class EcrRegistry:
 
     def push(self, image: str, repository: str, tag: str) -> str:
         """Push the local `image` to `repository:tag` in ECR; the reference ECS should run."""
+        if not self.registry and not on_aws(self.ecr.meta.endpoint_url):
+            return image
         login = self.login()
         target = login.reference(repository, tag)
         # Against a stand-in registry ECR's own listing knows nothing of the push, so only

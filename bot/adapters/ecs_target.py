@@ -49,6 +49,7 @@ READ_ONLY_TASK_FIELDS = frozenset({
 # How many recent revisions to search for one already running an image.
 REVISION_SEARCH_LIMIT = 50
 TARGET_STATES_LEAVING = frozenset({"draining", "unhealthy.draining"})
+MISSING_ALARM = " does not exist"
 
 
 class EcsError(MainlineError):
@@ -173,7 +174,7 @@ class Probe:
     """One look at the bake: what is wrong now, if anything, and whether it is final."""
 
     problem: str = ""
-    final: bool = False  # an alarm in ALARM ends the bake at once
+    final: bool = False  # an alarm going into ALARM ends the bake at once
 
 
 class ImagePusher(Protocol):
@@ -268,14 +269,29 @@ class EcsTarget:
         self._follow(primary.id, arn, on_event)
 
     def verify(self, plan: RolloutPlan, on_event: EventSink) -> VerifyReport:
+        """Bake: probe the alarms and the target group every `interval` for `bake` seconds.
+
+        An alarm that goes into ALARM during the bake ends it at once. An alarm already in ALARM
+        when the bake starts is most often the bad release's we are rolling back from (a metric
+        alarm needs a period or more to see the 5xx stop), so it is given the bake to clear and
+        fails the bake only if it is still in ALARM at the end; once seen clear, it is fresh again."""
         health = plan.health
         deadline = time.monotonic() + health.bake
         target_group = self._target_group()
         probes = failed = streak = 0
         last = ""
+        lingering: set[str] | None = None  # alarms in ALARM at the first probe and not yet seen clear
         while True:
             probes += 1
-            probe = self._probe(target_group)
+            firing = self._alarms_firing()
+            if lingering is None:
+                lingering = {name for name, why in firing.items() if not why.endswith(MISSING_ALARM)}
+                if lingering:
+                    on_event(f"bake probe 1: {', '.join(sorted(lingering))} already in ALARM as the bake starts; "
+                             f"waiting up to {health.bake:g}s for it to clear", step="ecs_alarm_lingering")
+            lingering &= set(firing)
+            fresh = {name: why for name, why in firing.items() if name not in lingering}
+            probe = Probe(next(iter(fresh.values())), final=True) if fresh else self._probe(target_group)
             if probe.problem:
                 failed += 1
                 streak += 1
@@ -288,6 +304,10 @@ class EcsTarget:
             if time.monotonic() >= deadline:
                 break
             time.sleep(max(0.0, min(health.interval, deadline - time.monotonic())))
+        if lingering:
+            name = sorted(lingering)[0]
+            reason = f"{firing[name]}; it was already in ALARM when the bake started and did not clear in {health.bake:g}s"
+            return VerifyReport(False, probes, failed, 0, 0, reason=reason, last_output=reason)
         on_event(f"baked {health.bake:g}s: {probes} probes, {failed} failed", step="ecs_baked")
         return VerifyReport(True, probes, failed, 0, 0, last_output=last)
 
@@ -365,28 +385,28 @@ class EcsTarget:
         return groups[0] if groups else None
 
     def _probe(self, target_group: str | None) -> Probe:
-        firing = self._alarms_firing()
-        if firing:
-            return Probe(firing, final=True)
+        """The target group's health (the alarms are looked at by `verify`)."""
         if target_group is None:
             return Probe()
         return Probe(self._targets_unhealthy(target_group))
 
-    def _alarms_firing(self) -> str:
+    def _alarms_firing(self) -> dict[str, str]:
+        """The configured alarms in ALARM, each with what a person should read; an alarm named
+        in the settings that does not exist counts as firing."""
         names = self.settings.alarms
         if not names:
-            return ""
+            return {}
         resp = call(self.cloudwatch, "describe_alarms", AlarmNames=names,
                     AlarmTypes=["MetricAlarm", "CompositeAlarm"])
         alarms = resp.get("MetricAlarms", []) + resp.get("CompositeAlarms", [])
-        for alarm in alarms:
-            if alarm.get("StateValue") == "ALARM":
-                return f"CloudWatch alarm {alarm['AlarmName']} is in ALARM: {alarm.get('StateReason', '')}".rstrip(": ")
-        missing = sorted(set(names) - {a["AlarmName"] for a in alarms})
-        if missing:
-            # Deploying unwatched is worse than rolling back: the name in deploy.yml is wrong.
-            return f"CloudWatch alarm {', '.join(missing)} does not exist"
-        return ""
+        firing = {
+            a["AlarmName"]: f"CloudWatch alarm {a['AlarmName']} is in ALARM: {a.get('StateReason', '')}".rstrip(": ")
+            for a in alarms if a.get("StateValue") == "ALARM"
+        }
+        # Deploying unwatched is worse than rolling back: the name in deploy.yml is wrong.
+        for name in sorted(set(names) - {a["AlarmName"] for a in alarms}):
+            firing[name] = f"CloudWatch alarm {name}{MISSING_ALARM}"
+        return firing
 
     def _targets_unhealthy(self, target_group: str) -> str:
         resp = call(self.elbv2, "describe_target_health", TargetGroupArn=target_group)

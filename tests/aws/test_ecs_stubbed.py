@@ -144,6 +144,45 @@ def test_target_failing_health_checks_fails_verify_then_rollback_verifies(aws, e
     assert ecs_world.service()["taskDefinition"] == ecs_world.first_revision
 
 
+def alarm_in(state: str, reason: str) -> dict:
+    alarms = {**ALARM_OK, "MetricAlarms": [dict(ALARM_OK["MetricAlarms"][0], StateValue=state, StateReason=reason)]}
+    return alarms
+
+
+def test_an_alarm_going_into_alarm_during_the_bake_ends_it_at_once(target):
+    fired = alarm_in("ALARM", "Threshold Crossed: 1 datapoint [57.0 (02/03/26 14:07:00)] was greater than the "
+                              "threshold (5.0).")
+    long_bake = plan(NEW_SHA, NEW_IMAGE)
+    long_bake = replace(long_bake, health=replace(long_bake.health, bake=30.0, interval=0.01, failures=3))
+    with Stubber(target.cloudwatch) as cw, Stubber(target.elbv2) as elb:
+        expect_healthy_probe(cw, elb)
+        cw.add_response("describe_alarms", fired, {"AlarmNames": ["web-target-5xx"], "AlarmTypes": ANY})
+        events = Events()
+
+        report = target.verify(long_bake, events)
+
+        cw.assert_no_pending_responses()
+    assert not report.healthy and report.probes == 2, "an alarm firing mid-bake does not wait for the bake"
+    assert report.reason.startswith("CloudWatch alarm web-target-5xx is in ALARM: Threshold Crossed")
+    assert events.steps == ["ecs_probe_failed"]
+
+
+def test_an_alarm_left_firing_by_the_bad_release_fails_the_rollback_only_if_it_never_clears(target):
+    firing = alarm_in("ALARM", "Threshold Crossed: 1 datapoint [57.0 (02/03/26 14:07:00)] was greater than the "
+                               "threshold (5.0).")
+    short_bake = plan(OLD_SHA, OLD_IMAGE)
+    short_bake = replace(short_bake, health=replace(short_bake.health, bake=0.05, interval=0.01, failures=1))
+    with Stubber(target.cloudwatch) as cw, Stubber(target.elbv2) as elb:
+        for _ in range(50):
+            cw.add_response("describe_alarms", firing, {"AlarmNames": ["web-target-5xx"], "AlarmTypes": ANY})
+            elb.add_response("describe_target_health", ALL_HEALTHY, {"TargetGroupArn": TARGET_GROUP})
+
+        report = target.verify(short_bake, Events())
+
+    assert not report.healthy and report.probes >= 2, "a lingering alarm waits for the bake to end"
+    assert "already in ALARM when the bake started and did not clear in 0.05s" in report.reason
+
+
 def test_throttling_and_5xx_are_retried_by_the_aws_policy(target, caplog):
     steady = service(4, [deployment(D_OLD, "PRIMARY", 4, "COMPLETED", running=2)])
     with Stubber(target.ecs) as ecs:
