@@ -89,8 +89,12 @@ class Pipeline:
                                     data={"gate": "config", "status": "block", "reason": reason}))
             return []
         branch = req.ref.removeprefix("refs/heads/")
+        # Only the production branch's config is remembered (it names the Slack channel and is
+        # what people read); a feature branch's copy must not change how the service is run.
+        production = branch == config.branch
         service = self.store.upsert_service(config.service, req.repo, req.clone_url, config.branch,
-                                            config_text=config.model_dump_json(), config_sha=req.sha)
+                                            config_text=config.model_dump_json() if production else None,
+                                            config_sha=req.sha if production else None)
         envs = [req.environment] if req.environment else config.environments_for(branch)
         created = []
         for env in envs:
@@ -499,9 +503,13 @@ class Pipeline:
         self.store.add_event(None, service, environment, kind, message, by=by)
 
     def service_config(self, service: str) -> DeployConfig:
+        """The config on the production branch head: who may deploy is decided by what was
+        merged, never by a branch someone pushed."""
         svc = self.store.service(service)
-        sha = svc.config_sha or self.w.git.head(svc.clone_url, svc.branch)
-        return self.config_at(svc.clone_url, sha)
+        head = self.w.git.head(svc.clone_url, svc.branch)
+        if head is None:
+            raise NotFoundError(f"{svc.repo} has no branch {svc.branch}")
+        return self.config_at(svc.clone_url, head)
 
     def authorise(self, service: str, environment: str, who: str, config: DeployConfig | None = None) -> None:
         """`who` is `github:<login>` or `slack:<id>`; raise AuthError unless listed in deployers

@@ -147,3 +147,19 @@ def test_api_services_lists_live_head_sync_lock_and_queue(client, wired, local_r
     assert row == {"service": "web", "environment": "production", "repo": "Codertocat/Hello-World", "live": None,
                    "head": sha, "in_sync": False, "locked": {"by": "octocat", "reason": "incident 42"},
                    "queue": [{"sha": sha, "state": "queued", "blocked_by": None}]}
+
+
+def test_a_pushed_branch_cannot_make_its_author_a_deployer(wired, local_repo):
+    from bot.domain import DeployRequest
+    from bot.errors import AuthError
+
+    base = local_repo.work / ".github" / "deploy.yml"
+    merged = base.read_text().replace("    auto_deploy: true\n", "    auto_deploy: true\n    deployers: [\"slack:U1\"]\n")
+    sha = local_repo.commit("deployers", {".github/deploy.yml": merged})
+    wired.pipeline.request(DeployRequest("acme/web", local_repo.clone_url, "refs/heads/master", sha))
+    sneaky = merged.replace('["slack:U1"]', '["slack:U1", "slack:U2"]')
+    branch_sha = local_repo.commit("let me in", {".github/deploy.yml": sneaky}, branch="feature/me")
+    wired.pipeline.request(DeployRequest("acme/web", local_repo.clone_url, "refs/heads/feature/me", branch_sha))
+    wired.pipeline.authorise("web", "production", "slack:U1")
+    with pytest.raises(AuthError):
+        wired.pipeline.authorise("web", "production", "slack:U2")
