@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # GitHub login -> Slack user id, to mention PR authors: "octocat=U2CERLKJA,hubot=U0HUBOT"
     slack_users: str = Field("", validation_alias="MAINLINE_SLACK_USERS")
 
+    # The SES sender of release-note emails (an identity verified in SES); no mail without it.
+    email_sender: str | None = Field(None, validation_alias="MAINLINE_EMAIL_SENDER")
+
     @field_validator("database_url", "queue_url")
     @classmethod
     def _url(cls, value: str) -> str:
@@ -60,6 +63,13 @@ class Settings(BaseSettings):
     def _pem(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and "PRIVATE KEY" not in value.get_secret_value():
             raise ValueError("must be a PEM private key")
+        return value
+
+    @field_validator("email_sender")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and "@" not in value:
+            raise ValueError(f"must be an email address such as releases@example.com, got {value!r}")
         return value
 
     @field_validator("slack_users")
@@ -89,6 +99,9 @@ def load_settings(**overrides) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            name = err["loc"][0] if err["loc"] else "?"
-            lines.append(f"  {name}: {err['msg']}")
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            field = Settings.model_fields.get(name)
+            alias = field.validation_alias if field is not None else None
+            env = alias.choices[0] if isinstance(alias, AliasChoices) else (alias or name)
+            lines.append(f"  {env}: {err['msg']}")
         raise SettingsError("mainline: invalid settings:\n" + "\n".join(lines)) from None

@@ -72,7 +72,7 @@ def test_unhealthy_release_never_takes_traffic(fast_health, target, plan_for, tr
         with pytest.raises(RolloutError) as err:
             target.roll_out(bad, events())
 
-    assert "did not become healthy" in str(err.value)
+    assert "failed its health check" in str(err.value)
     assert "500 unhealthy" in str(err.value)  # the probe's last output
     assert load.failures == []
     assert set(load.bodies) == {"webapp v2"}
