@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from bot import webhook
 from bot.adapters.inbox import Inbox
 from bot.errors import MainlineError, NotFoundError
+from bot.release_reporter import releases_view
 from bot.settings import Settings
 
 log = logging.getLogger("mainline.web")
@@ -97,6 +98,17 @@ def create_app(settings: Settings, adapters=None) -> Flask:
         except ValueError:
             return jsonify(error="`limit` must be a whole number"), 400
         return jsonify(wired.pipeline.deploys(service, limit=limit))
+
+    @app.get("/api/releases")
+    def api_releases():
+        service = request.args.get("service")
+        if not service:
+            return jsonify(error="the `service` query parameter is required"), 400
+        try:
+            limit = max(1, min(int(request.args.get("limit", "20")), 200))
+        except ValueError:
+            return jsonify(error="`limit` must be a whole number"), 400
+        return jsonify(releases_view(wired.pipeline, service, request.args.get("environment") or None, limit=limit))
 
     @app.get("/")
     def dashboard():

@@ -38,7 +38,7 @@ def slack_for(settings: Settings, store):
                           settings.slack_channel, settings.slack_user_map(), StoreCardStore(store))
 
 
-def reporters_for(settings: Settings, github=None, slack=None) -> list:
+def reporters_for(settings: Settings, github=None, slack=None, store=None, git=None) -> list:
     reporters: list = []
     if github is not None:
         from bot.adapters.github_reporter import GitHubReporter
@@ -46,7 +46,35 @@ def reporters_for(settings: Settings, github=None, slack=None) -> list:
         reporters.append(GitHubReporter(github, dashboard_url=settings.public_url))
     if slack is not None:
         reporters.append(slack)
+    release = release_reporter(settings, github, slack, store, git)
+    if release is not None:
+        reporters.append(release)
     return reporters
+
+
+def release_reporter(settings: Settings, github=None, slack=None, store=None, git=None):
+    """Release notes by email (MAINLINE_EMAIL_SENDER) and on Slack, when either is configured.
+    `store` and `git` should be the pipeline's; made from the settings when not given."""
+    if settings.email_sender is None and slack is None:
+        return None
+    from bot.release_reporter import ReleaseReporter, ReleaseSources
+
+    if store is None:
+        from bot.adapters.store import Store
+
+        store = Store(settings.database_url)
+    if git is None:
+        from bot.adapters.git import GitClient
+
+        token = settings.github_token.get_secret_value() if settings.github_token else None
+        git = GitClient(settings.state_dir / "git", token=token)
+    mailer = None
+    if settings.email_sender is not None:
+        from bot.adapters.ses import SesMailer
+
+        mailer = SesMailer(None, settings.email_sender)
+    return ReleaseReporter(ReleaseSources(store, git, github), mailer=mailer, slack=slack,
+                           slack_channel=settings.slack_channel)
 
 
 def pull_request_reverter(github, settings: Settings):

@@ -21,8 +21,10 @@ REJECTED_CODES = frozenset({"MessageRejected", "MailFromDomainNotVerifiedExcepti
 
 
 class SesMailer:
-    def __init__(self, session: boto3.Session | None, sender: str, region: str = "us-east-1"):
-        self.ses = aws_client(session, "ses", region)
+    def __init__(self, session: boto3.Session | None, sender: str, region: str | None = None):
+        # SES is not in every region: boto3's own default (AWS_DEFAULT_REGION), else us-east-1.
+        session = session or boto3.Session()
+        self.ses = aws_client(session, "ses", region or session.region_name or "us-east-1")
         self.sender = sender
 
     def send(self, notes: ReleaseNotes, to: list[str]) -> str | None:
