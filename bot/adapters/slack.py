@@ -194,7 +194,7 @@ def card(notice: DeployNotice, slack_users: Mapping[str, str]) -> tuple[str, lis
         {"type": "header", "text": {"type": "plain_text", "text": _clip(f"{notice.service} → {notice.environment}", 150)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": _clip(body, 3000)}},
     ]
-    if notice.kind == "gate" and notice.data.get("status") in ("wait", "block"):
+    if notice.kind == "gate" and notice.data.get("status") != "pass" and gate_reason(notice):
         blocks.append({"type": "section", "text": {"type": "mrkdwn",
                                                    "text": _clip(f":no_entry: Blocked: {gate_reason(notice)}", 3000)}})
     if notice.message:
