@@ -113,7 +113,7 @@ def releases_view(pipeline_or_parts, service: str, environment: str | None = Non
     envs = [environment] if environment else [e.name for e in sources.store.environments(svc.id)]
     if environment and environment not in {e.name for e in sources.store.environments(svc.id)}:
         raise NotFoundError(f"{service} has no releases in {environment!r}")
-    out = []
+    dated = []
     for env in envs:
         rows = sources.store.releases(svc.id, env, limit=limit + 1)
         for i, row in enumerate(rows[:limit]):
@@ -122,11 +122,11 @@ def releases_view(pipeline_or_parts, service: str, environment: str | None = Non
             except MainlineError as exc:
                 log.warning("release notes of %s@%s: %s", service, row.sha[:12], exc)
                 notes = None
-            out.append({"environment": env, "sha": row.sha, "image": row.image, "status": row.status,
-                        "since": row.live_since.isoformat() + "Z" if row.live_since else None,
-                        "_order": row.live_since, "notes": notes})
-    out.sort(key=lambda r: r.pop("_order") or 0, reverse=True)
-    return out[:limit]
+            dated.append((row.live_since, row.id, {
+                "environment": env, "sha": row.sha, "image": row.image, "status": row.status,
+                "since": row.live_since.isoformat() + "Z", "notes": notes}))
+    dated.sort(key=lambda item: item[:2], reverse=True)
+    return [view for _, _, view in dated[:limit]]
 
 
 def _previous_of(sources: ReleaseSources, rows: list, index: int) -> str | None:
