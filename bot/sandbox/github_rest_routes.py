@@ -263,8 +263,11 @@ def register_routes(app: Flask, sb) -> None:  # noqa: C901 - a flat table of sma
                             and not other.transient_environment and other.statuses
                             and other.statuses[-1].state == "success"):
                         _add_deployment_status(other, {"state": "inactive"})
-        sb.send_webhook("deployment_status", "deployment_status$created",
-                        sb.events.deployment_status(repo, dep, status))
+        # octokit's schema has no `inactive` deployment_status webhook (its state enum leaves it
+        # out), so the stand-in sends none for it rather than invent a payload.
+        if status.state != "inactive":
+            sb.send_webhook("deployment_status", "deployment_status$created",
+                            sb.events.deployment_status(repo, dep, status))
         return ok(shapes.deployment_status(repo, status), 201)
 
     @app.get("/repos/<owner>/<name>/deployments/<int:dep_id>/statuses")
