@@ -163,3 +163,16 @@ def test_a_pushed_branch_cannot_make_its_author_a_deployer(wired, local_repo):
     wired.pipeline.authorise("web", "production", "slack:U1")
     with pytest.raises(AuthError):
         wired.pipeline.authorise("web", "production", "slack:U2")
+
+
+def test_dashboard_and_metrics_show_what_happened(client, wired, local_repo):
+    sha = local_repo.commit("Merge pull request #7 from octocat/feature")
+    post(client, "pull_request", merged_pr(local_repo, sha), delivery="d-dash")
+    post(client, "issues", {"action": "opened"})
+    wired.process_delivery("d-dash")
+    wired.pipeline.lock("web", "production", "octocat", "incident 42")
+    page = client.get("/").get_data(as_text=True)
+    assert "web · production" in page and "locked by octocat: incident 42" in page and sha[:12] in page
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'mainline_webhooks_total{event="pull_request",outcome="queued"} 1.0' in metrics
+    assert 'mainline_webhooks_total{event="issues",outcome="ignored"} 1.0' in metrics
