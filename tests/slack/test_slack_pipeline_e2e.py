@@ -241,9 +241,13 @@ def test_each_slash_command_acts_on_the_real_pipeline(slack, slack_wired, standi
     assert status.ack["text"].startswith(":hourglass_flowing_sand: On it")
     assert status.text == f"*{svc.name}* in production: live `{v1[:7]}` · in sync"
 
+    assert slack.command("/deploy", "nosuch").text == ":grey_question: unknown service 'nosuch'"
+    assert slack.command("/deploy", f"{svc.name} master to nowhere").text == \
+        f"{svc.name} has no environment `nowhere` (known: production)."
+
     # /deploy answers before anything is built: the deploy is queued for the worker.
     v2 = svc.release("v2")
-    sent = slack.command("/deploy", svc.name)
+    sent = slack.command("/deploy", f"{svc.name} master to production")
     reply = sent.reply()
     assert reply["response_type"] == "in_channel"
     deploy = deploy_of(wired, svc, v2)
@@ -469,3 +473,13 @@ def test_slack_down_never_holds_a_deploy_back_and_the_card_catches_up(slack_wire
     card = card_of(standin, svc.channel, deploy_of(wired, svc, v3)["id"])
     assert card_states(standin, card)[-1] == "live"
     assert sum(1 for c in standin.calls if c.status == 429) == 4
+
+
+def test_the_real_app_refuses_a_forged_or_stale_slack_request(bot, standin):
+    body = urlencode({"command": "/freeze", "text": "forged", "user_id": DEPLOYER, "channel_id": "C0OPS",
+                      "response_url": standin.response_url()})
+    forged = bot.post("/slack/commands", data=body, headers=sign(body, secret="not-the-secret"))
+    stale = bot.post("/slack/actions", data=body, headers=sign(body, timestamp=int(time.time()) - 6 * 60))
+    assert (forged.status_code, forged.get_json()) == (401, {"error": "bad Slack signature"})
+    assert (stale.status_code, stale.get_json()) == (401, {"error": "request timestamp is more than 5 minutes from now"})
+    assert standin.responses == {}
