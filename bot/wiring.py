@@ -126,13 +126,14 @@ def wire(settings: Settings, role: str = "web", reporters: list | None = None) -
     token = settings.github_token.get_secret_value() if settings.github_token else None
     github = github_host(settings)
     slack = slack_for(settings, store)
+    git = GitClient(settings.state_dir / "git", token=token)
     wiring = Wiring(
         store=store,
-        git=GitClient(settings.state_dir / "git", token=token),
+        git=git,
         builder=LazyBuilder(settings.registry),
         target_for=Targets(settings),
         queue=queue,
-        reporters=list(reporters if reporters is not None else reporters_for(settings, github, slack)),
+        reporters=list(reporters if reporters is not None else reporters_for(settings, github, slack, store=store, git=git)),
         github=github,
         gates=Gatekeeper(github=github),
         checker=LazyChecker(),
