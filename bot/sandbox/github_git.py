@@ -157,7 +157,8 @@ class BareRepo:
                 self.git("read-tree", parents[0], env=env)
             for path, content in files.items():
                 if content is None:
-                    self.git("update-index", "--force-remove", "--", path, env=env)
+                    # --index-info with mode 0 removes the entry; --force-remove wants a work tree.
+                    self.out("update-index", "--index-info", env=env, input=f"0 {'0' * 40}\t{path}\n".encode())
                     continue
                 data = content.encode() if isinstance(content, str) else content
                 blob = self.out("hash-object", "-w", "--stdin", input=data)
