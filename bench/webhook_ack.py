@@ -4,13 +4,13 @@ Both are served the way `mainline serve` serves (gunicorn gthread, the same work
 the floor goes through bot.cli's own `serve` with only the app swapped), each a subprocess on a
 free 127.0.0.1 port, measured one after the other in the same run (rounds in A-B-B-A order so a
 drift in the machine's speed does not favour either). Mainline does the real thing: verify the
-signature, record the delivery in the SQLite inbox, enqueue it on the huey SQLite queue (a fresh
-temporary state dir; no worker runs, so nothing competes with the web process). The floor only
-checks the HMAC and answers 202.
+signature, parse the JSON, record the delivery durably in the SQLite inbox (group commit; the
+worker takes it from there) in a fresh temporary state dir; no worker runs, so nothing competes
+with the web process. The floor only checks the HMAC and answers 202.
 
 Senders: threads with keep-alive connections, each POSTing octokit's pull_request.closed example
 (made merged) with a unique X-GitHub-Delivery. After the HTTP table, an in-process micro-benchmark
-times the pieces of the handler (HMAC, JSON, inbox write, queue write) alone and under contention.
+times the pieces of the handler (HMAC, JSON, inbox write) alone and under contention.
 
 Target: p99(mainline) / p99(floor) <= 1.5. The script reports; it exits non-zero only when a
 request failed (non-2xx or a connection error).
@@ -39,7 +39,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import orjson  # noqa: E402
+
 from bot import webhook  # noqa: E402
+from bot.adapters.inbox import Inbox  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 TARGET_RATIO = 1.5
@@ -303,7 +306,8 @@ def time_pieces(body: bytes, iterations: int, threads: int) -> dict[str, list[fl
     with tempfile.TemporaryDirectory(prefix="mainline-pieces-") as tmp:
         wired = wire(load_settings(database_url=f"sqlite:///{tmp}/mainline.db", queue_url=f"sqlite:///{tmp}/queue.db",
                                    state_dir=Path(tmp) / "state", github_webhook_secret=SECRET))
-        pieces: dict[str, list[float]] = {k: [] for k in ("hmac verify", "json + route", "inbox write", "queue write")}
+        inbox = Inbox(wired.store)
+        pieces: dict[str, list[float]] = {k: [] for k in ("hmac verify", "json + route", "inbox write")}
         lock = threading.Lock()
         barrier = threading.Barrier(threads)
 
@@ -315,21 +319,18 @@ def time_pieces(body: bytes, iterations: int, threads: int) -> dict[str, list[fl
                 t0 = time.perf_counter()
                 assert webhook.verify(SECRET, body, signature)
                 t1 = time.perf_counter()
-                payload = json.loads(body)
+                payload = orjson.loads(body)
                 assert wired.router.accepts("pull_request", payload["action"])
                 t2 = time.perf_counter()
-                assert wired.store.record_delivery(delivery, "pull_request", payload["action"],
-                                                   body.decode("utf-8", "replace"))
+                assert inbox.record(delivery, "pull_request", payload["action"], body.decode("utf-8", "replace"))
                 t3 = time.perf_counter()
-                wired.queue.process_delivery(delivery)
-                t4 = time.perf_counter()
-                for key, seconds in zip(mine, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                for key, seconds in zip(mine, (t1 - t0, t2 - t1, t3 - t2)):
                     mine[key].append(seconds)
             with lock:
                 for key, values in mine.items():
                     pieces[key] += values
 
-        # Warm up: first connections, the ORM's statement cache, huey's tables.
+        # Warm up: first connections, the ORM's statement cache.
         worker_threads = [threading.Thread(target=worker, args=(max(2, iterations // threads // 10),))
                           for _ in range(threads)]
         for t in worker_threads:
@@ -440,7 +441,7 @@ def main() -> int:
 
     print()
     print(f"handler pieces in-process (no HTTP, no gunicorn), {args.pieces} deliveries per column; inbox = "
-          f"Store.record_delivery, queue = huey enqueue; under {args.piece_threads} threads the times include waiting for locks:")
+          f"bot.adapters.inbox.Inbox.record; under {args.piece_threads} threads the times include waiting for locks:")
     print_pieces_table({t: time_pieces(body, args.pieces, t) for t in (1, args.piece_threads)})
     return 1 if errors else 0
 

@@ -74,6 +74,9 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("timeout", 60)
 
         def load(self):
+            # A webhook's request thread hands its write to the inbox's writer thread and waits:
+            # a shorter GIL switch interval lets that writer run promptly among busy threads.
+            sys.setswitchinterval(0.0005)
             return create_app(settings)
 
     Server().run()
@@ -82,7 +85,7 @@ def serve(host: str, port: int, workers: int) -> None:
 @main.command()
 def worker() -> None:
     """Run deploys: the queue consumer plus the periodic reconciler."""
-    from bot.wiring import wire
+    from bot.wiring import poll_inbox, wire
 
     settings = _settings()
     wired = wire(settings, role="worker")
@@ -97,6 +100,7 @@ def worker() -> None:
                 log.exception("reconcile pass failed; the next one will try again")
 
     threading.Thread(target=reconcile_forever, daemon=True, name="reconciler").start()
+    threading.Thread(target=poll_inbox, args=(wired, stop), daemon=True, name="inbox").start()
     wired.pipeline.reconcile()
     try:
         wired.queue.consumer(settings.worker_threads).run()

@@ -68,6 +68,7 @@ class Pipeline:
         self.store = wiring.store
         self.opts = options
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._author_cache: dict[tuple, list[str]] = {}
 
     # -- intake -----------------------------------------------------------------------------------
 
@@ -628,14 +629,29 @@ class Pipeline:
         log.info("%s/%s %s: %s", service.name, deploy.environment, deploy.sha[:12], message)
         if notify:
             fresh = self.store.deploy(deploy.id)
-            who = fresh.requested_by or ""
-            extras = {"slack_channel": self._slack_channel(service),
-                      "authors": [who.removeprefix("github:")] if who.startswith("github:") else []}
+            extras = {"slack_channel": self._slack_channel(service), "authors": self._authors(service, fresh)}
             self._tell(DeployNotice(deploy.id, service.name, deploy.environment, service.repo, deploy.sha,
                                     fresh.state, message, kind="gate" if kind == "waiting" else "transition",
                                     pull_numbers=tuple(fresh.pull_numbers or ()), requested_by=fresh.requested_by,
-                                    data=dict(data or {}, **extras, reason=fresh.reason, image=fresh.image,
-                                              previous_sha=fresh.previous_sha, revert_sha=fresh.revert_sha)))
+                                    data={"reason": fresh.reason, "image": fresh.image, "previous_sha": fresh.previous_sha,
+                                          "revert_sha": fresh.revert_sha, **extras, **(data or {})}))
+
+    def _authors(self, service, deploy) -> list[str]:
+        """GitHub logins of the authors of the PRs in this deploy (who to tell)."""
+        key = (deploy.id, tuple(deploy.pull_numbers or ()))
+        if key not in self._author_cache:
+            authors: list[str] = []
+            if self.w.github is not None:
+                for number in deploy.pull_numbers or ():
+                    try:
+                        authors.append(self.w.github.get_pull(service.repo, number).user_login)
+                    except MainlineError as exc:
+                        log.warning("could not look up PR #%s of %s: %s", number, service.repo, exc)
+            who = deploy.requested_by or ""
+            if not authors and who.startswith("github:"):
+                authors = [who.removeprefix("github:")]
+            self._author_cache[key] = sorted(set(authors))
+        return self._author_cache[key]
 
     def _slack_channel(self, service) -> str | None:
         """The service's `notify.slack_channel`, from the config recorded with its last request."""

@@ -103,9 +103,9 @@ class Wired:
 
     def process_delivery(self, delivery_id: str) -> None:
         """Worker side of the inbox: dispatch a recorded delivery to its handlers, once."""
+        if not self.store.claim_delivery(delivery_id, self.pipeline.owner):
+            return  # processed already, or another worker has it in hand
         row = self.store.delivery(delivery_id)
-        if row.processed_at is not None:
-            return
         try:
             outcome = "; ".join(str(r) for r in self.router.dispatch(row.event, row.action, json.loads(row.payload),
                                                                         self.pipeline)) or "no handler"
@@ -116,7 +116,25 @@ class Wired:
         log.info("delivery %s (%s): %s", delivery_id, row.event, outcome)
 
 
-def wire(settings: Settings, role: str = "web", reporters: list | None = None) -> Wired:
+def poll_inbox(wired: "Wired", stop: threading.Event, interval: float = 0.2) -> None:
+    """The worker's side of the inbox: take recorded deliveries as they arrive. The web process
+    only writes the inbox row; nothing else sits between GitHub and its 202."""
+    passes = 0
+    while not stop.wait(interval):
+        try:
+            for delivery_id in wired.store.unprocessed_deliveries(older_than=0, limit=50):
+                wired.process_delivery(delivery_id)
+            passes += 1
+            if passes % 10 == 0:
+                wired.store.checkpoint()  # the web process's inbox writer leaves this to us
+        except Exception:  # noqa: BLE001 - the next pass tries again
+            log.exception("inbox pass failed; trying again")
+
+
+def wire(settings: Settings, role: str = "all", reporters: list | None = None) -> Wired:
+    """`role`: "worker" (runs deploys), "web" (answers requests), "cli", or "all" (tests, one
+    process). Deploy cards are posted only where deploys run (not "web", nor "cli"), so two
+    processes never race to post the same card; the web process still answers in Slack."""
     from handlers.github import router
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +151,7 @@ def wire(settings: Settings, role: str = "web", reporters: list | None = None) -
         builder=LazyBuilder(settings.registry),
         target_for=Targets(settings),
         queue=queue,
-        reporters=list(reporters if reporters is not None else reporters_for(settings, github, slack, store=store, git=git)),
+        reporters=list(reporters if reporters is not None else reporters_for(settings, github, slack if role in ("worker", "all") else None, store=store, git=git)),
         github=github,
         gates=Gatekeeper(github=github),
         checker=LazyChecker(),

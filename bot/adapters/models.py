@@ -107,6 +107,7 @@ class DeliveryRow(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime)
     payload: Mapped[str] = mapped_column(Text)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 

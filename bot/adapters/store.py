@@ -74,22 +74,18 @@ class Store:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    def checkpoint(self) -> None:
+        """Fold SQLite's write-ahead log into the database without waiting on readers."""
+        if self.url.startswith("sqlite"):
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
             yield session
 
     # -- webhook inbox ----------------------------------------------------------------------
-
-    def record_delivery(self, delivery_id: str, event_name: str, action: str | None, payload: str) -> bool:
-        """Store a delivery; False when this delivery id was seen before."""
-        try:
-            with self.session() as s:
-                s.add(DeliveryRow(delivery_id=delivery_id, event=event_name, action=action,
-                                  received_at=utcnow(), payload=payload))
-            return True
-        except IntegrityError:
-            return False
 
     def delivery(self, delivery_id: str) -> DeliveryRow:
         with self.session() as s:
@@ -103,11 +99,28 @@ class Store:
             s.execute(update(DeliveryRow).where(DeliveryRow.delivery_id == delivery_id)
                       .values(processed_at=utcnow(), outcome=outcome[:2000]))
 
-    def unprocessed_deliveries(self, older_than: float) -> list[str]:
+    def unprocessed_deliveries(self, older_than: float, limit: int = 500) -> list[str]:
+        """Deliveries not yet processed (oldest first), received at least `older_than` s ago."""
         cutoff = utcnow() - timedelta(seconds=older_than)
         with self.session() as s:
             return list(s.scalars(select(DeliveryRow.delivery_id).where(
-                DeliveryRow.processed_at.is_(None), DeliveryRow.received_at < cutoff)))
+                DeliveryRow.processed_at.is_(None), DeliveryRow.received_at <= cutoff)
+                .order_by(DeliveryRow.received_at).limit(limit)))
+
+    def claim_delivery(self, delivery_id: str, owner: str, stale_after: float = 120) -> bool:
+        """Take an unprocessed delivery for processing; False when it is done or another worker
+        claimed it less than `stale_after` seconds ago (a crashed worker's claim goes stale)."""
+        now = utcnow()
+        with self.session() as s:
+            row = s.get(DeliveryRow, delivery_id)
+            if row is None or row.processed_at is not None:
+                return False
+            if row.outcome and row.outcome.startswith("claimed by ") and row.outcome != f"claimed by {owner}":
+                claimed_at = row.claimed_at or row.received_at
+                if claimed_at > now - timedelta(seconds=stale_after):
+                    return False
+            row.outcome, row.claimed_at = f"claimed by {owner}", now
+            return True
 
     # -- services ---------------------------------------------------------------------------
 

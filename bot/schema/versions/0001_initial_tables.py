@@ -50,6 +50,7 @@ def upgrade() -> None:
     sa.Column('received_at', sa.DateTime(), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('processed_at', sa.DateTime(), nullable=True),
+    sa.Column('claimed_at', sa.DateTime(), nullable=True),
     sa.Column('outcome', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('delivery_id')
     )
