@@ -8,7 +8,7 @@ import time
 import orjson
 from flask import Flask, Response, jsonify, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from bot import webhook
 from bot.adapters.inbox import Inbox
@@ -90,24 +90,12 @@ def create_app(settings: Settings, adapters=None) -> Flask:
 
     @app.get("/api/deploys")
     def api_deploys():
-        service = request.args.get("service")
-        if not service:
-            return jsonify(error="the `service` query parameter is required"), 400
-        try:
-            limit = max(1, min(int(request.args.get("limit", "20")), 200))
-        except ValueError:
-            return jsonify(error="`limit` must be a whole number"), 400
+        service, limit = _service_and_limit()
         return jsonify(wired.pipeline.deploys(service, limit=limit))
 
     @app.get("/api/releases")
     def api_releases():
-        service = request.args.get("service")
-        if not service:
-            return jsonify(error="the `service` query parameter is required"), 400
-        try:
-            limit = max(1, min(int(request.args.get("limit", "20")), 200))
-        except ValueError:
-            return jsonify(error="`limit` must be a whole number"), 400
+        service, limit = _service_and_limit()
         return jsonify(releases_view(wired.pipeline, service, request.args.get("environment") or None, limit=limit))
 
     @app.get("/")
@@ -137,6 +125,18 @@ def _mount_slack(app: Flask, settings: Settings, wired) -> None:
                      chat=wired.slack, clock=SystemClock())
     app.register_blueprint(slack_commands.blueprint(deps))
     app.register_blueprint(slack_actions.blueprint(deps))
+
+
+def _service_and_limit() -> tuple[str, int]:
+    """The `service` (required) and `limit` (1–200, default 20) query parameters, or a 400."""
+    service = request.args.get("service")
+    if not service:
+        raise BadRequest("the `service` query parameter is required")
+    try:
+        limit = max(1, min(int(request.args.get("limit", "20")), 200))
+    except ValueError:
+        raise BadRequest("`limit` must be a whole number") from None
+    return service, limit
 
 
 def _metrics() -> dict:

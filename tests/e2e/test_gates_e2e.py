@@ -7,7 +7,6 @@ release with a contract migration is not rolled back automatically; a failing re
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ from bot.gating import Gatekeeper
 from bot.sandbox.sample_app import write_sample_app
 from tests.conftest import LocalRepo, git
 from tests.e2e.test_rollout_story import free_port, states
+from tests.e2e.traffic import background_traffic
 
 pytestmark = pytest.mark.docker
 
@@ -268,23 +268,8 @@ def test_a_release_with_a_contract_migration_that_fails_verification_asks_a_pers
     app.merge(wired.pipeline, "v1")
     v2 = app.merge(wired.pipeline, "v2", mode="erroring", files={MIGRATION: DROP_EMAIL})
     wired.pipeline.approve(deploy_of(wired, app, v2)["id"], "github:octocat", True, "backfilled")
-    stop = threading.Event()
-
-    def traffic():
-        while not stop.is_set():
-            try:
-                requests.get(f"http://127.0.0.1:{app.port}/", timeout=2)
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=traffic, daemon=True)
-    thread.start()
-    try:
+    with background_traffic(app.port):
         wired.pipeline.drive(app.service, "production")
-    finally:
-        stop.set()
-        thread.join()
     deploy = deploy_of(wired, app, v2)
     assert deploy["state"] == "failed"
     assert deploy["reason"].startswith("verification failed")

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import docker
@@ -23,6 +22,7 @@ from bot.domain import DeployRequest
 from bot.pipeline import wait_until
 from bot.sandbox.sample_app import write_sample_app
 from tests.conftest import LocalRepo, git
+from tests.e2e.traffic import background_traffic
 
 pytestmark = pytest.mark.docker
 
@@ -132,24 +132,9 @@ def test_release_answering_5xx_under_traffic_is_rolled_back_after_taking_traffic
     wired.pipeline.request(app.request(v1))
     wired.pipeline.drive(app.service, "production")
     v2 = app.release("v2", mode="erroring")
-    stop = threading.Event()
-
-    def traffic():
-        while not stop.is_set():
-            try:
-                requests.get(f"http://127.0.0.1:{app.port}/", timeout=2)
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=traffic, daemon=True)
-    thread.start()
-    try:
+    with background_traffic(app.port):
         wired.pipeline.request(app.request(v2))
         wired.pipeline.drive(app.service, "production")
-    finally:
-        stop.set()
-        thread.join()
     deploy = next(d for d in wired.pipeline.deploys(app.service) if d["sha"] == v2)
     assert deploy["state"] == "reverted"
     assert "5xx rate" in deploy["reason"]
@@ -234,27 +219,16 @@ def test_worker_killed_mid_rollback_leaves_exactly_one_revert(tmp_path, settings
     wired.pipeline.request(app.request(v1))
     wired.pipeline.drive(app.service, "production")
     v2 = app.release("v2", mode="erroring")
-    stop = threading.Event()
-
-    def traffic():
-        while not stop.is_set():
-            try:
-                requests.get(f"http://127.0.0.1:{app.port}/", timeout=2)
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-
-    threading.Thread(target=traffic, daemon=True).start()
     proc = worker(settings)
     try:
-        wired.pipeline.request(app.request(v2))
-        kill_when(wired, app.service, v2, proc, lambda e: e["kind"] == "rolling_back" and "restoring" in e["message"])
-        stop.set()
+        with background_traffic(app.port):
+            wired.pipeline.request(app.request(v2))
+            kill_when(wired, app.service, v2, proc,
+                      lambda e: e["kind"] == "rolling_back" and "restoring" in e["message"])
         proc = worker(settings)
         deploy = settle(wired, app.service, v2, "reverted")
         settle(wired, app.service, deploy["revert_sha"], "live")
     finally:
-        stop.set()
         proc.kill()
         proc.wait()
     log = git("log", "--format=%s", "master", cwd=app.repo.bare).splitlines()

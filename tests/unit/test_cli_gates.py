@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.domain import DeployRequest, GateStatus
-from tests.conftest import DEPLOY_YML, git
+from tests.conftest import DEPLOY_YML
 
 MIGRATIONS = Path(__file__).parents[1] / "fixtures" / "migrations"
 RAILS_CONTRACT = MIGRATIONS / "rails/db/migrate/20260302120000_remove_email_from_users.rb"
