@@ -170,7 +170,8 @@ class Pipeline:
             waiting = next((r for r in results if not r.passed), None)
             if waiting is None:
                 live = self.store.live_release(service_id, environment)
-                self.store.update_deploy(deploy.id, token, state=S.GATING, blocked_by=None,
+                carried = self._carried_pulls(deploy, queued)
+                self.store.update_deploy(deploy.id, token, state=S.GATING, blocked_by=None, pull_numbers=carried,
                                          started_at=self.store_now(), attempts=deploy.attempts + 1,
                                          previous_sha=live.sha if live else None,
                                          previous_image=live.image if live else None)
@@ -188,6 +189,17 @@ class Pipeline:
                             data={"gate": waiting.gate, "status": waiting.status.value,
                                                "reason": waiting.reason})
         return None
+
+    def _carried_pulls(self, deploy, queued) -> list[int]:
+        """The PRs this deploy ships: its own and those of the older queued shas it contains,
+        so every PR in the release hears how it went."""
+        service = self._service_by_id(deploy.service_id)
+        numbers = set(deploy.pull_numbers or [])
+        for older in queued:
+            if older.id != deploy.id and older.pull_numbers and \
+                    self.w.git.is_ancestor(service.clone_url, older.sha, deploy.sha):
+                numbers.update(older.pull_numbers)
+        return sorted(numbers)
 
     def gate(self, deploy) -> list[GateResult]:
         """The pre-build gates for a queued deploy, in order."""

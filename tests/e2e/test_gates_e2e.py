@@ -56,11 +56,12 @@ rollback: {{auto: true, revert: push}}
 {self.top}""")
         return self.repo.commit(f"Merge pull request from octocat/{version}\n\n{version}", files)
 
-    def merge(self, pipeline, version: str, **kw) -> str:
+    def merge(self, pipeline, version: str, pull: int | None = None, **kw) -> str:
         """A merge lands: its deploy is requested, and the environment driven as far as it goes."""
         sha = self.release(version, **kw)
         pipeline.request(DeployRequest(repo=f"acme/{self.service}", clone_url=self.repo.clone_url,
-                                       ref="refs/heads/master", sha=sha))
+                                       ref="refs/heads/master", sha=sha,
+                                       pull_numbers=(pull,) if pull else ()))
         pipeline.drive(self.service, "production")
         return sha
 
@@ -211,7 +212,7 @@ def test_merges_held_by_a_lock_coalesce_into_one_deploy_of_the_newest(wired, api
     app = make_app("coal")
     v1 = app.merge(wired.pipeline, "v1")
     mainline("lock", app.service, "--reason", "release freeze")
-    v2, v3, v4 = (app.merge(wired.pipeline, v) for v in ("v2", "v3", "v4"))
+    v2, v3, v4 = (app.merge(wired.pipeline, v, pull=n) for n, v in ((2, "v2"), (3, "v3"), (4, "v4")))
     for sha in (v2, v3, v4):
         held(wired, api, mainline, app, sha, "lock")
 
@@ -219,6 +220,7 @@ def test_merges_held_by_a_lock_coalesce_into_one_deploy_of_the_newest(wired, api
     wired.pipeline.drive(app.service, "production")
     assert states(wired, app.service) == {v1: "live", v2: "superseded", v3: "superseded", v4: "live"}
     assert app.serves() == f"{app.service} v4"
+    assert deploy_of(wired, app, v4)["pull_numbers"] == [2, 3, 4], "every PR in the release is told"
     for sha in (v2, v3):
         deploy = deploy_of(wired, app, sha)
         assert deploy["reason"] == f"included in {v4[:12]}"
