@@ -18,6 +18,7 @@ import docker
 import pytest
 import requests
 
+from bot.adapters.haproxy import HAProxy
 from bot.domain import DeployRequest
 from bot.pipeline import wait_until
 from bot.sandbox.sample_app import write_sample_app
@@ -70,20 +71,21 @@ def containers(service: str) -> list:
 
 
 @pytest.fixture
-def cleanup():
-    services: list[str] = []
-    yield services
+def cleanup(settings):
+    apps: list[App] = []
+    yield apps
     client = docker.from_env()
-    for service in services:
-        for c in client.containers.list(all=True, filters={"label": f"mainline.service={service}"}):
+    for app in apps:
+        for c in client.containers.list(all=True, filters={"label": f"mainline.service={app.service}"}):
             c.remove(force=True)
-    subprocess.run(["pkill", "-f", "haproxy.*mainline-test-"], check=False)
+        HAProxy(settings.state_dir, app.service, "production", f"127.0.0.1:{app.port}").stop()
 
 
 def app_for(tmp_path, cleanup, name: str, **kw) -> App:
     service = f"t{name}{os.getpid() % 1000}{int(time.time() * 1000) % 100000}"
-    cleanup.append(service)
-    return App(tmp_path / service, service, free_port(), **kw)
+    app = App(tmp_path / service, service, free_port(), **kw)
+    cleanup.append(app)
+    return app
 
 
 def states(wired, service: str) -> dict[str, str]:
