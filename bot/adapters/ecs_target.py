@@ -1,13 +1,18 @@
-"""Target on AWS ECS: a new task-definition revision per image, a service update with the
-deployment circuit breaker on, the rollout followed to steady or failed, and the bake judged by
-the load balancer's target health and the configured CloudWatch alarms.
+"""Target on AWS ECS: a new task-definition revision per image, the rollout followed to steady
+or failed, and the bake judged by the load balancer's target health and the configured
+CloudWatch alarms.
 
-Rolling only. The ECS deployment controller replaces tasks behind the load balancer, each new
-task registered and healthy before an old one drains (minimumHealthyPercent=100,
-maximumPercent=200), so "blue-green" on such a service is served by the same rolling update.
-Services on the CODE_DEPLOY or EXTERNAL controller are refused with an EcsError: their traffic
-shift belongs to a CodeDeploy application and deployment group (or to task sets and a second
-target group) that `.github/deploy.yml` does not name, and that moto cannot model to test.
+The service's deployment controller decides how a release goes out:
+
+- ECS: a rolling service update with the deployment circuit breaker on. Each new task is
+  registered and healthy before an old one drains (minimumHealthyPercent=100, maximumPercent=200),
+  so a `blue-green` plan on such a service is served by the same rolling update.
+- EXTERNAL: blue-green through task sets. The new revision gets its own task set at 100% behind
+  the service's load balancer; once it is steady it becomes the primary set and the previous set
+  is scaled to 0% and kept, so a rollback scales it back up and makes it primary again without
+  registering or creating anything. `finish` deletes the sets that are not primary.
+- CODE_DEPLOY: refused with an EcsError. Its traffic shift belongs to a CodeDeploy application
+  and deployment group that `.github/deploy.yml` does not name and moto cannot model.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ THROTTLE_CODES = frozenset({
     "ProvisionedThroughputExceededException", "SlowDown",
 })
 NOT_FOUND_CODES = frozenset({
-    "ServiceNotFoundException", "ClusterNotFoundException", "TargetGroupNotFound",
+    "ServiceNotFoundException", "ClusterNotFoundException", "TargetGroupNotFound", "TaskSetNotFoundException",
     "RepositoryNotFoundException", "ImageNotFoundException", "ResourceNotFoundException",
 })
 
@@ -48,6 +53,11 @@ READ_ONLY_TASK_FIELDS = frozenset({
 })
 # How many recent revisions to search for one already running an image.
 REVISION_SEARCH_LIMIT = 50
+# What a new task set copies from the primary set (or, for the first, from the service).
+TASK_SET_PLACEMENT = ("loadBalancers", "serviceRegistries", "networkConfiguration", "launchType",
+                      "capacityProviderStrategy", "platformVersion")
+FULL_SCALE = {"value": 100.0, "unit": "PERCENT"}
+NO_SCALE = {"value": 0.0, "unit": "PERCENT"}
 TARGET_STATES_LEAVING = frozenset({"draining", "unhealthy.draining"})
 MISSING_ALARM = " does not exist"
 
@@ -63,6 +73,14 @@ class EcsError(MainlineError):
 
 class EcsNotFoundError(EcsError, NotFoundError):
     """The cluster, service, target group or image named in the settings does not exist."""
+
+
+class EcsControllerError(EcsError):
+    """The service's deployment controller is one Mainline does not drive (CODE_DEPLOY)."""
+
+
+class TaskSetError(RolloutError):
+    """A blue-green task set did not become steady, or vanished while we waited for it."""
 
 
 class ThrottledError(TransientError):
@@ -130,6 +148,35 @@ class EcsDeployment:
 
 
 @dataclass(frozen=True)
+class EcsTaskSet:
+    """One task set of a service on the EXTERNAL controller: one revision's tasks."""
+
+    id: str
+    arn: str
+    task_definition: str
+    status: str  # PRIMARY | ACTIVE | DRAINING
+    stability: str  # STEADY_STATE | STABILIZING
+    scale: float  # percent of the service's desired count
+    running: int
+    desired: int  # computedDesiredCount; moto leaves it out
+
+    @property
+    def steady(self) -> bool:
+        return self.stability == "STEADY_STATE" and self.running >= self.desired
+
+    @classmethod
+    def parse(cls, raw: dict) -> "EcsTaskSet":
+        scale = raw.get("scale") or {}
+        desired = raw.get("computedDesiredCount", 0)
+        return cls(
+            id=raw["id"], arn=raw["taskSetArn"], task_definition=raw.get("taskDefinition", ""),
+            status=raw.get("status", ""), stability=raw.get("stabilityStatus", ""),
+            scale=float(scale.get("value", 100.0)) if scale.get("unit", "PERCENT") == "PERCENT" else 100.0,
+            running=raw.get("runningCount", desired), desired=desired,
+        )
+
+
+@dataclass(frozen=True)
 class EcsService:
     arn: str
     name: str
@@ -140,10 +187,15 @@ class EcsService:
     deployments: tuple[EcsDeployment, ...]
     target_groups: tuple[str, ...]
     container_ports: tuple[tuple[str, int], ...] = ()  # (container, port) behind the load balancer
+    task_sets: tuple[EcsTaskSet, ...] = ()  # EXTERNAL controller only
 
     @property
     def primary(self) -> EcsDeployment | None:
         return next((d for d in self.deployments if d.status == "PRIMARY"), None)
+
+    @property
+    def primary_task_set(self) -> EcsTaskSet | None:
+        return next((t for t in self.task_sets if t.status == "PRIMARY"), None)
 
     def deployment(self, deployment_id: str) -> EcsDeployment | None:
         return next((d for d in self.deployments if d.id == deployment_id), None)
@@ -158,7 +210,19 @@ class EcsService:
             target_groups=tuple(lb["targetGroupArn"] for lb in raw.get("loadBalancers", []) if lb.get("targetGroupArn")),
             container_ports=tuple((lb["containerName"], lb["containerPort"]) for lb in raw.get("loadBalancers", [])
                                   if lb.get("containerName") and lb.get("containerPort")),
+            task_sets=tuple(EcsTaskSet.parse(t) for t in raw.get("taskSets", [])),
         )
+
+
+def task_set_placement(source: dict) -> dict:
+    """create_task_set arguments copied from a task set or service description: where and
+    behind what the new set's tasks run."""
+    placement = {key: source[key] for key in TASK_SET_PLACEMENT if source.get(key)}
+    if placement.get("capacityProviderStrategy"):
+        placement.pop("launchType", None)  # AWS takes one or the other
+    if placement.get("launchType") != "FARGATE":
+        placement.pop("platformVersion", None)  # Fargate only
+    return placement
 
 
 def settled(service: EcsService, deployment: EcsDeployment) -> bool:
@@ -205,10 +269,14 @@ class EcsTarget:
     # -- observe ---------------------------------------------------------------------------
 
     def service(self) -> EcsService:
+        return EcsService.parse(self.service_description())
+
+    def service_description(self) -> dict:
+        """describe_services' raw answer for our service (a new task set copies its placement)."""
         resp = call(self.ecs, "describe_services", cluster=self.settings.cluster, services=[self.settings.service])
         for raw in resp.get("services", []):
             if raw.get("status") != "INACTIVE":
-                return EcsService.parse(raw)
+                return raw
         raise EcsNotFoundError(f"ECS service {self.settings.service} not found in cluster {self.settings.cluster}",
                                "ServiceNotFoundException", "describe_services")
 
@@ -238,11 +306,20 @@ class EcsTarget:
 
     def roll_out(self, plan: RolloutPlan, on_event: EventSink) -> None:
         image = self._publish(plan, on_event)
-        service = self.service()
+        raw = self.service_description()
+        service = EcsService.parse(raw)
+        if service.controller == "EXTERNAL":
+            self._roll_out_task_sets(raw, service, image, on_event)
+            return
         if service.controller != "ECS":
-            raise EcsError(f"ECS service {service.name} uses the {service.controller} deployment controller; "
-                           "Mainline rolls out through the ECS controller only (rolling with the circuit breaker)",
-                           operation="roll_out")
+            raise EcsControllerError(
+                f"ECS service {service.name} uses the {service.controller} deployment controller; Mainline rolls "
+                "out through the ECS controller (rolling with the circuit breaker) or the EXTERNAL one (blue-green "
+                "with task sets), not through a CodeDeploy application and deployment group",
+                operation="roll_out")
+        if plan.strategy == "blue-green":
+            on_event(f"ECS service {service.name} is on the ECS controller: blue-green is a rolling update that "
+                     "starts each new task before an old one drains", step="ecs_blue_green_as_rolling")
         current = self.task_definition(service.task_definition)
         if self.container_image(current) == image and service.primary is not None:
             on_event(f"ECS service {service.name} already runs {image}; following its deployment",
@@ -312,11 +389,19 @@ class EcsTarget:
         return VerifyReport(True, probes, failed, 0, 0, last_output=last)
 
     def finish(self, plan: RolloutPlan, on_event: EventSink) -> None:
+        service = self.service()
+        if service.controller == "EXTERNAL":
+            self._finish_task_sets(service, plan, on_event)
+            return
         # ECS drained and stopped the old tasks itself; the old revision stays registered
         # because rolling back re-uses it.
         on_event(f"ECS service {self.settings.service} runs {plan.image} only", step="ecs_finished")
 
     def discard(self, plan: RolloutPlan, on_event: EventSink) -> None:
+        service = self.service()
+        if service.controller == "EXTERNAL":
+            self._discard_task_sets(service, plan, on_event)
+            return
         # The circuit breaker stops a failed deployment's tasks and rolls the service back;
         # the bad revision stays registered so the record of what ran is kept.
         on_event(f"ECS stops the tasks of a failed deployment of {plan.sha[:12]} itself", step="ecs_discarded")
@@ -330,6 +415,126 @@ class EcsTarget:
         # awsvpc tasks have no host port binding: the load balancer reaches the container port.
         port = dict(self.service().container_ports).get(self.settings.container)
         return [self._replica(task, port) for task in tasks]
+
+    # -- blue-green on task sets (EXTERNAL controller) ---------------------------------------
+
+    def task_sets(self) -> list[EcsTaskSet]:
+        resp = call(self.ecs, "describe_task_sets", cluster=self.settings.cluster, service=self.settings.service)
+        return [EcsTaskSet.parse(t) for t in resp.get("taskSets", [])]
+
+    def task_set_image(self, task_set: EcsTaskSet) -> str:
+        return self.container_image(self.task_definition(task_set.task_definition))
+
+    def _roll_out_task_sets(self, raw: dict, service: EcsService, image: str, on_event: EventSink) -> None:
+        primary = service.primary_task_set
+        if primary is not None and self.task_set_image(primary) == image:
+            on_event(f"ECS service {service.name} already serves {image} from task set {primary.id}",
+                     step="ecs_already_current", task_set=primary.id, task_definition=primary.task_definition)
+            self._follow_task_set(primary.id, on_event)
+            # A switch cut short before the previous set was scaled down leaves it serving too.
+            self._scale_down_others(primary, service.task_sets, on_event)
+            return
+        kept = next((t for t in service.task_sets if t is not primary and self.task_set_image(t) == image), None)
+        if kept is not None:
+            # Rolling back: the previous release's set is still there, only scaled down.
+            on_event(f"re-using task set {kept.id} ({kept.task_definition}) for {image}", step="ecs_task_set_reused",
+                     task_set=kept.id, task_definition=kept.task_definition)
+            if kept.scale < FULL_SCALE["value"]:
+                self._scale(kept, FULL_SCALE)
+            incoming = kept
+        else:
+            incoming = self._create_task_set(raw, service, image, on_event)
+        self._follow_task_set(incoming.id, on_event)
+        call(self.ecs, "update_service_primary_task_set", cluster=self.settings.cluster,
+             service=self.settings.service, primaryTaskSet=incoming.arn)
+        on_event(f"task set {incoming.id} is primary: ECS service {service.name} serves {image}",
+                 step="ecs_task_set_primary", task_set=incoming.id, task_definition=incoming.task_definition)
+        self._scale_down_others(incoming, service.task_sets, on_event)
+
+    def _create_task_set(self, raw: dict, service: EcsService, image: str, on_event: EventSink) -> EcsTaskSet:
+        primary = service.primary_task_set
+        current_arn = primary.task_definition if primary is not None else service.task_definition
+        if not current_arn:
+            raise EcsError(f"ECS service {service.name} has no primary task set and no task definition to copy "
+                           "for a new release", operation="roll_out")
+        current = self.task_definition(current_arn)
+        arn = self.revision_with_image(current["family"], image)
+        if arn:
+            on_event(f"re-using task definition {arn} for {image}", step="ecs_task_definition_reused",
+                     task_definition=arn)
+        else:
+            arn = self._register(current, image)
+            on_event(f"registered task definition {arn} for {image}", step="ecs_task_definition_registered",
+                     task_definition=arn)
+        source = next((t for t in raw.get("taskSets", []) if t.get("status") == "PRIMARY"), raw)
+        created = EcsTaskSet.parse(call(
+            self.ecs, "create_task_set", cluster=self.settings.cluster, service=self.settings.service,
+            taskDefinition=arn, scale=FULL_SCALE, **task_set_placement(source))["taskSet"])
+        on_event(f"task set {created.id} created for {arn} at 100%", step="ecs_task_set_created",
+                 task_set=created.id, task_definition=arn)
+        return created
+
+    def _follow_task_set(self, task_set_id: str, on_event: EventSink) -> None:
+        deadline = time.monotonic() + self.rollout_timeout
+        seen: tuple | None = None
+        while True:
+            current = next((t for t in self.task_sets() if t.id == task_set_id), None)
+            if current is None:
+                raise TaskSetError(f"task set {task_set_id} of ECS service {self.settings.service} went away "
+                                   "before it was steady")
+            state = (current.stability, current.running, current.desired)
+            if state != seen:
+                seen = state
+                on_event(f"task set {current.id}: {current.stability or 'no stability status'}, "
+                         f"{current.running}/{current.desired} running", step="ecs_task_set_progress",
+                         task_set=current.id, stability=current.stability, running=current.running,
+                         desired=current.desired)
+            if current.steady:
+                return
+            if time.monotonic() >= deadline:
+                raise TaskSetError(f"task set {current.id} was not steady in {self.rollout_timeout:g}s "
+                                   f"({current.stability}, {current.running}/{current.desired} running)")
+            time.sleep(self.poll)
+
+    def _scale(self, task_set: EcsTaskSet, scale: dict) -> None:
+        call(self.ecs, "update_task_set", cluster=self.settings.cluster, service=self.settings.service,
+             taskSet=task_set.arn, scale=scale)
+
+    def _scale_down_others(self, primary: EcsTaskSet, task_sets: tuple[EcsTaskSet, ...], on_event: EventSink) -> None:
+        """Every other set to 0%: with one target group, a set's running tasks take traffic. The
+        sets stay so a rollback can scale one back up."""
+        for other in task_sets:
+            if other.id != primary.id and other.scale > 0:
+                self._scale(other, NO_SCALE)
+                on_event(f"task set {other.id} ({other.task_definition}) scaled to 0% and kept for a rollback",
+                         step="ecs_task_set_kept", task_set=other.id, task_definition=other.task_definition)
+
+    def _finish_task_sets(self, service: EcsService, plan: RolloutPlan, on_event: EventSink) -> None:
+        primary = service.primary_task_set
+        if primary is None or self.task_set_image(primary) != plan.image:
+            # Deleting around a primary that is not this release could delete the release itself.
+            raise EcsError(f"ECS service {service.name}'s primary task set does not run {plan.image}; "
+                           "not deleting its other task sets", operation="finish")
+        for other in service.task_sets:
+            if other.id != primary.id:
+                self._delete_task_set(other, on_event)
+        on_event(f"ECS service {service.name} runs {plan.image} only, from task set {primary.id}",
+                 step="ecs_finished", task_set=primary.id)
+
+    def _discard_task_sets(self, service: EcsService, plan: RolloutPlan, on_event: EventSink) -> None:
+        for task_set in service.task_sets:
+            if task_set.status != "PRIMARY" and self.task_set_image(task_set) == plan.image:
+                self._delete_task_set(task_set, on_event)
+        on_event(f"no task set of ECS service {service.name} serves {plan.sha[:12]}", step="ecs_discarded")
+
+    def _delete_task_set(self, task_set: EcsTaskSet, on_event: EventSink) -> None:
+        try:
+            call(self.ecs, "delete_task_set", cluster=self.settings.cluster, service=self.settings.service,
+                 taskSet=task_set.arn, force=True)
+        except EcsNotFoundError:
+            pass  # already gone: what we wanted
+        on_event(f"task set {task_set.id} ({task_set.task_definition}) deleted", step="ecs_task_set_deleted",
+                 task_set=task_set.id, task_definition=task_set.task_definition)
 
     # -- steps -----------------------------------------------------------------------------
 

@@ -1,0 +1,168 @@
+"""Blue-green on ECS task sets, against moto in server mode: a service on the EXTERNAL deployment
+controller, each release its own task set, the switch by update_service_primary_task_set, the
+previous set kept (scaled to 0%) for a rollback until `finish`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from aws_world import ECR_HOST, NEW_SHA, OLD_SHA, EcsWorld, Events, plan
+from bot.adapters.ecs_target import EcsError, EcsTarget
+from bot.config import EcsSettings
+
+OLD_IMAGE = f"{ECR_HOST}/web:{OLD_SHA}"
+NEW_IMAGE = f"{ECR_HOST}/web:{NEW_SHA}"
+
+
+class BlueGreenWorld:
+    """The team's blue-green service: `web-bg` on the EXTERNAL controller behind the world's
+    target group, its first release in one task set at 100%, primary.
+
+    EC2 launch type with bridge networking and a memory figure per container, because moto
+    5.2.5 starts a task set's tasks through run_task, which fails for awsvpc tasks
+    (NetworkInterface has no private_dns_name) and for containers without memory."""
+
+    def __init__(self, world: EcsWorld, session):
+        self.ecs = world.ecs
+        ec2 = session.client("ec2")
+        # One of the AMIs moto ships; describe_images to find one costs seconds per test.
+        instance = ec2.run_instances(ImageId="ami-03cf127a", MinCount=1, MaxCount=1, InstanceType="m5.large")["Instances"][0]
+        self.ecs.register_container_instance(cluster="prod",
+                                             instanceIdentityDocument=json.dumps({"instanceId": instance["InstanceId"]}))
+        containers = world.definition(world.first_revision)["containerDefinitions"]
+        self.first_revision = self.ecs.register_task_definition(
+            family="web-bg", networkMode="bridge", requiresCompatibilities=["EC2"],
+            containerDefinitions=[{**c, "memory": 256} for c in containers],
+        )["taskDefinition"]["taskDefinitionArn"]
+        load_balancers = [{"targetGroupArn": world.target_group, "containerName": "web", "containerPort": 8080}]
+        self.ecs.create_service(cluster="prod", serviceName="web-bg", desiredCount=2, launchType="EC2",
+                                deploymentController={"type": "EXTERNAL"}, loadBalancers=load_balancers)
+        first = self.ecs.create_task_set(cluster="prod", service="web-bg", taskDefinition=self.first_revision,
+                                         launchType="EC2", loadBalancers=load_balancers,
+                                         scale={"value": 100.0, "unit": "PERCENT"})["taskSet"]
+        self.ecs.update_service_primary_task_set(cluster="prod", service="web-bg", primaryTaskSet=first["taskSetArn"])
+        self.first_set = first["id"]
+
+    def task_sets(self) -> dict[str, dict]:
+        sets = self.ecs.describe_task_sets(cluster="prod", service="web-bg")["taskSets"]
+        return {t["id"]: t for t in sets}
+
+    def primary(self) -> dict:
+        return next(t for t in self.task_sets().values() if t["status"] == "PRIMARY")
+
+    def revisions(self) -> list[str]:
+        return self.ecs.list_task_definitions(familyPrefix="web-bg")["taskDefinitionArns"]
+
+    def image(self, task_definition: str) -> str:
+        definition = self.ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+        return definition["containerDefinitions"][0]["image"]
+
+
+@pytest.fixture
+def blue_green(aws, ecs_world) -> BlueGreenWorld:
+    return BlueGreenWorld(ecs_world, aws)
+
+
+@pytest.fixture
+def target(aws, blue_green) -> EcsTarget:
+    settings = EcsSettings(cluster="prod", service="web-bg", container="web", alarms=["web-target-5xx"])
+    return EcsTarget(settings, session=aws, poll=0.05, rollout_timeout=5.0)
+
+
+def blue_green_plan(sha: str, image: str):
+    return replace(plan(sha, image), strategy="blue-green")
+
+
+def test_roll_out_puts_the_release_in_a_second_task_set_made_primary_and_keeps_the_first(blue_green, target):
+    events = Events()
+
+    target.roll_out(blue_green_plan(NEW_SHA, NEW_IMAGE), events)
+
+    sets = blue_green.task_sets()
+    assert len(sets) == 2
+    primary = blue_green.primary()
+    assert primary["id"] != blue_green.first_set
+    assert blue_green.image(primary["taskDefinition"]) == NEW_IMAGE
+    assert primary["scale"] == {"value": 100.0, "unit": "PERCENT"}
+    kept = sets[blue_green.first_set]
+    assert kept["status"] == "ACTIVE" and kept["scale"]["value"] == 0.0
+    assert kept["taskDefinition"] == blue_green.first_revision
+    assert blue_green.revisions() == [blue_green.first_revision, primary["taskDefinition"]]
+    assert target.service().task_definition == primary["taskDefinition"]
+    assert ["ecs_task_definition_registered", "ecs_task_set_created", "ecs_task_set_primary", "ecs_task_set_kept"] == [
+        step for step in events.steps if step not in ("ecs_task_set_progress", "")]
+
+    report = target.verify(blue_green_plan(NEW_SHA, NEW_IMAGE), events)
+    assert report.healthy, report.reason
+    assert report.probes >= 2 and report.failed_probes == 0
+
+
+def test_rollback_makes_the_kept_task_set_primary_again_without_registering_or_creating(blue_green, target):
+    target.roll_out(blue_green_plan(NEW_SHA, NEW_IMAGE), Events())
+    new_set = blue_green.primary()["id"]
+    revisions = blue_green.revisions()
+    events = Events()
+
+    target.roll_out(blue_green_plan(OLD_SHA, OLD_IMAGE), events)
+
+    sets = blue_green.task_sets()
+    assert set(sets) == {blue_green.first_set, new_set}, "rollback created a task set"
+    assert blue_green.revisions() == revisions, "rollback registered a revision"
+    assert blue_green.primary()["id"] == blue_green.first_set
+    assert sets[blue_green.first_set]["scale"]["value"] == 100.0 and sets[new_set]["scale"]["value"] == 0.0
+    assert "ecs_task_set_reused" in events.steps and "ecs_task_set_created" not in events.steps
+    assert target.verify(blue_green_plan(OLD_SHA, OLD_IMAGE), events).healthy
+
+    # The pipeline's rollback then discards the bad release and finishes the good one.
+    target.discard(blue_green_plan(NEW_SHA, NEW_IMAGE), events)
+    assert set(blue_green.task_sets()) == {blue_green.first_set}
+    target.finish(blue_green_plan(OLD_SHA, OLD_IMAGE), events)
+    assert set(blue_green.task_sets()) == {blue_green.first_set}
+
+
+def test_finish_deletes_every_task_set_that_is_not_primary(blue_green, target):
+    target.roll_out(blue_green_plan(NEW_SHA, NEW_IMAGE), Events())
+    primary = blue_green.primary()["id"]
+    events = Events()
+
+    target.finish(blue_green_plan(NEW_SHA, NEW_IMAGE), events)
+
+    assert list(blue_green.task_sets()) == [primary]
+    assert events.steps == ["ecs_task_set_deleted", "ecs_finished"]
+
+
+def test_finish_refuses_when_the_primary_set_is_not_the_release(blue_green, target):
+    target.roll_out(blue_green_plan(NEW_SHA, NEW_IMAGE), Events())
+
+    with pytest.raises(EcsError, match="primary task set does not run"):
+        target.finish(blue_green_plan(OLD_SHA, OLD_IMAGE), Events())
+
+    assert len(blue_green.task_sets()) == 2, "a kept task set was deleted around the wrong primary"
+
+
+def test_rolling_out_the_same_image_twice_changes_nothing_the_second_time(blue_green, target):
+    target.roll_out(blue_green_plan(NEW_SHA, NEW_IMAGE), Events())
+    before = {i: (t["status"], t["scale"], t["taskDefinition"]) for i, t in blue_green.task_sets().items()}
+    revisions = blue_green.revisions()
+    again = Events()
+
+    target.roll_out(blue_green_plan(NEW_SHA, NEW_IMAGE), again)
+
+    assert {i: (t["status"], t["scale"], t["taskDefinition"]) for i, t in blue_green.task_sets().items()} == before
+    assert blue_green.revisions() == revisions
+    assert again.steps[0] == "ecs_already_current"
+    assert not {"ecs_task_set_created", "ecs_task_set_primary", "ecs_task_set_kept"} & set(again.steps)
+
+
+def test_a_blue_green_plan_on_the_ecs_controller_is_a_rolling_update(aws, ecs_world):
+    target = EcsTarget(EcsSettings(cluster="prod", service="web", container="web"), session=aws, poll=0.05)
+    events = Events()
+
+    target.roll_out(blue_green_plan(NEW_SHA, NEW_IMAGE), events)
+
+    assert events.steps[0] == "ecs_blue_green_as_rolling"
+    assert ecs_world.service()["taskDefinition"] == ecs_world.revisions()[-1]
+    assert ecs_world.service()["taskSets"] == []
