@@ -166,13 +166,14 @@ class EcsTaskSet:
 
     @classmethod
     def parse(cls, raw: dict) -> "EcsTaskSet":
+        # scale's unit is PERCENT, the only one AWS has.
         scale = raw.get("scale") or {}
         desired = raw.get("computedDesiredCount", 0)
         return cls(
             id=raw["id"], arn=raw["taskSetArn"], task_definition=raw.get("taskDefinition", ""),
             status=raw.get("status", ""), stability=raw.get("stabilityStatus", ""),
-            scale=float(scale.get("value", 100.0)) if scale.get("unit", "PERCENT") == "PERCENT" else 100.0,
-            running=raw.get("runningCount", desired), desired=desired,
+            scale=float(scale.get("value", 100.0)),
+            running=raw.get("runningCount", 0), desired=desired,
         )
 
 
@@ -434,7 +435,8 @@ class EcsTarget:
             # A switch cut short before the previous set was scaled down leaves it serving too.
             self._scale_down_others(primary, service.task_sets, on_event)
             return
-        kept = next((t for t in service.task_sets if t is not primary and self.task_set_image(t) == image), None)
+        kept = next((t for t in service.task_sets
+                     if t.status != "PRIMARY" and self.task_set_image(t) == image), None)
         if kept is not None:
             # Rolling back: the previous release's set is still there, only scaled down.
             on_event(f"re-using task set {kept.id} ({kept.task_definition}) for {image}", step="ecs_task_set_reused",

@@ -8,10 +8,14 @@ import json
 from dataclasses import replace
 
 import pytest
+from botocore.stub import Stubber
 
 from aws_world import ECR_HOST, NEW_SHA, OLD_SHA, EcsWorld, Events, plan
-from bot.adapters.ecs_target import EcsError, EcsTarget
+from bot.adapters.ecs_target import EcsError, EcsTarget, TaskSetError
 from bot.config import EcsSettings
+from ecs_responses import (CLUSTER_ARN, SERVICE_ARN, SUBNETS, T0, TARGET_GROUP, described, registration_of,
+                           revision_arn)
+from ecs_responses import service as ecs_service, task_definition as stub_task_definition
 
 OLD_IMAGE = f"{ECR_HOST}/web:{OLD_SHA}"
 NEW_IMAGE = f"{ECR_HOST}/web:{NEW_SHA}"
@@ -166,3 +170,109 @@ def test_a_blue_green_plan_on_the_ecs_controller_is_a_rolling_update(aws, ecs_wo
     assert events.steps[0] == "ecs_blue_green_as_rolling"
     assert ecs_world.service()["taskDefinition"] == ecs_world.revisions()[-1]
     assert ecs_world.service()["taskSets"] == []
+
+
+# -- what moto does not model: a task set that takes time to become steady, or never does --------
+# Responses shaped after the Amazon ECS API Reference (DescribeServices, DescribeTaskSets,
+# CreateTaskSet); botocore's Stubber checks each against the service model.
+
+SET_V4, SET_V5 = "ecs-svc/1113785226385541235", "ecs-svc/7731968011839521471"
+AWSVPC = {"awsvpcConfiguration": {"subnets": SUBNETS, "securityGroups": ["sg-0a1b2c3d4e5f60718"],
+                                  "assignPublicIp": "DISABLED"}}
+LOAD_BALANCERS = [{"targetGroupArn": TARGET_GROUP, "containerName": "web", "containerPort": 8080}]
+
+
+def task_set(set_id: str, revision: int, status: str, stability: str, *, running: int, scale: float = 100.0) -> dict:
+    desired = round(2 * scale / 100)
+    return {
+        "id": set_id, "taskSetArn": f"{SERVICE_ARN.replace(':service/', ':task-set/')}/{set_id}",
+        "serviceArn": SERVICE_ARN, "clusterArn": CLUSTER_ARN, "status": status,
+        "taskDefinition": revision_arn(revision), "computedDesiredCount": desired, "runningCount": running,
+        "pendingCount": max(0, desired - running), "launchType": "FARGATE", "platformVersion": "1.4.0",
+        "networkConfiguration": AWSVPC, "loadBalancers": LOAD_BALANCERS, "serviceRegistries": [],
+        "scale": {"value": scale, "unit": "PERCENT"}, "stabilityStatus": stability,
+        "stabilityStatusAt": T0, "createdAt": T0, "updatedAt": T0,
+    }
+
+
+def external_service(*sets: dict) -> dict:
+    raw = ecs_service(4, [])
+    raw.update(deploymentController={"type": "EXTERNAL"}, taskSets=list(sets), networkConfiguration=AWSVPC)
+    for key in ("deploymentConfiguration", "deployments"):
+        raw.pop(key)
+    return raw
+
+
+@pytest.fixture
+def stubbed(aws):
+    settings = EcsSettings(cluster="prod", service="web", container="web")
+    target = EcsTarget(settings, session=aws, poll=0, rollout_timeout=5.0)
+    with Stubber(target.ecs) as ecs:
+        yield target, ecs
+        ecs.assert_no_pending_responses()
+
+
+def expect_new_task_set(ecs: Stubber, created: dict) -> None:
+    """From describe_services to create_task_set: v4 serves, v5 is registered and its set made."""
+    v4 = stub_task_definition(4, OLD_IMAGE)
+    ecs.add_response("describe_services", described(external_service(task_set(SET_V4, 4, "PRIMARY", "STEADY_STATE",
+                                                                               running=2))),
+                     {"cluster": "prod", "services": ["web"]})
+    ecs.add_response("describe_task_definition", {"taskDefinition": v4}, {"taskDefinition": revision_arn(4)})
+    ecs.add_response("describe_task_definition", {"taskDefinition": v4}, {"taskDefinition": revision_arn(4)})
+    ecs.add_response("list_task_definitions", {"taskDefinitionArns": [revision_arn(4)]}, {
+        "familyPrefix": "web", "status": "ACTIVE", "sort": "DESC", "maxResults": 50})
+    ecs.add_response("describe_task_definition", {"taskDefinition": v4}, {"taskDefinition": revision_arn(4)})
+    ecs.add_response("register_task_definition", {"taskDefinition": stub_task_definition(5, NEW_IMAGE)},
+                     registration_of(v4, NEW_IMAGE))
+    # The new set is placed like the primary one: Fargate, its subnets and security group, the target group.
+    ecs.add_response("create_task_set", {"taskSet": created}, {
+        "cluster": "prod", "service": "web", "taskDefinition": revision_arn(5),
+        "scale": {"value": 100.0, "unit": "PERCENT"}, "loadBalancers": LOAD_BALANCERS,
+        "networkConfiguration": AWSVPC, "launchType": "FARGATE", "platformVersion": "1.4.0"})
+
+
+def test_a_task_set_is_followed_until_steady_before_it_is_made_primary(stubbed):
+    target, ecs = stubbed
+    old = task_set(SET_V4, 4, "PRIMARY", "STEADY_STATE", running=2)
+    expect_new_task_set(ecs, task_set(SET_V5, 5, "ACTIVE", "STABILIZING", running=0))
+    for running, stability in ((0, "STABILIZING"), (1, "STABILIZING"), (2, "STEADY_STATE")):
+        ecs.add_response("describe_task_sets", {"taskSets": [old, task_set(SET_V5, 5, "ACTIVE", stability,
+                                                                             running=running)]},
+                         {"cluster": "prod", "service": "web"})
+    ecs.add_response("update_service_primary_task_set",
+                     {"taskSet": task_set(SET_V5, 5, "PRIMARY", "STEADY_STATE", running=2)},
+                     {"cluster": "prod", "service": "web", "primaryTaskSet": task_set(SET_V5, 5, "", "", running=0)["taskSetArn"]})
+    ecs.add_response("update_task_set", {"taskSet": task_set(SET_V4, 4, "ACTIVE", "STABILIZING", running=2, scale=0.0)},
+                     {"cluster": "prod", "service": "web", "taskSet": old["taskSetArn"],
+                      "scale": {"value": 0.0, "unit": "PERCENT"}})
+    events = Events()
+
+    target.roll_out(blue_green_plan(NEW_SHA, NEW_IMAGE), events)
+
+    progress = [m for m, data in events.items if data.get("step") == "ecs_task_set_progress"]
+    assert progress == [f"task set {SET_V5}: STABILIZING, 0/2 running", f"task set {SET_V5}: STABILIZING, 1/2 running",
+                        f"task set {SET_V5}: STEADY_STATE, 2/2 running"]
+    assert events.steps[-2:] == ["ecs_task_set_primary", "ecs_task_set_kept"]
+
+
+def test_a_task_set_that_never_gets_steady_is_not_made_primary_and_is_discarded(stubbed):
+    target, ecs = stubbed
+    target.rollout_timeout = 0.0
+    old = task_set(SET_V4, 4, "PRIMARY", "STEADY_STATE", running=2)
+    stuck = task_set(SET_V5, 5, "ACTIVE", "STABILIZING", running=0)
+    expect_new_task_set(ecs, stuck)
+    ecs.add_response("describe_task_sets", {"taskSets": [old, stuck]}, {"cluster": "prod", "service": "web"})
+
+    with pytest.raises(TaskSetError, match=f"task set {SET_V5} was not steady in 0s"):
+        target.roll_out(blue_green_plan(NEW_SHA, NEW_IMAGE), Events())
+
+    # The pipeline discards the failed release: its set goes, the primary one is untouched.
+    ecs.add_response("describe_services", described(external_service(old, stuck)), {"cluster": "prod", "services": ["web"]})
+    ecs.add_response("describe_task_definition", {"taskDefinition": stub_task_definition(5, NEW_IMAGE)},
+                     {"taskDefinition": revision_arn(5)})
+    ecs.add_response("delete_task_set", {"taskSet": {**stuck, "status": "DRAINING"}},
+                     {"cluster": "prod", "service": "web", "taskSet": stuck["taskSetArn"], "force": True})
+    events = Events()
+    target.discard(blue_green_plan(NEW_SHA, NEW_IMAGE), events)
+    assert events.steps == ["ecs_task_set_deleted", "ecs_discarded"]
