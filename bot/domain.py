@@ -42,12 +42,13 @@ TRANSITIONS: dict[DeployState, frozenset[DeployState]] = {
         {DeployState.BUILDING, DeployState.QUEUED, DeployState.FAILED, DeployState.SUPERSEDED}
     ),
     DeployState.BUILDING: frozenset({DeployState.ROLLING_OUT, DeployState.LIVE, DeployState.FAILED}),
-    DeployState.ROLLING_OUT: frozenset({DeployState.VERIFYING, DeployState.ROLLING_BACK}),
-    DeployState.VERIFYING: frozenset({DeployState.LIVE, DeployState.ROLLING_BACK}),
+    # FAILED from any forward step: a step that kept raising (see Pipeline._step_failed).
+    DeployState.ROLLING_OUT: frozenset({DeployState.VERIFYING, DeployState.ROLLING_BACK, DeployState.FAILED}),
+    DeployState.VERIFYING: frozenset({DeployState.LIVE, DeployState.ROLLING_BACK, DeployState.FAILED}),
     DeployState.ROLLING_BACK: frozenset({DeployState.ROLLED_BACK, DeployState.FAILED}),
     DeployState.ROLLED_BACK: frozenset({DeployState.REVERTING, DeployState.FAILED}),
     DeployState.REVERTING: frozenset({DeployState.REVERTED, DeployState.FAILED}),
-    DeployState.LIVE: frozenset(),
+    DeployState.LIVE: frozenset({DeployState.ROLLING_BACK}),  # a person rolls a live release back
     DeployState.REVERTED: frozenset(),
     DeployState.FAILED: frozenset(),
     DeployState.SUPERSEDED: frozenset(),

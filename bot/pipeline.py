@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
-from bot.domain import DeployRequest, DeployState, GateResult, GateStatus, RolloutPlan
+from bot.domain import DeployRequest, DeployState, GateResult, GateStatus, RolloutPlan, can_transition
 from bot.errors import (
     AuthError,
     BuildError,
@@ -251,6 +251,9 @@ class Pipeline:
         return True
 
     def _move(self, deploy, token: int, state: DeployState, message: str, **fields) -> None:
+        current = DeployState(self.store.deploy(deploy.id).state)
+        if current is not state and not can_transition(current, state):
+            raise MainlineError(f"deploy {deploy.id} cannot go from {current.value} to {state.value}")
         if state.terminal:
             fields.setdefault("finished_at", self.store_now())
         self.store.update_deploy(deploy.id, token, state=state, **fields)
