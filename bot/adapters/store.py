@@ -112,7 +112,7 @@ class Store:
         claimed it less than `stale_after` seconds ago (a crashed worker's claim goes stale)."""
         now = utcnow()
         with self.session() as s:
-            row = s.get(DeliveryRow, delivery_id)
+            row = s.get(DeliveryRow, delivery_id, with_for_update=True)  # one claimant at a time
             if row is None or row.processed_at is not None:
                 return False
             if row.outcome and row.outcome.startswith("claimed by ") and row.outcome != f"claimed by {owner}":
@@ -173,7 +173,9 @@ class Store:
         """Take the environment's lease if free or expired; return the new fencing token."""
         now = utcnow()
         with self.session() as s:
-            env = s.get(EnvironmentRow, env_id)
+            # FOR UPDATE: on PostgreSQL two workers would otherwise both read a free lease and both
+            # take it with the same token (SQLite's BEGIN IMMEDIATE already serialises this).
+            env = s.get(EnvironmentRow, env_id, with_for_update=True)
             if env.lease_owner and env.lease_owner != owner and env.lease_expires_at and env.lease_expires_at > now:
                 return None
             env.lease_owner = owner
