@@ -56,7 +56,9 @@ class Inbox:
         if self._sqlite_path is None:
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            self._insert = pg_insert(DeliveryRow).on_conflict_do_nothing(index_elements=["delivery_id"])
+            # RETURNING says whether the row was new: psycopg reports no rowcount for this insert.
+            self._insert = (pg_insert(DeliveryRow).on_conflict_do_nothing(index_elements=["delivery_id"])
+                            .returning(DeliveryRow.delivery_id))
         else:
             self._insert = insert(DeliveryRow).prefix_with("OR IGNORE")
 
@@ -105,10 +107,10 @@ class Inbox:
             for item in batch:
                 if item.delivery_id in seen:
                     continue  # the same delivery twice in one batch: the second is a repeat
-                result = conn.execute(self._insert, [{
+                result = conn.execute(self._insert, {
                     "delivery_id": item.delivery_id, "event": item.event, "action": item.action,
-                    "received_at": now, "payload": item.payload}])
-                item.new = result.rowcount == 1
+                    "received_at": now, "payload": item.payload})
+                item.new = result.first() is not None
                 seen.add(item.delivery_id)
 
     def _write_sqlite(self, batch: list[_Pending]) -> None:
