@@ -26,9 +26,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 EXAMPLES = Path(__file__).resolve().parents[2] / "bot" / "sandbox" / "contracts" / "examples"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the session; each test opens its own context (fresh profile state)."""
+    """One headless Chromium per module, gone before the rest of the suite runs; each test opens
+    its own context. Playwright gives every launch a fresh, empty profile (user data dir)."""
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():

@@ -31,6 +31,7 @@ def fleet(served, wired, local_repo, tmp_path):
     v1 = local_repo.commit("Merge pull request #6 from octocat/first")
     deliver_merge(served, wired, local_repo, v1, number=6)
     make_live(wired, "web", v1)
+    # A change of files: "in sync" compares trees, so an empty commit on top would still be in sync.
     v2 = local_repo.commit("Merge pull request #7 from octocat/feature", {"app.txt": "v2\n"})
     deliver_merge(served, wired, local_repo, v2, number=7)
     wired.pipeline.lock("web", "production", "octocat", "incident 42")
