@@ -1,0 +1,45 @@
+"""squawk's findings for SQL, when squawk is installed; nothing otherwise."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from checks.migrations.operation import CONTRACT, EXPAND, Operation
+
+# squawk rules whose finding means the running release breaks or the table locks.
+_SQUAWK_CONTRACT = {
+    "adding-not-nullable-field", "adding-required-field", "ban-drop-column", "ban-drop-table",
+    "ban-drop-database", "changing-column-type", "renaming-column", "renaming-table",
+    "require-concurrent-index-creation", "require-concurrent-index-deletion",
+    "constraint-missing-not-valid", "disallowed-unique-constraint", "adding-foreign-key-constraint",
+    "ban-char-field", "adding-serial-primary-key-field", "ban-concurrent-index-creation-in-transaction",
+}
+_SQUAWK_LINE = re.compile(r"^\S*:\d+:\d+:\s*(?:warning|error):\s*(?P<rule>[a-z0-9-]+)", re.M)
+
+
+def squawk_operations(sql: str) -> list[Operation]:
+    """squawk's findings for PostgreSQL SQL; nothing when squawk is not on PATH."""
+    squawk = shutil.which("squawk")
+    if squawk is None:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "migration.sql")
+        path.write_text(sql)
+        try:
+            done = subprocess.run([squawk, str(path)], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return []
+    return parse_squawk_output(done.stdout)
+
+
+def parse_squawk_output(output: str) -> list[Operation]:
+    """`file:line:col: warning: rule-name` lines from squawk's text reporter."""
+    ops = []
+    for match in _SQUAWK_LINE.finditer(output):
+        rule = match.group("rule")
+        ops.append(Operation(CONTRACT if rule in _SQUAWK_CONTRACT else EXPAND, f"squawk: {rule}"))
+    return ops
