@@ -153,14 +153,20 @@ class Store:
             return list(s.scalars(select(ServiceRow).where(ServiceRow.repo == repo)))
 
     def environment(self, service_id: int, name: str) -> EnvironmentRow:
-        with self.session() as s:
-            row = s.scalar(select(EnvironmentRow).where(EnvironmentRow.service_id == service_id,
-                                                        EnvironmentRow.name == name))
-            if row is None:
-                row = EnvironmentRow(service_id=service_id, name=name, lease_token=0)
-                s.add(row)
-                s.flush()
-            return row
+        query = select(EnvironmentRow).where(EnvironmentRow.service_id == service_id, EnvironmentRow.name == name)
+        try:
+            with self.session() as s:
+                row = s.scalar(query)
+                if row is None:
+                    row = EnvironmentRow(service_id=service_id, name=name, lease_token=0)
+                    s.add(row)
+                    s.flush()
+                return row
+        except IntegrityError:
+            # Another worker created it between our read and our insert (PostgreSQL does not
+            # serialise the two as SQLite's BEGIN IMMEDIATE does): theirs is the row.
+            with self.session() as s:
+                return s.scalars(query).one()
 
     def environments(self, service_id: int) -> list[EnvironmentRow]:
         with self.session() as s:

@@ -77,3 +77,27 @@ def test_a_stale_token_cannot_write_after_the_lease_changed_hands(store, env_id)
     assert store.deploy(deploy.id).state == "gating"
     assert store.live_release(service.id, "production") is None
     assert not store.renew_lease(env_id, stale, 30)
+
+
+def test_workers_meeting_a_new_environment_at_once_share_one_row(open_store, store):
+    """Several workers see a service's new environment at the same moment: one row, one id for all."""
+    service = store.upsert_service("api", "acme/api", "/tmp/api.git", "master")
+    workers = [open_store(store.url) for _ in range(8)]
+    start = threading.Barrier(len(workers))
+    ids: list[int | None] = [None] * len(workers)
+    errors: list[Exception] = []
+
+    def meet(i: int) -> None:
+        start.wait()
+        try:
+            ids[i] = workers[i].environment(service.id, "staging").id
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=meet, args=(i,)) for i in range(len(workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert len(set(ids)) == 1 and [e.name for e in store.environments(service.id)] == ["staging"]
