@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := docker.io docker-registry haproxy busybox-static git curl ca-certificates chromium fonts-liberation
+APT_PACKAGES := docker.io docker-registry haproxy busybox-static git curl ca-certificates chromium fonts-liberation postgresql redis-server
 
 .PHONY: all install system-packages services test demo bench clean
 
