@@ -50,7 +50,9 @@ TRANSITIONS: dict[DeployState, frozenset[DeployState]] = {
     DeployState.REVERTING: frozenset({DeployState.REVERTED, DeployState.FAILED}),
     DeployState.LIVE: frozenset({DeployState.ROLLING_BACK}),  # a person rolls a live release back
     DeployState.REVERTED: frozenset(),
-    DeployState.FAILED: frozenset(),
+    # A release that failed but still serves (its automatic rollback was refused, e.g. past a
+    # contract migration) is rolled back by a person.
+    DeployState.FAILED: frozenset({DeployState.ROLLING_BACK}),
     DeployState.SUPERSEDED: frozenset(),
 }
 

@@ -359,6 +359,11 @@ class Pipeline:
         if guard is not None and not deploy.manual:
             allowed, why = guard(self, service, deploy, bad_config)
             if not allowed:
+                if deploy.image:
+                    # It serves, and it is on the branch: say so, rather than name the release
+                    # that no longer runs. It stays marked bad for the person who decides.
+                    self.store.set_live(service.id, deploy.environment, deploy.sha, deploy.image, deploy.id, token)
+                    self.store.mark_release_bad(service.id, deploy.environment, deploy.sha)
                 self._move(deploy, token, S.FAILED, why, reason=(deploy.reason or "") + "; " + why)
                 return
         target = self.w.target_for(service.name, deploy.environment, good_config)
@@ -467,7 +472,7 @@ class Pipeline:
                                 + (f" matching {to!r}" if to else ""))
         good = releases[0]
         deploy = next((d for d in self.store.deploys(svc.id, environment) if d.sha == live.sha), None)
-        if deploy is None or deploy.state != S.LIVE.value:
+        if deploy is None or not can_transition(DeployState(deploy.state), S.ROLLING_BACK):
             raise MainlineError(f"the live release {live.sha[:12]} has no finished deploy to roll back")
         if self.store.deploys(svc.id, environment, states=IN_FLIGHT):
             raise MainlineError(f"a deploy of {service} is in flight in {environment}; wait for it or lock first")

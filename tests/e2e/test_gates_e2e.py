@@ -281,6 +281,16 @@ def test_a_release_with_a_contract_migration_that_fails_verification_asks_a_pers
     # Nothing was reverted: master still ends with the release, for a person to roll forward or back.
     assert git("rev-parse", "master", cwd=app.repo.bare) == v2
     assert not any(e["kind"] in ("rolled_back", "reverting") for e in deploy["events"])
+    # What serves is what /api/services says is live, and a rollback by hand can still find v1.
+    [row] = wired.pipeline.status(app.service)
+    assert row["live"]["sha"] == v2 and row["in_sync"] is True
+    assert [r.status for r in wired.store.releases(wired.store.service(app.service).id, "production")] == \
+        ["bad", "retired"]
+    # The person decides to roll back: production returns to v1 and master follows.
+    wired.pipeline.rollback(app.service, "production", "github:octocat")
+    wired.pipeline.drive(app.service, "production")
+    assert deploy_of(wired, app, v2)["state"] == "reverted"
+    assert app.serves() == f"{app.service} v1"
 
 
 # -- repo checks ---------------------------------------------------------------------------------------------

@@ -13,10 +13,10 @@ def test_the_forward_path_and_the_failure_path_are_allowed():
             assert can_transition(src, dst), f"{src.value} -> {dst.value}"
 
 
-def test_finished_deploys_stay_finished_except_a_person_rolling_back_a_live_one():
+def test_finished_deploys_stay_finished_except_a_person_rolling_back_what_serves():
     for src in TERMINAL_STATES:
         allowed = {dst for dst in S if can_transition(src, dst)}
-        assert allowed == ({S.ROLLING_BACK} if src is S.LIVE else set())
+        assert allowed == ({S.ROLLING_BACK} if src in (S.LIVE, S.FAILED) else set())
 
 
 def test_a_rollback_never_skips_its_verification_or_goes_live():
