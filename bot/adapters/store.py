@@ -71,6 +71,9 @@ class Store:
         cfg.set_main_option("script_location", str(SCHEMA_DIR))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                # The web and worker processes start together: one migrates, the other waits.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(72431)")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 

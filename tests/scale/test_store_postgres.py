@@ -101,3 +101,24 @@ def test_workers_meeting_a_new_environment_at_once_share_one_row(open_store, sto
         t.join(timeout=30)
     assert errors == []
     assert len(set(ids)) == 1 and [e.name for e in store.environments(service.id)] == ["staging"]
+
+
+def test_web_and_worker_starting_together_migrate_once(open_store, database_url):
+    """Procfile starts both at once: each runs the migration; neither may fail on the other's tables."""
+    stores = [open_store(database_url) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def migrate(store) -> None:
+        try:
+            store.migrate()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with stores[0].engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
