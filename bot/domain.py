@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the one form every stored timestamp takes (SQLite keeps no zone)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class DeployState(str, enum.Enum):

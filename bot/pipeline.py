@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
-from bot.domain import DeployRequest, DeployState, GateResult, GateStatus, RolloutPlan, can_transition
+from bot.domain import DeployRequest, DeployState, GateResult, GateStatus, RolloutPlan, can_transition, utcnow
 from bot.errors import (
     AuthError,
     BuildError,
@@ -172,7 +172,7 @@ class Pipeline:
                 live = self.store.live_release(service_id, environment)
                 carried = self._carried_pulls(deploy, queued)
                 self.store.update_deploy(deploy.id, token, state=S.GATING, blocked_by=None, pull_numbers=carried,
-                                         started_at=self.store_now(), attempts=deploy.attempts + 1,
+                                         started_at=utcnow(), attempts=deploy.attempts + 1,
                                          previous_sha=live.sha if live else None,
                                          previous_image=live.image if live else None)
                 self._event(deploy, "gating", "gates passed: " + ", ".join(r.gate for r in results))
@@ -181,7 +181,7 @@ class Pipeline:
             if waiting.status is GateStatus.BLOCK:
                 self._tell_gates(deploy, results)
                 self.store.update_deploy(deploy.id, token, state=S.FAILED, blocked_by=waiting.reason,
-                                         reason=f"{waiting.gate}: {waiting.reason}", finished_at=self.store_now())
+                                         reason=f"{waiting.gate}: {waiting.reason}", finished_at=utcnow())
                 self._event(deploy, "failed", f"blocked by {waiting.gate}: {waiting.reason}")
             elif deploy.blocked_by != f"{waiting.gate}: {waiting.reason}":
                 self.store.update_deploy(deploy.id, token, blocked_by=f"{waiting.gate}: {waiting.reason}")
@@ -255,7 +255,7 @@ class Pipeline:
         if current is not state and not can_transition(current, state):
             raise MainlineError(f"deploy {deploy.id} cannot go from {current.value} to {state.value}")
         if state.terminal:
-            fields.setdefault("finished_at", self.store_now())
+            fields.setdefault("finished_at", utcnow())
         self.store.update_deploy(deploy.id, token, state=state, **fields)
         self._event(deploy, state.value, message, data=fields.get("data") if "data" in fields else None)
 
@@ -630,11 +630,6 @@ class Pipeline:
 
     def _service_by_id(self, service_id: int):
         return next(s for s in self.store.services() if s.id == service_id)
-
-    def store_now(self):
-        from bot.adapters.store import utcnow
-
-        return utcnow()
 
     def _sink(self, deploy):
         def sink(message: str, **data) -> None:

@@ -54,10 +54,6 @@ class Queue:
         self._process = self.huey.task(name="process_delivery")(process_delivery)
         self._drive = self.huey.task(name="drive")(drive)
 
-    def bind_names_only(self) -> None:
-        """For a web process: enqueue by name, without the worker's wiring."""
-        self.bind(lambda delivery_id: None, lambda service, environment: None)
-
     def process_delivery(self, delivery_id: str) -> None:
         self._process(delivery_id)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Iterator
 
@@ -24,16 +24,11 @@ from bot.adapters.models import (
     ReleaseRow,
     ServiceRow,
 )
-from bot.domain import TERMINAL_STATES, DeployState
+from bot.domain import TERMINAL_STATES, DeployState, utcnow
 from bot.errors import LeaseLostError, NotFoundError
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 FREEZE = "*"
-
-
-def utcnow() -> datetime:
-    # Naive UTC: SQLite keeps no zone, and every timestamp here is UTC.
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _sqlite_pragmas(engine) -> None:

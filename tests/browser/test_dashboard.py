@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from bot.domain import utcnow
 from tests.browser.conftest import deliver_merge
 from tests.conftest import LocalRepo
 
@@ -20,7 +21,7 @@ def make_live(wired, service: str, sha: str) -> None:
     row = wired.store.service(service)
     wired.store.set_live(row.id, "production", sha, f"127.0.0.1:5000/{service}:{sha}", None, None)
     deploy = next(d for d in wired.pipeline.deploys(service, limit=50) if d["sha"] == sha)
-    now = wired.pipeline.store_now()
+    now = utcnow()
     wired.store.update_deploy(deploy["id"], None, state="live", started_at=now, finished_at=now)
     wired.store.add_event(deploy["id"], service, "production", "live", f"{sha[:12]} is live in production")
 
