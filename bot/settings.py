@@ -41,6 +41,27 @@ class Settings(BaseSettings):
     # GitHub login -> Slack user id, to mention PR authors: "octocat=U2CERLKJA,hubot=U0HUBOT"
     slack_users: str = Field("", validation_alias="MAINLINE_SLACK_USERS")
 
+    # Who may freeze, unfreeze and replay dead letters: "github:octocat,slack:U2CERLKJA".
+    admins: str = Field("", validation_alias="MAINLINE_ADMINS")
+    # true: the dashboard and the read API are open to anyone who reaches the port.
+    public_read: bool = Field(False, validation_alias="MAINLINE_PUBLIC_READ")
+    log_format: str = Field("text", pattern="^(text|json)$", validation_alias="MAINLINE_LOG_FORMAT")
+    # The demo's read-only API token (the demo makes one when this is unset).
+    demo_api_token: SecretStr | None = Field(None, validation_alias="MAINLINE_DEMO_API_TOKEN")
+    secrets_dir: Path | None = Field(None, validation_alias="MAINLINE_SECRETS_DIR")
+    # GitHub's OAuth web flow for signing in to the dashboard (a GitHub App's or an OAuth app's).
+    github_oauth_client_id: str | None = Field(None, validation_alias="GITHUB_OAUTH_CLIENT_ID")
+    github_oauth_client_secret: SecretStr | None = Field(None, validation_alias="GITHUB_OAUTH_CLIENT_SECRET")
+    # Where git and the OAuth pages live; derived from GITHUB_API_URL when unset
+    # (https://api.github.com -> https://github.com, https://ghe/api/v3 -> https://ghe).
+    github_web_url: str | None = Field(None, validation_alias="GITHUB_WEB_URL")
+    # Signs session cookies; made once and kept in the state dir when unset.
+    session_secret: SecretStr | None = Field(None, validation_alias="MAINLINE_SESSION_SECRET")
+    # The invariant watchdog: how long the head may go unaccounted for before it is said loudly.
+    sync_bound_seconds: float = Field(300.0, gt=0, validation_alias="MAINLINE_SYNC_BOUND_SECONDS")
+    # A webhook delivery whose handling keeps raising is dead-lettered after this many attempts.
+    delivery_attempts: int = Field(5, ge=1, le=100, validation_alias="MAINLINE_DELIVERY_ATTEMPTS")
+
     # The SES sender of release-note emails (an identity verified in SES); no mail without it.
     email_sender: str | None = Field(None, validation_alias="MAINLINE_EMAIL_SENDER")
 
@@ -51,9 +72,11 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a URL such as sqlite:///path or postgresql://…, got {value!r}")
         return value
 
-    @field_validator("github_api_url", "slack_api_url", "public_url")
+    @field_validator("github_api_url", "slack_api_url", "public_url", "github_web_url")
     @classmethod
-    def _http(cls, value: str) -> str:
+    def _http(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https://, got {value!r}")
         return value
@@ -72,6 +95,14 @@ class Settings(BaseSettings):
             raise ValueError(f"must be an email address such as releases@example.com, got {value!r}")
         return value
 
+    @field_validator("admins")
+    @classmethod
+    def _ids(cls, value: str) -> str:
+        for item in filter(None, (p.strip() for p in value.split(","))):
+            if not item.startswith(("github:", "slack:")):
+                raise ValueError(f"must be github:LOGIN or slack:ID entries separated by commas, got {item!r}")
+        return value
+
     @field_validator("slack_users")
     @classmethod
     def _pairs(cls, value: str) -> str:
@@ -79,6 +110,18 @@ class Settings(BaseSettings):
             if "=" not in pair:
                 raise ValueError(f"must be login=SLACKID pairs separated by commas, got {pair!r}")
         return value
+
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.admins.split(",") if a.strip())
+
+    def github_web_base(self) -> str:
+        """Where git clones and OAuth pages live, without a trailing slash."""
+        if self.github_web_url:
+            return self.github_web_url.rstrip("/")
+        api = self.github_api_url.rstrip("/")
+        if api == "https://api.github.com":
+            return "https://github.com"
+        return api.removesuffix("/api/v3")
 
     def slack_user_map(self) -> dict[str, str]:
         pairs = (p.strip().split("=", 1) for p in self.slack_users.split(",") if p.strip())

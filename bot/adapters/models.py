@@ -22,6 +22,10 @@ class ServiceRow(Base):
     branch: Mapped[str] = mapped_column(String(200), default="master")
     config_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     config_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The production branch head as last seen by a webhook or the reconciler: pages read it
+    # from here, so no page view makes a GitHub or git call.
+    head_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    head_seen_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class EnvironmentRow(Base):
@@ -37,6 +41,10 @@ class EnvironmentRow(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     lease_token: Mapped[int] = mapped_column(Integer, default=0)
     live_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), nullable=True)
+    # The invariant watchdog: since when the head has been neither live, queued, in flight nor
+    # held by a named gate, and when that was last said out loud.
+    unsynced_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    sync_alerted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class ReleaseRow(Base):
@@ -109,6 +117,11 @@ class DeliveryRow(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A delivery whose handling raised is retried with backoff, then dead-lettered.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    dead_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class LockRow(Base):
@@ -144,3 +157,43 @@ class ChatCardRow(Base):
     deploy_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(100))
     ts: Mapped[str] = mapped_column(String(40))
+
+
+class ApiTokenRow(Base):
+    """A bearer token for the API and dashboard; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(16))  # read | deploy
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class WebSessionRow(Base):
+    """A signed-in GitHub user's session; the cookie holds a random id, this row its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    login: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class PullRequestRow(Base):
+    """PR metadata stored when a deploy carries it, so pages never ask GitHub per view."""
+
+    __tablename__ = "pull_requests"
+    __table_args__ = (UniqueConstraint("repo", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repo: Mapped[str] = mapped_column(String(200))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    author: Mapped[str] = mapped_column(String(100))
+    merge_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stored_at: Mapped[datetime] = mapped_column(DateTime)
