@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import threading
@@ -60,6 +61,8 @@ class PipelineOptions:
     public_url: str = "http://127.0.0.1:8000"
     # A recorded delivery whose task never ran (lost with a killed worker) is queued again after this.
     redeliver_after: float = 30.0
+    # Clone URLs are built from this and a repository's full name, never taken from a payload.
+    github_web_base: str = "https://github.com"
 
 
 class Pipeline:
@@ -69,6 +72,12 @@ class Pipeline:
         self.opts = options
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._author_cache: dict[tuple, list[str]] = {}
+
+    def clone_url_for(self, repo: str) -> str:
+        """The clone URL of `owner/name` on the configured GitHub; a payload's URL is never used."""
+        if not _REPO_NAME.fullmatch(repo or "") or ".." in repo:
+            raise MainlineError(f"not a repository name: {repo[:100]!r}")
+        return f"{self.opts.github_web_base}/{repo}.git"
 
     # -- intake -----------------------------------------------------------------------------------
 
@@ -692,6 +701,9 @@ class Pipeline:
                 reporter.notify(notice)
             except Exception:  # a reporter never holds a deploy back
                 log.exception("reporter %s failed on %s", type(reporter).__name__, notice.state)
+
+
+_REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}")
 
 
 def _looks_like_sha(ref: str) -> bool:

@@ -72,7 +72,15 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a URL such as sqlite:///path or postgresql://…, got {value!r}")
         return value
 
-    @field_validator("github_api_url", "slack_api_url", "public_url", "github_web_url")
+    @field_validator("github_web_url")
+    @classmethod
+    def _web(cls, value: str | None) -> str | None:
+        # file:// lets the tests serve repositories from disk; a deployment uses http(s).
+        if value is not None and not value.startswith(("http://", "https://", "file://")):
+            raise ValueError(f"must start with http://, https:// or file://, got {value!r}")
+        return value
+
+    @field_validator("github_api_url", "slack_api_url", "public_url")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
         if value is None:

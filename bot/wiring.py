@@ -158,7 +158,8 @@ def wire(settings: Settings, role: str = "all", reporters: list | None = None) -
         reverter=pull_request_reverter(github, settings) if github is not None else None,
     )
     options = PipelineOptions(registry=settings.registry, state_dir=settings.state_dir,
-                              lease_seconds=settings.lease_seconds, public_url=settings.public_url)
+                              lease_seconds=settings.lease_seconds, public_url=settings.public_url,
+                              github_web_base=settings.github_web_base())
     pipeline = Pipeline(wiring, options)
     wired = Wired(settings=settings, store=store, queue=queue, pipeline=pipeline, router=router, slack=slack)
     queue.bind(wired.process_delivery, pipeline.drive)
