@@ -177,6 +177,11 @@ class DeployRequest:
     requested_by: str = "github"
     manual: bool = False
     pull_numbers: tuple[int, ...] = ()
+    # The repository's default branch as GitHub reports it: a first-seen repository's service is
+    # bound only from its default branch.
+    default_branch: str | None = None
+    # Queue a failed or superseded deploy of this sha again (the watchdog's repair).
+    requeue: bool = False
 
 
 @dataclass

@@ -39,3 +39,12 @@ class RevertConflictError(MainlineError):
     def __init__(self, files: list[str]):
         self.files = files
         super().__init__("revert conflicts in " + ", ".join(files))
+
+
+class ServiceOwnedError(AuthError):
+    """A repository declared a service that belongs to another repository."""
+
+    def __init__(self, service: str, owner: str, claimant: str):
+        self.service, self.owner, self.claimant = service, owner, claimant
+        super().__init__(f"service {service!r} belongs to {owner}; {claimant} cannot deploy it "
+                         f"(rename `service:` in .github/deploy.yml)")

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from bot.domain import GateResult, GateStatus, Lock
 from bot.errors import MainlineError
-from checks.depends_on import parse_depends_on
+from checks.depends_on import MAX_DEPENDS_ON, parse_depends_on, too_many_dependencies
 from checks.evaluate import evaluate
 from checks.inputs import Approval, CiInput, ContextState, DependencyState, GateInputs, LockInput
 from checks.migrations import classify_migration, detect_migrations, rollback_allowed
@@ -27,7 +27,7 @@ class Gatekeeper:
         self.clock = clock
 
     def __call__(self, pipeline, service, deploy) -> list[GateResult]:
-        config = pipeline.config_at(service.clone_url, deploy.sha)
+        config = pipeline.authority_config(service)  # the production head decides, never the sha
         store = pipeline.store
         lock_row = store.lock_for(service.name, deploy.environment)
         lock = Lock(service.name, deploy.environment, lock_row.by, lock_row.reason) if lock_row else None
@@ -96,9 +96,12 @@ class Gatekeeper:
                 deps.append(body)
             else:
                 texts.append(body)
-        refs = []
+        refs: list = []
         for text in texts:
             refs += [ref for ref in parse_depends_on(text) if ref not in refs]
+            if len(refs) > MAX_DEPENDS_ON:
+                # Looked up, each would cost GitHub calls on every gate pass: refuse the list instead.
+                return deps + [too_many_dependencies(len(refs))]
         return deps + [self._ref_live(pipeline, ref) for ref in refs]
 
     def _pull_body(self, repo: str, number: int) -> str | DependencyState:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from bot.authority import Authority, authority_for, check_takes
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
+from bot.watchdog import watch
 from bot.domain import DeployRequest, DeployState, GateResult, GateStatus, RolloutPlan, can_transition, utcnow
 from bot.errors import (
     AuthError,
@@ -24,6 +26,7 @@ from bot.errors import (
     MainlineError,
     NotFoundError,
     RolloutError,
+    ServiceOwnedError,
     TransientError,
 )
 from bot.ports import DeployNotice, Reporter, RevertOutcome
@@ -35,6 +38,10 @@ IN_FLIGHT = [s.value for s in DeployState if s.in_flight]
 # A rollback or a revert is never given up on (production and master must agree again);
 # other steps fail the deploy after this many unexpected errors in a row.
 MAX_STEP_FAILURES = 3
+# Errors of the infrastructure (TransientError) get more chances, one per reconciler pass.
+MAX_TRANSIENT_FAILURES = 8
+# The reason of a deploy given up on because of the infrastructure, not the release.
+INFRASTRUCTURE = "infrastructure: "
 
 
 @dataclass
@@ -63,6 +70,8 @@ class PipelineOptions:
     redeliver_after: float = 30.0
     # Clone URLs are built from this and a repository's full name, never taken from a payload.
     github_web_base: str = "https://github.com"
+    # How long the production branch head may go unaccounted for before the watchdog says so.
+    sync_bound: float = 300.0
 
 
 class Pipeline:
@@ -88,36 +97,50 @@ class Pipeline:
         return parse_config(text)
 
     def request(self, req: DeployRequest) -> list[dict]:
-        """Record a deploy per environment that takes `req.ref`, and queue each environment's driver."""
-        try:
-            config = self.config_at(req.clone_url, req.sha)
-        except ConfigError as exc:
-            reason = str(exc) or f"{CONFIG_PATH} is missing at {req.sha[:12]}"
-            log.warning("not deploying %s@%s: %s", req.repo, req.sha[:12], reason)
-            self._tell(DeployNotice(0, "", "", req.repo, req.sha, "failed", f"invalid {CONFIG_PATH}: {reason}",
-                                    kind="gate", pull_numbers=req.pull_numbers,
-                                    data={"gate": "config", "status": "block", "reason": reason}))
-            return []
+        """Record a deploy per environment that takes `req.ref`, as the production branch head's
+        config decides, and queue each environment's driver. The pushed sha's own config is
+        only validated: an invalid one gets a failing `mainline/config` check naming its line."""
         branch = req.ref.removeprefix("refs/heads/")
-        # Only the production branch's config is remembered (it names the Slack channel and is
-        # what people read); a feature branch's copy must not change how the service is run.
-        production = branch == config.branch
-        service = self.store.upsert_service(config.service, req.repo, req.clone_url, config.branch,
-                                            config_text=config.model_dump_json() if production else None,
-                                            config_sha=req.sha if production else None)
+        try:
+            own = self.config_at(req.clone_url, req.sha)
+            authority = authority_for(self, req, branch, own)
+        except ConfigError as exc:
+            return self._refuse_request(req, str(exc) or f"{CONFIG_PATH} is missing at {req.sha[:12]}")
+        except ServiceOwnedError as exc:
+            return self._refuse_request(req, str(exc))
+        config, service = authority.config, authority.service
         envs = [req.environment] if req.environment else config.environments_for(branch)
         created = []
         for env in envs:
-            if env not in config.environments:
-                raise NotFoundError(f"{config.service} has no environment {env!r} in {CONFIG_PATH}")
+            try:
+                check_takes(self, authority, env, branch, req.sha)
+            except AuthError as exc:
+                if req.environment:
+                    raise
+                log.warning("not deploying %s@%s to %s: %s", req.repo, req.sha[:12], env, exc)
+                continue
             self.store.environment(service.id, env)
             row, new = self.store.create_deploy(service.id, env, req.sha, branch, req.requested_by,
-                                                manual=req.manual, pull_numbers=list(req.pull_numbers))
+                                                manual=req.manual, pull_numbers=list(req.pull_numbers),
+                                                requeue=req.requeue)
             if new:
                 self._event(row, "queued", f"{req.sha[:12]} queued for {env} by {req.requested_by}")
             created.append(self.deploy_view(row))
             self._enqueue_drive(config.service, env)
         return created
+
+    def _refuse_request(self, req: DeployRequest, reason: str) -> list[dict]:
+        log.warning("not deploying %s@%s: %s", req.repo, req.sha[:12], reason)
+        self._tell(DeployNotice(0, "", "", req.repo, req.sha, "failed", f"invalid {CONFIG_PATH}: {reason}",
+                                kind="gate", pull_numbers=req.pull_numbers,
+                                data={"gate": "config", "status": "block", "reason": reason}))
+        return []
+
+    def authority_config(self, service) -> DeployConfig:
+        """The config a service runs under: its production branch head's, as last recorded."""
+        if service.config_text:
+            return DeployConfig.model_validate_json(service.config_text)
+        return self.service_config(service.name)
 
     def _enqueue_drive(self, service: str, environment: str) -> None:
         if self.w.queue is not None:
@@ -227,26 +250,49 @@ class Pipeline:
         return GateResult.wait("lock", f"{what} by {lock.by}: {lock.reason}")
 
     def _step_failed(self, deploy, token: int, exc: Exception) -> bool:
-        """Record a step that raised. Transient errors wait for the next pass; anything else is
-        retried a few times (the step may have half-happened), then the deploy fails with it.
+        """Record a step that raised. It is retried on the next pass (the reconciler's, so with a
+        pause); past a bound the deploy gives up. An error of the infrastructure (Docker, HAProxy,
+        the registry, git, a cloud API) is never evidence against the release: a rollout it
+        interrupts is put back as it was, and nothing is marked bad or reverted.
         Returns True when the driver may go on with the next deploy now."""
-        failures = (deploy.step_failures or 0) + (0 if isinstance(exc, TransientError) else 1)
+        failures = (deploy.step_failures or 0) + 1
+        limit = MAX_TRANSIENT_FAILURES if isinstance(exc, TransientError) else MAX_STEP_FAILURES
         what = f"{type(exc).__name__}: {exc}"
-        if failures >= MAX_STEP_FAILURES and DeployState(deploy.state) not in (S.ROLLING_BACK, S.REVERTING):
+        state = DeployState(deploy.state)
+        if failures >= limit and state not in (S.ROLLING_BACK, S.REVERTING):
             log.error("%s failed %d times in %s; giving up", deploy.sha[:12], failures, deploy.state, exc_info=exc)
-            self._move(deploy, token, S.FAILED, f"{deploy.state} kept failing: {what}",
-                       reason=f"{deploy.state} failed: {what}", step_failures=failures)
+            if state in (S.ROLLING_OUT, S.VERIFYING) and deploy.previous_sha:
+                # Half a rollout is not what ran before: put the previous release back, unmarked.
+                self._move(deploy, token, S.ROLLING_BACK, f"{deploy.state} kept failing ({what}); restoring "
+                           f"{deploy.previous_sha[:12]}; the release is not judged bad",
+                           reason=f"{INFRASTRUCTURE}{deploy.state} failed: {what}", step_failures=0)
+                return False
+            if state in (S.ROLLING_OUT, S.VERIFYING):
+                self._discard_quietly(deploy)
+            self._move(deploy, token, S.FAILED, f"{deploy.state} kept failing: {what}; production is as it was "
+                       "and nothing was reverted", reason=f"{INFRASTRUCTURE}{deploy.state} failed: {what}",
+                       step_failures=failures)
             return True
-        log.warning("%s: %s failed (%d); the reconciler retries it: %s", deploy.sha[:12], deploy.state,
-                    failures, what)
+        log.warning("%s: %s failed (%d of %d); the reconciler retries it: %s", deploy.sha[:12], deploy.state,
+                    failures, limit, what)
         self.store.update_deploy(deploy.id, token, step_failures=failures)
         self._event(deploy, "error", f"{deploy.state} failed, will retry: {what}", notify=False)
         return False
 
+    def _discard_quietly(self, deploy) -> None:
+        """Remove a first release's half-made replicas; a failure here is logged, not raised."""
+        try:
+            service = self._service_by_id(deploy.service_id)
+            config = self.authority_config(service)
+            target = self.w.target_for(service.name, deploy.environment, config)
+            target.discard(self._plan(service, deploy, config, deploy.sha, deploy.image or ""), self._sink(deploy))
+        except Exception as exc:  # noqa: BLE001 - best effort on the way out
+            log.warning("could not discard %s after giving up: %s", deploy.sha[:12], exc)
+
     def _step(self, service, deploy, token: int) -> bool:
         """One state-machine step. True when the deploy moved and may move again now."""
         state = DeployState(deploy.state)
-        config = self.config_at(service.clone_url, deploy.sha) if state is not S.ROLLING_BACK else None
+        config = self.authority_config(service)
         handler = {
             S.GATING: self._do_gating,
             S.BUILDING: self._do_building,
@@ -350,15 +396,14 @@ class Pipeline:
 
     def _do_rolling_back(self, service, deploy, token, config) -> None:
         if not deploy.previous_sha:
-            plan_config = self.config_at(service.clone_url, deploy.sha)
-            target = self.w.target_for(service.name, deploy.environment, plan_config)
-            target.discard(self._plan(service, deploy, plan_config, deploy.sha, deploy.image or ""),
+            target = self.w.target_for(service.name, deploy.environment, config)
+            target.discard(self._plan(service, deploy, config, deploy.sha, deploy.image or ""),
                            self._sink(deploy))
             self._move(deploy, token, S.FAILED, "the first release failed and there is nothing to roll back to; "
                        "fix forward", reason=(deploy.reason or "") + "; nothing to roll back to")
             return
-        bad_config = self.config_at(service.clone_url, deploy.sha)
-        good_config = self.config_at(service.clone_url, deploy.previous_sha)
+        # Target settings and health come from the production config, for both releases.
+        bad_config = good_config = config
         if not bad_config.rollback.auto and not deploy.manual:
             self._move(deploy, token, S.FAILED, "automatic rollback is off (rollback.auto: false): "
                        f"roll back by hand with `mainline rollback {service.name}`",
@@ -372,7 +417,8 @@ class Pipeline:
                     # It serves, and it is on the branch: say so, rather than name the release
                     # that no longer runs. It stays marked bad for the person who decides.
                     self.store.set_live(service.id, deploy.environment, deploy.sha, deploy.image, deploy.id, token)
-                    self.store.mark_release_bad(service.id, deploy.environment, deploy.sha)
+                    if not (deploy.reason or "").startswith(INFRASTRUCTURE):
+                        self.store.mark_release_bad(service.id, deploy.environment, deploy.sha)
                 self._move(deploy, token, S.FAILED, why, reason=(deploy.reason or "") + "; " + why)
                 return
         target = self.w.target_for(service.name, deploy.environment, good_config)
@@ -391,6 +437,11 @@ class Pipeline:
         self._move(deploy, token, S.ROLLED_BACK, f"rolled back to {deploy.previous_sha[:12]}; it verified healthy")
 
     def _do_rolled_back(self, service, deploy, token, config) -> None:
+        if (deploy.reason or "").startswith(INFRASTRUCTURE):
+            self._move(deploy, token, S.FAILED, "restored the previous release after infrastructure errors; "
+                       "the release was not judged, so nothing is reverted: deploy it again",
+                       reason=deploy.reason)
+            return
         if deploy.environment not in self._production_envs(service, config):
             self._move(deploy, token, S.FAILED, "rolled back; this environment does not follow the production "
                        "branch, so nothing is reverted", reason=deploy.reason)
@@ -432,32 +483,36 @@ class Pipeline:
                    f"reverted {len(outcome.reverted)} commit(s) on {service.branch}"
                    + (f" as {outcome.sha[:12]}" if outcome.sha else " (already reverted)"),
                    revert_sha=outcome.sha, data={"reverted": list(outcome.reverted)})
-        # Shas queued after the bad one carry its commits: only the branch's new head may go out.
+        # Shas queued after the bad one that still carry its changes must not go out; a revert
+        # (and all after it) still has the bad commit as an ancestor, so ancestry cannot decide.
         for queued in self.store.deploys(service.id, deploy.environment, states=[S.QUEUED.value]):
-            if self.w.git.is_ancestor(service.clone_url, deploy.sha, queued.sha):
+            if self.w.git.carries_unreverted(service.clone_url, deploy.sha, queued.sha):
                 self._move(queued, token, S.SUPERSEDED, f"carries the reverted {deploy.sha[:12]}",
                            reason=f"contains reverted {deploy.sha[:12]}")
         head = self.w.git.head(service.clone_url, service.branch)
         if head:
-            self.request(DeployRequest(service.repo, service.clone_url, service.branch, head,
-                                       environment=deploy.environment, requested_by="mainline"))
+            self.store.set_head(service.id, head)
+            self.request(DeployRequest(service.repo, service.clone_url, f"refs/heads/{service.branch}", head,
+                                       environment=deploy.environment, requested_by="mainline", requeue=True))
 
     # -- people's commands ---------------------------------------------------------------------------
 
     def request_deploy(self, service: str, environment: str, ref: str | None, by: str, *, force: bool = False,
                        reason: str | None = None) -> dict:
         svc = self.store.service(service)
-        ref = ref or svc.branch
-        sha = ref if _looks_like_sha(ref) else self.w.git.head(svc.clone_url, ref)
-        if sha is None:
-            raise NotFoundError(f"no branch {ref!r} in {svc.repo}")
         if force and not reason:
             raise MainlineError("a forced deploy needs a reason (--reason)")
-        config = self.config_at(svc.clone_url, sha)
+        config = self.service_config(service)
+        svc = self.store.service(service)
         if environment not in config.environments:
             raise NotFoundError(f"{service} has no environment {environment!r}")
+        ref = ref or config.branch
+        sha = self.w.git.resolve(svc.clone_url, ref)
+        branch = config.branch if (ref == sha or ref == config.branch or sha.startswith(ref)) else ref
+        authority = Authority(svc, config, svc.head_sha or sha)
+        check_takes(self, authority, environment, branch, sha)
         self.store.environment(svc.id, environment)
-        row, _ = self.store.create_deploy(svc.id, environment, sha, ref, by, manual=True,
+        row, _ = self.store.create_deploy(svc.id, environment, sha, branch, by, manual=True,
                                           force_reason=reason if force else None)
         if force:
             # The sha may already be queued by its merge (held by the very lock being forced):
@@ -534,12 +589,17 @@ class Pipeline:
 
     def service_config(self, service: str) -> DeployConfig:
         """The config on the production branch head: who may deploy is decided by what was
-        merged, never by a branch someone pushed."""
+        merged, never by a branch someone pushed. Recorded as the service's authority."""
         svc = self.store.service(service)
         head = self.w.git.head(svc.clone_url, svc.branch)
         if head is None:
             raise NotFoundError(f"{svc.repo} has no branch {svc.branch}")
-        return self.config_at(svc.clone_url, head)
+        config = self.config_at(svc.clone_url, head)
+        if config.service == svc.name:
+            self.store.upsert_service(svc.name, svc.repo, svc.clone_url, config.branch,
+                                      config_text=config.model_dump_json(), config_sha=head)
+            self.store.set_head(svc.id, head)
+        return config
 
     def authorise(self, service: str, environment: str, who: str, config: DeployConfig | None = None) -> None:
         """`who` is `github:<login>` or `slack:<id>`; raise AuthError unless listed in deployers
@@ -554,10 +614,12 @@ class Pipeline:
     # -- reading ---------------------------------------------------------------------------------
 
     def status(self, service: str | None = None) -> list[dict]:
+        """What runs, what should, and why not, from the database alone: a page view makes no
+        GitHub or git call (heads are recorded by webhooks and the reconciler)."""
         rows = [self.store.service(service)] if service else self.store.services()
         out = []
         for svc in rows:
-            head = self._safe_head(svc)
+            head = svc.head_sha
             for env in self.store.environments(svc.id):
                 live = self.store.live_release(svc.id, env.name)
                 lock = self.store.lock_for(svc.name, env.name)
@@ -568,27 +630,12 @@ class Pipeline:
                     "repo": svc.repo,
                     "live": {"sha": live.sha, "image": live.image, "since": _iso(live.live_since)} if live else None,
                     "head": head,
-                    "in_sync": self._in_sync(svc, live, head),
+                    "in_sync": bool(live and head and live.sha == head),
                     "locked": {"by": lock.by, "reason": lock.reason} if lock else None,
                     "queue": [{"sha": d.sha, "state": d.state, "blocked_by": d.blocked_by} for d in queue],
+                    "unsynced_since": _iso(env.unsynced_since),
                 })
         return out
-
-    def _safe_head(self, svc) -> str | None:
-        try:
-            return self.w.git.head(svc.clone_url, svc.branch)
-        except MainlineError:
-            return None
-
-    def _in_sync(self, svc, live, head) -> bool:
-        if live is None or head is None:
-            return False
-        if live.sha == head:
-            return True
-        try:
-            return self.w.git.same_tree(svc.clone_url, live.sha, head)
-        except MainlineError:
-            return False
 
     def deploys(self, service: str, limit: int = 20) -> list[dict]:
         svc = self.store.service(service)
@@ -621,12 +668,15 @@ class Pipeline:
                 self.w.queue.process_delivery(delivery_id)
         for svc in self.store.services():
             queued += self._pick_up_missed_merge(svc)
+        watch(self, self.opts.sync_bound)
         return queued
 
     def _pick_up_missed_merge(self, svc) -> int:
         head = self._safe_head(svc)
         if head is None:
             return 0
+        if head != svc.head_sha:
+            self.store.set_head(svc.id, head)
         known = {d.sha for d in self.store.deploys(svc.id, limit=200)}
         if head in known:
             return 0

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
+from bot import webhook
 from bot.adapters.git import GitClient
 from bot.adapters.queue import Queue, make_huey
 from bot.adapters.store import Store
@@ -21,6 +23,8 @@ from bot.reporting import github_host, pull_request_reverter, reporters_for, sla
 from bot.settings import Settings
 
 log = logging.getLogger("mainline.wiring")
+
+_URL_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
 
 
 class Targets:
@@ -101,33 +105,86 @@ class Wired:
     router: Router
     slack: object | None = None  # bot.adapters.slack.SlackReporter, when SLACK_BOT_TOKEN is set
 
+    # Seconds before a failed delivery's next try, by attempts so far (tests make it 0).
+    retry_delay: Callable[[int], float] = field(default=lambda attempts: retry_delay(attempts))
+
     def process_delivery(self, delivery_id: str) -> None:
-        """Worker side of the inbox: dispatch a recorded delivery to its handlers, once."""
-        if not self.store.claim_delivery(delivery_id, self.pipeline.owner):
-            return  # processed already, or another worker has it in hand
-        row = self.store.delivery(delivery_id)
+        """Worker side of the inbox: dispatch a recorded delivery to its handlers, once. Never
+        raises: a delivery whose handling fails is recorded, retried with backoff and, after
+        `delivery_attempts` tries, dead-lettered, so it never holds back another."""
         try:
-            outcome = "; ".join(str(r) for r in self.router.dispatch(row.event, row.action, json.loads(row.payload),
-                                                                        self.pipeline)) or "no handler"
-        except ValidationError as exc:
-            outcome = f"payload lacks what we need: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}"
-            log.warning("delivery %s (%s): %s", delivery_id, row.event, outcome)
+            if not self.store.claim_delivery(delivery_id, self.pipeline.owner):
+                return  # processed, dead, backing off, or another worker has it in hand
+            row = self.store.delivery(delivery_id)
+            outcome = self._dispatch(row)
+        except Exception as exc:  # any failure is this delivery's alone
+            self._delivery_failed(delivery_id, exc)
+            return
         self.store.finish_delivery(delivery_id, outcome)
         log.info("delivery %s (%s): %s", delivery_id, row.event, outcome)
 
+    def process_due_deliveries(self, limit: int = 50) -> int:
+        """One pass over the inbox: every due delivery, each on its own; returns how many."""
+        due = self.store.unprocessed_deliveries(older_than=0, limit=limit)
+        for delivery_id in due:
+            self.process_delivery(delivery_id)
+        return len(due)
 
-def poll_inbox(wired: "Wired", stop: threading.Event, interval: float = 0.2) -> None:
+    def _dispatch(self, row) -> str:
+        """The handlers' outcome, or why the payload cannot be acted on (final: a retry would
+        read the same bytes). Parsed exactly as intake parsed it (bot.webhook.parse)."""
+        payload, problem = webhook.parse(row.payload.encode("utf-8"))
+        if payload is None:
+            log.warning("delivery %s (%s): %s", row.delivery_id, row.event, problem)
+            return f"not acted on: {problem}"
+        try:
+            results = self.router.dispatch(row.event, row.action, payload, self.pipeline)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            outcome = f"payload lacks what we need: {first['loc']} {first['msg']}"
+            log.warning("delivery %s (%s): %s", row.delivery_id, row.event, outcome)
+            return outcome
+        return "; ".join(str(r) for r in results) or "no handler"
+
+    def _delivery_failed(self, delivery_id: str, exc: Exception) -> None:
+        error = _scrub(f"{type(exc).__name__}: {exc}", self.settings)[:500]
+        try:
+            dead = self.store.fail_delivery(delivery_id, error, self.settings.delivery_attempts, self.retry_delay)
+        except Exception:  # the store itself is failing; the reconciler brings it back
+            log.warning("delivery %s failed (%s), and recording that failed too", delivery_id, error, exc_info=True)
+            return
+        if dead:
+            log.error("delivery %s dead-lettered after %d attempts: %s; `mainline deliveries retry %s` "
+                      "replays it", delivery_id, self.settings.delivery_attempts, error, delivery_id)
+        else:
+            log.warning("delivery %s failed, will retry: %s", delivery_id, error)
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before a failed delivery's next try: 2 s, doubling, at most five minutes."""
+    return min(2.0 * 2 ** (attempts - 1), 300.0)
+
+
+def _scrub(text: str, settings: Settings) -> str:
+    """An error as it may be shown and stored: no configured secret, no credentials in a URL."""
+    for name in type(settings).model_fields:
+        value = getattr(settings, name, None)
+        if isinstance(value, SecretStr) and len(value.get_secret_value()) >= 4:
+            text = text.replace(value.get_secret_value(), "***")
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
+def poll_inbox(wired: Wired, stop: threading.Event, interval: float = 0.2) -> None:
     """The worker's side of the inbox: take recorded deliveries as they arrive. The web process
     only writes the inbox row; nothing else sits between GitHub and its 202."""
     passes = 0
     while not stop.wait(interval):
         try:
-            for delivery_id in wired.store.unprocessed_deliveries(older_than=0, limit=50):
-                wired.process_delivery(delivery_id)
+            wired.process_due_deliveries()
             passes += 1
             if passes % 10 == 0:
                 wired.store.checkpoint()  # the web process's inbox writer leaves this to us
-        except Exception:  # noqa: BLE001 - the next pass tries again
+        except Exception:  # the store is failing (a delivery never raises); try again
             log.exception("inbox pass failed; trying again")
 
 
@@ -159,7 +216,8 @@ def wire(settings: Settings, role: str = "all", reporters: list | None = None) -
     )
     options = PipelineOptions(registry=settings.registry, state_dir=settings.state_dir,
                               lease_seconds=settings.lease_seconds, public_url=settings.public_url,
-                              github_web_base=settings.github_web_base())
+                              github_web_base=settings.github_web_base(),
+                              sync_bound=settings.sync_bound_seconds)
     pipeline = Pipeline(wiring, options)
     wired = Wired(settings=settings, store=store, queue=queue, pipeline=pipeline, router=router, slack=slack)
     queue.bind(wired.process_delivery, pipeline.drive)

@@ -6,16 +6,16 @@ reply, found again by a marker, so a redelivered comment is answered once)."""
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import re
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+from bot import authority
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig
 from bot.domain import DeployRequest
-from bot.errors import AuthError, MainlineError, NotFoundError
+from bot.errors import AuthError, MainlineError
 from bot.routing import Router
 from handlers.github_events import Repository, User
 
@@ -132,8 +132,7 @@ def _known(resolved: Resolved, config: DeployConfig) -> Resolved:
 
 
 def takes_branch(config: DeployConfig, environment: str, branch: str) -> bool:
-    patterns = config.environments[environment].branches or [config.branch]
-    return any(fnmatch.fnmatchcase(branch, p) for p in patterns)
+    return authority.takes_branch(config, environment, branch)
 
 
 # -- answering ------------------------------------------------------------------------------------
@@ -191,7 +190,7 @@ def run_command(pipeline, talk: Conversation, repository: Repository, command: P
                                                     f"{talk.repo}, which you do not have.")
     pull = talk.github.get_pull(talk.repo, talk.number)
     try:
-        service, clone_url, config = service_of(pipeline, repository, pull.head_sha)
+        service, clone_url, config = service_of(pipeline, repository)
         job = Job(pipeline, talk, service, clone_url, config, resolve(command, config), pull)
         authorise(job, command)
         done = ACTIONS[command.name](job)
@@ -215,21 +214,23 @@ class Job:
     pull: object  # bot.adapters.github_port.PullRequest
 
 
-def service_of(pipeline, repository: Repository, head_sha: str) -> tuple[str, str, DeployConfig]:
-    """The service this repository deploys, its clone URL, and its config as the production
-    branch has it: never the PR's own, or a PR could make its author a deployer."""
+def service_of(pipeline, repository: Repository) -> tuple[str, str, DeployConfig]:
+    """The service this repository deploys (bound when first seen), its clone URL, and its
+    config as the production branch head has it: never the PR's own, or a PR could name
+    another repository's service, or make its author a deployer."""
     known = pipeline.store.services_of_repo(repository.full_name)
-    if len(known) == 1:
-        name, clone_url, branch = known[0].name, known[0].clone_url, known[0].branch
-    else:
-        at_head = pipeline.config_at(repository.clone_url, head_sha)
-        match = next((s for s in known if s.name == at_head.service), None)
-        name, branch = at_head.service, at_head.branch
-        clone_url = match.clone_url if match else repository.clone_url
-    head = pipeline.w.git.head(clone_url, branch)
-    if head is None:
-        raise NotFoundError(f"{repository.full_name} has no branch `{branch}`")
-    return name, clone_url, pipeline.config_at(clone_url, head)
+    if not known:
+        raise Refused(f"no service is deployed from {repository.full_name} yet: merge `{CONFIG_PATH}` "
+                      "to its default branch first.")
+    service = max(known, key=lambda s: s.id)  # a renamed service: the newest name
+    return service.name, service.clone_url, pipeline.service_config(service.name)
+
+
+def refuse_fork(pull, repo: str) -> None:
+    """A fork's code is not in this repository and was not reviewed into it: never deploy it."""
+    if pull.head_repo and pull.head_repo != repo:
+        raise Refused(f"this pull request comes from the fork `{pull.head_repo}`; a fork's code is not "
+                      f"deployed. Push the branch to {repo} to deploy it.")
 
 
 def authorise(job: Job, command: PrCommand) -> None:
@@ -247,6 +248,7 @@ def authorise(job: Job, command: PrCommand) -> None:
 
 def _deploy(job: Job) -> str:
     env, pull, talk = job.target.environment, job.pull, job.talk
+    refuse_fork(pull, talk.repo)
     if not pull.merged and takes_branch(job.config, env, pull.head_ref):
         job.pipeline.request(DeployRequest(talk.repo, job.clone_url, f"refs/heads/{pull.head_ref}", pull.head_sha,
                                            environment=env, requested_by=talk.who, manual=True,

@@ -8,19 +8,31 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from bot.errors import MainlineError, TransientError
+from bot.errors import MainlineError, NotFoundError, TransientError
 from bot.ports import RevertOutcome
 
 log = logging.getLogger("mainline.git")
 
 BOT_NAME = "Mainline"
 BOT_EMAIL = "mainline@users.noreply.localhost"
+
+
+FULL_SHA = re.compile(r"[0-9a-f]{40}")
+SHORT_SHA = re.compile(r"[0-9a-f]{7,39}")
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|\.lock(/|$)")
+
+
+def valid_branch(name: str) -> bool:
+    """git check-ref-format's rules for a branch name, without a subprocess."""
+    return (0 < len(name) <= 200 and not name.startswith(("-", "/", ".")) and not name.endswith(("/", "."))
+            and name != "@" and _BAD_REF.search(name) is None)
 
 
 class GitError(MainlineError):
@@ -70,7 +82,7 @@ class GitClient:
             try:
                 if not (path / "HEAD").exists():
                     shutil.rmtree(path, ignore_errors=True)
-                    self._git("clone", "--mirror", "--quiet", clone_url, str(path))
+                    self._git("clone", "--mirror", "--quiet", "--", clone_url, str(path))
                 elif fetch:
                     self._git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*", cwd=path)
                 yield path
@@ -107,9 +119,48 @@ class GitClient:
             return proc.stdout if proc.returncode == 0 else None
 
     def head(self, clone_url: str, branch: str) -> str | None:
-        proc = self._git("ls-remote", clone_url, f"refs/heads/{branch}")
-        line = proc.stdout.strip().split("\n")[0]
-        return line.split()[0] if line else None
+        """The sha of exactly `refs/heads/<branch>`: ls-remote matches patterns on a ref's tail
+        (`a/refs/heads/master` answers for `master`, `ma?ter` for it too), so the whole name is
+        compared here and a name git would not accept is refused."""
+        if not valid_branch(branch):
+            raise GitError(f"not a branch name: {branch[:100]!r}")
+        wanted = f"refs/heads/{branch}"
+        proc = self._git("ls-remote", "--heads", "--", clone_url, wanted)
+        for line in proc.stdout.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref == wanted and FULL_SHA.fullmatch(sha):
+                return sha
+        return None
+
+    def resolve(self, clone_url: str, ref: str) -> str:
+        """A full 40-hex sha that exists, from a full sha, an abbreviation of one, or a branch
+        name; NotFoundError otherwise. Refs from people are resolved before anything uses them."""
+        if FULL_SHA.fullmatch(ref):
+            with self._mirror_with(clone_url, ref) as mirror:
+                if self._has(mirror, ref):
+                    return ref
+            raise NotFoundError(f"no commit {ref} in the repository")
+        if SHORT_SHA.fullmatch(ref):
+            with self._mirror(clone_url) as mirror:
+                proc = self._git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}",
+                                 cwd=mirror, check=False)
+                sha = proc.stdout.strip()
+                if proc.returncode == 0 and FULL_SHA.fullmatch(sha):
+                    return sha
+        head = self.head(clone_url, ref) if valid_branch(ref) else None
+        if head is None:
+            raise NotFoundError(f"no commit or branch {ref[:100]!r} in the repository")
+        return head
+
+    def carries_unreverted(self, clone_url: str, commit: str, tip: str) -> bool:
+        """True when `tip` holds `commit` and no revert of it: its changes are in `tip`. A revert
+        commit has the reverted one as an ancestor, so ancestry alone cannot tell."""
+        if not self.is_ancestor(clone_url, commit, tip):
+            return False
+        with self._mirror_with(clone_url, commit, tip) as mirror:
+            proc = self._git("log", "--format=%H", "-F", f"--grep=This reverts commit {commit}",
+                             f"{commit}..{tip}", cwd=mirror, check=False)
+            return not proc.stdout.strip()
 
     def first_parent_commits(self, clone_url: str, base: str, tip: str) -> list[str]:
         with self._mirror_with(clone_url, base, tip) as mirror:
@@ -145,7 +196,7 @@ class GitClient:
     def _revert_once(self, clone_url: str, branch: str, commits: list[str], message: str) -> RevertOutcome | None:
         with tempfile.TemporaryDirectory(prefix="mainline-revert-") as tmp:
             work = Path(tmp) / "repo"
-            self._git("clone", "--quiet", "--branch", branch, clone_url, str(work))
+            self._git("clone", "--quiet", "--branch", branch, "--", clone_url, str(work))
             todo = [c for c in commits if not self._already_reverted(work, c)]
             if not todo:
                 return RevertOutcome(sha=None, reverted=())

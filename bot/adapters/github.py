@@ -231,6 +231,7 @@ class GitHubAdapter:
         self._clients: dict[int | None, tuple[github.Github, Auth.Auth]] = {}
         self._installations: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._login: str | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -302,6 +303,40 @@ class GitHubAdapter:
         client, _ = self._client(repo)
         _, data = client.requester.requestJsonAndCheck("POST", f"{self._repo(repo).url}{path}", input=payload)
         return data
+
+    # -- who the bot is ---------------------------------------------------------------------
+
+    def bot_login(self) -> str:
+        """The login GitHub shows on what the bot writes, learnt once: the token's user
+        (`GET /user`), or for an App its bot user `<slug>[bot]` (`GET /app`, with the JWT)."""
+        if self._login is None:
+            login = self._retrying(self._app_login if not self._config.token else self._token_login)
+            with self._lock:
+                self._login = login
+            log.info("github: acting as %s", login)
+        return self._login
+
+    def _token_login(self) -> str:
+        return self._get_json("/user", f"token {self._config.token}", "the token's user")["login"]
+
+    def _app_login(self) -> str:
+        bearer = app_jwt(self._config.app_id or "", self._config.private_key or "", self._clock())
+        return f"{self._get_json('/app', f'Bearer {bearer}', 'the app')['slug']}[bot]"
+
+    def _get_json(self, path: str, authorization: str, what: str) -> dict:
+        try:
+            response = requests.get(f"{self._config.base_url.rstrip('/')}{path}", timeout=self._config.timeout,
+                                    headers={"Authorization": authorization, "Accept": "application/vnd.github+json"})
+        except requests.RequestException as exc:
+            raise TransientError(f"{what}: {exc}") from exc
+        if response.status_code != 200:
+            raise translate_response(response, what)
+        return response.json()
+
+    def _is_own(self, login: str | None, body: str | None, marker: str) -> bool:
+        """A comment is ours to edit only if the bot wrote it and it starts with the marker;
+        anyone can paste a marker into a comment of their own."""
+        return login == self.bot_login() and (body or "").startswith(marker)
 
     # -- CI signals -------------------------------------------------------------------------
 
@@ -388,7 +423,8 @@ class GitHubAdapter:
 
     @staticmethod
     def _deployment(d) -> Deployment:
-        return Deployment(d.id, d.sha, d.ref, d.environment, d.description or "", _utc(d.created_at))
+        return Deployment(d.id, d.sha, d.ref, d.environment, d.description or "", _utc(d.created_at),
+                          d.creator.login if d.creator else "")
 
     def find_deployments(self, repo: str, sha: str, environment: str) -> list[Deployment]:
         def read() -> list[Deployment]:
@@ -456,15 +492,16 @@ class GitHubAdapter:
         return self._call(f"comment on {repo}#{number}", write, write=True)
 
     def upsert_comment(self, repo: str, number: int, marker: str, body: str) -> Comment:
-        if marker not in body:
-            body = f"{marker}\n{body}"
+        if not body.startswith(marker):
+            body = f"{marker}\n{body.replace(marker, '')}"
+        self.bot_login()  # learnt outside the unit below, so its own retries stay its own
 
         # Find and write in one retried unit: a retry after a lost response finds the comment
         # the first attempt made instead of adding a second.
         def write() -> Comment:
             issue = self._repo(repo).get_issue(number)
             for existing in issue.get_comments():
-                if marker in (existing.body or ""):
+                if self._is_own(existing.user.login if existing.user else None, existing.body, marker):
                     if existing.body != body:
                         self._spacer.wait()
                         existing.edit(body)
@@ -489,7 +526,8 @@ class GitHubAdapter:
             number=pr.number, title=pr.title or "", user_login=pr.user.login if pr.user else "",
             body=pr.body or "", merged=pr.merged_at is not None, head_sha=pr.head.sha,
             html_url=pr.html_url or "", state=pr.state, draft=bool(pr.draft), head_ref=pr.head.ref,
-            base_ref=pr.base.ref, merge_commit_sha=pr.merge_commit_sha)
+            base_ref=pr.base.ref, merge_commit_sha=pr.merge_commit_sha,
+            head_repo=pr.head.repo.full_name if pr.head.repo else "")
 
     def get_pull(self, repo: str, number: int) -> PullRequest:
         return self._call(f"pull {repo}#{number}", lambda: self._pull(self._repo(repo).get_pull(number)))
@@ -532,6 +570,14 @@ class GitHubAdapter:
             return self._pull(made)
 
         return self._call(f"pull {pull.head} -> {pull.base} in {repo}", write, write=True)
+
+    def close_pull(self, repo: str, number: int) -> PullRequest:
+        def write() -> PullRequest:
+            pull = self._repo(repo).get_pull(number)
+            pull.edit(state="closed")
+            return self._pull(pull)
+
+        return self._call(f"close {repo}#{number}", write, write=True)
 
     def merge_pull(self, repo: str, number: int, title: str | None = None, sha: str | None = None) -> MergeResult:
         not_set = github.GithubObject.NotSet

@@ -69,6 +69,7 @@ class Deployment:
     environment: str
     description: str = ""
     created_at: datetime | None = None
+    creator: str = ""  # the login that created it
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class PullRequest:
     head_ref: str = ""
     base_ref: str = ""
     merge_commit_sha: str | None = None
+    # The repository the head branch lives in: another one for a fork's pull request.
+    head_repo: str = ""
 
 
 @dataclass(frozen=True)
@@ -202,13 +205,18 @@ class GitHost(Protocol):
         self, repo: str, deployment_id: int, report: DeploymentStatusReport
     ) -> DeploymentStatus: ...
 
+    def bot_login(self) -> str:
+        """The login GitHub shows on the bot's own comments, pull requests and commits."""
+        ...
+
     def comments(self, repo: str, number: int) -> list[Comment]: ...
 
     def create_comment(self, repo: str, number: int, body: str) -> Comment: ...
 
     def upsert_comment(self, repo: str, number: int, marker: str, body: str) -> Comment:
-        """The one comment on issue/PR `number` holding `marker`, edited to `body` (which
-        gets the marker), or created."""
+        """The one comment on issue/PR `number` that the bot wrote and that starts with
+        `marker`, edited to `body` (which gets the marker first), or created. Comments of
+        anyone else are never edited, whatever they hold."""
         ...
 
     def get_pull(self, repo: str, number: int) -> PullRequest: ...
@@ -219,7 +227,11 @@ class GitHost(Protocol):
 
     def create_pull(self, repo: str, pull: NewPull) -> PullRequest: ...
 
-    def merge_pull(self, repo: str, number: int, title: str | None = None, sha: str | None = None) -> MergeResult: ...
+    def close_pull(self, repo: str, number: int) -> PullRequest: ...
+
+    def merge_pull(self, repo: str, number: int, title: str | None = None, sha: str | None = None) -> MergeResult:
+        """Merge only if the head is still `sha` (GitHub answers 409 otherwise)."""
+        ...
 
     def permission(self, repo: str, login: str) -> Permission: ...
 

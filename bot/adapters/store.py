@@ -13,10 +13,10 @@ from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.adapters.delivery_store import DeliveryStore
 from bot.adapters.models import (
     ApprovalRow,
     ChatCardRow,
-    DeliveryRow,
     DeployEventRow,
     DeployRow,
     EnvironmentRow,
@@ -25,7 +25,7 @@ from bot.adapters.models import (
     ServiceRow,
 )
 from bot.domain import TERMINAL_STATES, DeployState, utcnow
-from bot.errors import LeaseLostError, NotFoundError
+from bot.errors import LeaseLostError, NotFoundError, ServiceOwnedError
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 FREEZE = "*"
@@ -48,7 +48,7 @@ def _sqlite_pragmas(engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class Store:
+class Store(DeliveryStore):
     def __init__(self, url: str):
         self.url = url
         kwargs = {}
@@ -83,57 +83,36 @@ class Store:
         with self._sessions.begin() as session:
             yield session
 
-    # -- webhook inbox ----------------------------------------------------------------------
-
-    def delivery(self, delivery_id: str) -> DeliveryRow:
-        with self.session() as s:
-            row = s.get(DeliveryRow, delivery_id)
-            if row is None:
-                raise NotFoundError(f"no delivery {delivery_id}")
-            return row
-
-    def finish_delivery(self, delivery_id: str, outcome: str) -> None:
-        with self.session() as s:
-            s.execute(update(DeliveryRow).where(DeliveryRow.delivery_id == delivery_id)
-                      .values(processed_at=utcnow(), outcome=outcome[:2000]))
-
-    def unprocessed_deliveries(self, older_than: float, limit: int = 500) -> list[str]:
-        """Deliveries not yet processed (oldest first), received at least `older_than` s ago."""
-        cutoff = utcnow() - timedelta(seconds=older_than)
-        with self.session() as s:
-            return list(s.scalars(select(DeliveryRow.delivery_id).where(
-                DeliveryRow.processed_at.is_(None), DeliveryRow.received_at <= cutoff)
-                .order_by(DeliveryRow.received_at).limit(limit)))
-
-    def claim_delivery(self, delivery_id: str, owner: str, stale_after: float = 120) -> bool:
-        """Take an unprocessed delivery for processing; False when it is done or another worker
-        claimed it less than `stale_after` seconds ago (a crashed worker's claim goes stale)."""
-        now = utcnow()
-        with self.session() as s:
-            row = s.get(DeliveryRow, delivery_id, with_for_update=True)  # one claimant at a time
-            if row is None or row.processed_at is not None:
-                return False
-            if row.outcome and row.outcome.startswith("claimed by ") and row.outcome != f"claimed by {owner}":
-                claimed_at = row.claimed_at or row.received_at
-                if claimed_at > now - timedelta(seconds=stale_after):
-                    return False
-            row.outcome, row.claimed_at = f"claimed by {owner}", now
-            return True
+    # -- webhook inbox: bot/adapters/delivery_store.py (DeliveryStore) --------------------------
 
     # -- services ---------------------------------------------------------------------------
 
     def upsert_service(self, name: str, repo: str, clone_url: str, branch: str,
                        config_text: str | None = None, config_sha: str | None = None) -> ServiceRow:
+        """The service `name`, bound to `repo` the first time it is seen. Another repository
+        that declares the same name gets ServiceOwnedError and changes nothing."""
         with self.session() as s:
-            row = s.scalar(select(ServiceRow).where(ServiceRow.name == name))
+            row = s.scalar(select(ServiceRow).where(ServiceRow.name == name).with_for_update())
             if row is None:
                 row = ServiceRow(name=name, repo=repo, clone_url=clone_url, branch=branch)
                 s.add(row)
-            row.repo, row.clone_url, row.branch = repo, clone_url, branch
+            elif row.repo != repo:
+                raise ServiceOwnedError(name, row.repo, repo)
+            row.clone_url, row.branch = clone_url, branch
             if config_text is not None:
                 row.config_text, row.config_sha = config_text, config_sha
             s.flush()
             return row
+
+    def set_head(self, service_id: int, sha: str | None) -> None:
+        """Record the production branch head as just observed (pages read it from here)."""
+        with self.session() as s:
+            s.execute(update(ServiceRow).where(ServiceRow.id == service_id)
+                      .values(head_sha=sha, head_seen_at=utcnow()))
+
+    def service_of_repo(self, repo: str) -> ServiceRow | None:
+        with self.session() as s:
+            return s.scalar(select(ServiceRow).where(ServiceRow.repo == repo).order_by(ServiceRow.id))
 
     def service(self, name: str) -> ServiceRow:
         with self.session() as s:
@@ -170,6 +149,12 @@ class Store:
         with self.session() as s:
             return list(s.scalars(select(EnvironmentRow).where(EnvironmentRow.service_id == service_id)
                                   .order_by(EnvironmentRow.name)))
+
+    def set_unsynced(self, env_id: int, since, alerted_at) -> None:
+        """The watchdog's record: since when the head is unaccounted for, and when it said so."""
+        with self.session() as s:
+            s.execute(update(EnvironmentRow).where(EnvironmentRow.id == env_id)
+                      .values(unsynced_since=since, sync_alerted_at=alerted_at))
 
     # -- leases -------------------------------------------------------------------------------
 
@@ -223,18 +208,19 @@ class Store:
 
     def create_deploy(self, service_id: int, environment: str, sha: str, ref: str, requested_by: str,
                       manual: bool = False, pull_numbers: list[int] | None = None,
-                      force_reason: str | None = None) -> tuple[DeployRow, bool]:
+                      force_reason: str | None = None, requeue: bool = False) -> tuple[DeployRow, bool]:
         """The deploy for (service, environment, sha); created (True) or the existing one (False).
-        A failed or reverted sha asked for again by hand is queued again."""
+        A failed or superseded sha asked for again by hand (or by the watchdog) is queued again."""
         with self.session() as s:
             row = s.scalar(select(DeployRow).where(DeployRow.service_id == service_id,
                                                    DeployRow.environment == environment, DeployRow.sha == sha))
             if row is not None:
                 if pull_numbers:
                     row.pull_numbers = sorted(set(row.pull_numbers or []) | set(pull_numbers))
-                if manual and row.state in (DeployState.FAILED.value, DeployState.SUPERSEDED.value):
+                if (manual or requeue) and row.state in (DeployState.FAILED.value, DeployState.SUPERSEDED.value):
                     row.state, row.reason, row.blocked_by = DeployState.QUEUED.value, None, None
-                    row.manual, row.requested_by, row.force_reason = 1, requested_by, force_reason
+                    row.manual, row.requested_by, row.force_reason = int(manual), requested_by, force_reason
+                    row.step_failures = 0
                     row.finished_at = None
                     return row, True
                 return row, False

@@ -1,0 +1,78 @@
+"""Who decides: the production branch head's `.github/deploy.yml` is the one authority over a
+service. A pushed branch's own config is validated (a bad one gets a failing check) but decides
+nothing: not the service, not its production branch, not who deploys, not where it runs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.config import CONFIG_PATH, ConfigError, ConfigProblem, DeployConfig
+from bot.domain import DeployRequest
+from bot.errors import AuthError, NotFoundError
+
+log = logging.getLogger("mainline.authority")
+
+
+@dataclass(frozen=True)
+class Authority:
+    """A service as its production branch head defines it."""
+
+    service: object  # bot.adapters.models.ServiceRow
+    config: DeployConfig
+    head: str  # the production branch head the config was read at
+
+
+def production_branch(pipeline, req: DeployRequest, branch: str, own: DeployConfig) -> str:
+    """The repository's production branch: the one its service was bound with, else (first
+    sight) the repository's default branch, and only when its own config names that branch."""
+    known = pipeline.store.services_of_repo(req.repo)
+    if known:
+        return max(known, key=lambda s: s.id).branch
+    default = req.default_branch or own.branch
+    if own.branch != default:
+        raise ConfigError([ConfigProblem(None, "branch", f"the production branch must be the repository's "
+                                                         f"default branch `{default}`, not `{own.branch}`")])
+    return default
+
+
+def authority_for(pipeline, req: DeployRequest, branch: str, own: DeployConfig) -> Authority:
+    """Bind (or find) the service and read its config at the production branch head."""
+    prod_branch = production_branch(pipeline, req, branch, own)
+    head = pipeline.w.git.head(req.clone_url, prod_branch)
+    if head is None:
+        raise NotFoundError(f"{req.repo} has no branch {prod_branch}")
+    config = own if head == req.sha else pipeline.config_at(req.clone_url, head)
+    # A merged change of `branch:` moves the production branch; it takes effect once merged.
+    service = pipeline.store.upsert_service(config.service, req.repo, req.clone_url, config.branch,
+                                            config_text=config.model_dump_json(), config_sha=head)
+    if prod_branch == config.branch:
+        pipeline.store.set_head(service.id, head)
+    return Authority(service, config, head)
+
+
+def follows_production(config: DeployConfig, environment: str) -> bool:
+    env = config.environments[environment]
+    return not env.branches or env.branches == [config.branch]
+
+
+def check_takes(pipeline, authority: Authority, environment: str, branch: str, sha: str) -> None:
+    """Refuse a sha an environment must not run: production-following environments run only
+    commits on the production branch; others only branches the production config lets in."""
+    config = authority.config
+    if environment not in config.environments:
+        raise NotFoundError(f"{config.service} has no environment {environment!r} in {CONFIG_PATH}")
+    if follows_production(config, environment):
+        if sha != authority.head and not pipeline.w.git.is_ancestor(authority.service.clone_url, sha, authority.head):
+            raise AuthError(f"{sha[:12]} is not on {config.branch}: {environment} runs only what was merged there")
+        return
+    if not takes_branch(config, environment, branch):
+        raise AuthError(f"{environment} does not take the branch {branch!r} ({CONFIG_PATH} on {config.branch})")
+
+
+def takes_branch(config: DeployConfig, environment: str, branch: str) -> bool:
+    """Whether the production config lets `environment` run `branch` (globs, linear time)."""
+    from bot.globs import glob_match
+
+    patterns = config.environments[environment].branches or [config.branch]
+    return any(glob_match(branch, pattern) for pattern in patterns)
