@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_attempt
 
@@ -73,3 +73,6 @@ github_api = policy("github", attempts=5, base=1.0, cap=120.0)
 slack_api = policy("slack", attempts=6, base=1.0, cap=60.0)
 aws_api = policy("aws", attempts=6, base=0.5, cap=30.0)
 registry_io = policy("registry", attempts=4, base=0.5, cap=10.0)
+# Docker engine and load-balancer hiccups (a container gone between list and inspect, a 404 or
+# 409 from a concurrent removal, a busy daemon): each attempt observes the world afresh.
+docker_api = policy("docker", attempts=5, base=0.5, cap=8.0)

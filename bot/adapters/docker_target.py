@@ -2,6 +2,12 @@
 
 Every call observes the world first (containers by label, HAProxy's server list) and does only
 what is missing, so a roll-out killed at any point converges when run again.
+
+Only evidence about the new version is a RolloutError or an unhealthy report: its replicas'
+health, its error rate. Everything the machinery does (a container gone between list and
+inspect, a 404 or 409 from Docker, a busy daemon or registry, the load balancer's socket) is a
+TransientError, retried here with backoff by observing the world again; the pipeline reads only
+the former as a bad release.
 """
 
 from __future__ import annotations
@@ -9,95 +15,47 @@ from __future__ import annotations
 import random
 import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
+from typing import TypeVar
 
 import docker
-import requests
 from docker.errors import APIError, DockerException, NotFound
 
-from bot.adapters.haproxy import HAProxy, Server
+from bot.adapters.docker_world import (  # noqa: F401 - LABEL_* and UnsafeNameError are public here too
+    HOST,
+    LABEL_ENVIRONMENT,
+    LABEL_PORT,
+    LABEL_SERVICE,
+    LABEL_SHA,
+    Instance,
+    UnsafeNameError,
+    World,
+    infrastructure,
+    load_balancer_in,
+    observe,
+)
+from bot.adapters.haproxy import HAProxy
+from bot.adapters.http_probe import lb_url, probe, probe_url
 from bot.domain import HealthPolicy, Replica, RolloutPlan, VerifyReport
-from bot.errors import RolloutError
+from bot.errors import RolloutError, TransientError
 from bot.ports import EventSink
+from bot.retry import docker_api
 
-LABEL_SERVICE = "mainline.service"
-LABEL_ENVIRONMENT = "mainline.environment"
-LABEL_SHA = "mainline.sha"
-LABEL_PORT = "mainline.port"
-HOST = "127.0.0.1"
-PROBE_TIMEOUT = 2.0
 DRAIN_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class Instance:
-    """A container of ours, as observed."""
-
-    name: str
-    sha: str
-    port: int
-    image: str
-    running: bool
-    container: object
-
-    @property
-    def address(self) -> str:
-        return f"{HOST}:{self.port}"
-
-
-@dataclass(frozen=True)
-class World:
-    instances: list[Instance]
-    servers: dict[str, Server]
-
-    def instance(self, name: str) -> Instance | None:
-        return next((i for i in self.instances if i.name == name), None)
-
-    def serving(self, sha: str | None = None, other_than: str | None = None) -> list[Server]:
-        """Servers taking traffic, of `sha`, or of any release but `other_than`."""
-        result = []
-        for server in self.servers.values():
-            inst = self.instance(server.name)
-            server_sha = inst.sha if inst else None
-            if not server.serving:
-                continue
-            if sha is not None and server_sha != sha:
-                continue
-            if other_than is not None and server_sha == other_than:
-                continue
-            result.append(server)
-        return result
-
-
-def probe_status(url: str, timeout: float = PROBE_TIMEOUT) -> tuple[int | None, str]:
-    """GET `url` (following the sample app's /health -> /health/ redirect): the status, or None
-    when nothing answered, and a line saying what came back."""
-    try:
-        resp = requests.get(url, timeout=timeout)
-    except requests.RequestException as exc:
-        return None, f"GET {url}: {type(exc).__name__}: {exc}"
-    return resp.status_code, f"GET {url}: {resp.status_code} {resp.text.strip()[:300]}"
-
-
-def probe(url: str, timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
-    """2xx is healthy."""
-    status, output = probe_status(url, timeout)
-    return status is not None and 200 <= status < 300, output
-
-
-def lb_url(listen: str, path: str) -> str:
-    host, _, port = listen.rpartition(":")
-    if host in ("", "*", "0.0.0.0", "::", "[::]"):
-        host = HOST
-    return f"http://{host}:{port}{path}"
+# What a container that cannot start says when the fault is the image's own (its command).
+START_FAULTS = ("executable file not found", "exec format error", "OCI runtime create failed")
+T = TypeVar("T")
 
 
 class DockerTarget:
-    def __init__(self, state_dir: Path, client=None, port_range: tuple[int, int] = (20000, 29999)):
+    def __init__(self, state_dir: Path, client=None, port_range: tuple[int, int] = (20000, 29999),
+                 retrying=docker_api):
         self.state_dir = Path(state_dir)
         self._client = client
         self.port_range = port_range
+        self.retrying = retrying  # a bot.retry policy; tests pass a fast one
 
     @property
     def client(self):
@@ -106,11 +64,41 @@ class DockerTarget:
         return self._client
 
     def load_balancer(self, service: str, environment: str, listen: str = "") -> HAProxy:
-        return HAProxy(self.state_dir, service, environment, listen)
+        return load_balancer_in(self.state_dir, service, environment, listen)
+
+    def _retried(self, what: str, step: Callable[..., T]) -> Callable[..., T]:
+        """`step`, with infrastructure errors made transient and retried; each attempt observes anew."""
+        def attempt(*args):
+            with infrastructure(what):
+                return step(*args)
+        return self.retrying(attempt)
 
     # -- the Target port -------------------------------------------------------------------
 
     def roll_out(self, plan: RolloutPlan, on_event: EventSink) -> None:
+        self.load_balancer(plan.service, plan.environment, plan.listen)  # refuse unsafe names first
+        self._retried(f"rolling out {plan.service}/{plan.environment}", self._roll_out)(plan, on_event)
+
+    def verify(self, plan: RolloutPlan, on_event: EventSink) -> VerifyReport:
+        self.load_balancer(plan.service, plan.environment, plan.listen)
+        return self._retried(f"verifying {plan.service}/{plan.environment}", self._verify)(plan, on_event)
+
+    def finish(self, plan: RolloutPlan, on_event: EventSink) -> None:
+        self.load_balancer(plan.service, plan.environment, plan.listen)
+        self._retried(f"finishing {plan.service}/{plan.environment}", self._finish)(plan, on_event)
+
+    def discard(self, plan: RolloutPlan, on_event: EventSink) -> None:
+        self.load_balancer(plan.service, plan.environment, plan.listen)
+        self._retried(f"discarding {plan.sha[:12]} of {plan.service}/{plan.environment}", self._discard)(
+            plan, on_event)
+
+    def replicas(self, service: str, environment: str) -> list[Replica]:
+        self.load_balancer(service, environment)
+        return self._retried(f"listing replicas of {service}/{environment}", self._replicas)(service, environment)
+
+    # -- one attempt of each -----------------------------------------------------------------
+
+    def _roll_out(self, plan: RolloutPlan, on_event: EventSink) -> None:
         lb = self.load_balancer(plan.service, plan.environment, plan.listen)
         if lb.ensure_running():
             on_event(f"started load balancer for {plan.service}/{plan.environment} on {plan.listen}",
@@ -123,7 +111,7 @@ class DockerTarget:
         on_event(f"{plan.service}/{plan.environment} serves {plan.image} on {plan.replicas} replica(s)",
                  step="rolled_out", sha=plan.sha)
 
-    def verify(self, plan: RolloutPlan, on_event: EventSink) -> VerifyReport:
+    def _verify(self, plan: RolloutPlan, on_event: EventSink) -> VerifyReport:
         health = plan.health
         lb = self.load_balancer(plan.service, plan.environment, plan.listen)
         url = lb_url(plan.listen, health.path)
@@ -134,11 +122,13 @@ class DockerTarget:
         last = ""
         deadline = time.monotonic() + health.bake
         while time.monotonic() < deadline:
-            ok, last = probe(url)
+            result = probe(url)
+            last = result.line
             probes += 1
-            failed += not ok
-            in_a_row = 0 if ok else in_a_row + 1
+            failed += not result.healthy
+            in_a_row = 0 if result.healthy else in_a_row + 1
             if in_a_row >= health.failures:
+                self._rule_out_infrastructure(plan, lb)
                 after = lb.counters()
                 reason = f"{in_a_row} health probes in a row failed through the load balancer"
                 on_event(f"unhealthy: {reason}: {last}", step="bake_failed", output=last)
@@ -149,6 +139,7 @@ class DockerTarget:
         report = VerifyReport(True, probes, failed, after.responses - before.responses,
                               after.errors_5xx - before.errors_5xx, "", last)
         if report.error_rate > health.max_error_rate:
+            self._rule_out_infrastructure(plan, lb)
             reason = (f"5xx rate {report.error_rate:.1%} ({report.errors_5xx} of {report.requests} responses) "
                       f"is above {health.max_error_rate:.1%}")
             on_event(f"unhealthy: {reason}", step="bake_failed", error_rate=report.error_rate)
@@ -157,11 +148,26 @@ class DockerTarget:
                  step="bake_passed", error_rate=report.error_rate)
         return report
 
-    def finish(self, plan: RolloutPlan, on_event: EventSink) -> None:
+    def _rule_out_infrastructure(self, plan: RolloutPlan, lb: HAProxy) -> None:
+        """Before calling the release bad, check that its replicas were there to answer: a load
+        balancer that is down, or replicas removed behind our back, tell nothing about it."""
+        what = f"{plan.service}/{plan.environment}"
+        if not lb.running():
+            raise TransientError(f"the load balancer of {what} does not answer; its probes say nothing "
+                                 f"about {plan.sha[:12]}")
+        world = self._observe(plan.service, plan.environment, lb)
+        serving = world.serving(sha=plan.sha)
+        vanished = [s.name for s in serving if world.instance(s.name) is None]
+        if not serving or vanished:
+            raise TransientError(f"replicas of {plan.sha[:12]} left {what} outside Mainline "
+                                 f"({', '.join(vanished) or 'none in the load balancer'}); not judging the release")
+
+    def _finish(self, plan: RolloutPlan, on_event: EventSink) -> None:
         lb = self.load_balancer(plan.service, plan.environment, plan.listen)
         world = self._observe(plan.service, plan.environment, lb)
         if not world.serving(sha=plan.sha):
-            raise RolloutError(f"{plan.sha[:12]} does not serve {plan.service}; not removing the others")
+            # Something took the verified release out of the load balancer: not its fault.
+            raise TransientError(f"{plan.sha[:12]} does not serve {plan.service}; not removing the others")
         for server in list(world.servers.values()):
             inst = world.instance(server.name)
             if inst is None or inst.sha != plan.sha:
@@ -170,7 +176,7 @@ class DockerTarget:
             if inst.sha != plan.sha and inst.name not in world.servers:
                 self._remove(inst, on_event)
 
-    def discard(self, plan: RolloutPlan, on_event: EventSink) -> None:
+    def _discard(self, plan: RolloutPlan, on_event: EventSink) -> None:
         lb = self.load_balancer(plan.service, plan.environment, plan.listen)
         world = self._observe(plan.service, plan.environment, lb)
         for inst in world.instances:
@@ -184,7 +190,7 @@ class DockerTarget:
                 on_event(f"removed {inst.name} from the load balancer", step="lb_removed", replica=inst.name)
             self._remove(inst, on_event)
 
-    def replicas(self, service: str, environment: str) -> list[Replica]:
+    def _replicas(self, service: str, environment: str) -> list[Replica]:
         world = self._observe(service, environment, self.load_balancer(service, environment))
         result = []
         for inst in world.instances:
@@ -235,7 +241,7 @@ class DockerTarget:
             self._admit(lb, inst, on_event)
         world = self._observe(plan.service, plan.environment, lb)
         old = [s for s in world.servers.values()
-               if s.state != "maint" and (world.instance(s.name) is None or world.instance(s.name).sha != plan.sha)]
+               if s.state != "maint" and getattr(world.instance(s.name), "sha", None) != plan.sha]
         for server in old:
             lb.drain(server.name)
             on_event(f"draining {server.name}", step="draining", replica=server.name)
@@ -327,23 +333,32 @@ class DockerTarget:
         try:
             container = self.client.containers.run(plan.image, detach=True, name=name, network_mode="host",
                                                    environment={"PORT": str(port)}, labels=labels)
-        except (APIError, DockerException) as exc:
-            raise RolloutError(f"could not start {name} from {plan.image}: {exc}") from exc
+        except APIError as exc:
+            # A command the image cannot run is the release's own fault; anything else (a name
+            # taken by a concurrent start, a pull from a busy registry, a busy daemon) is not,
+            # and the attempt is retried on a fresh observation.
+            if not any(fault in str(exc) for fault in START_FAULTS):
+                raise
+            with suppress(DockerException):
+                self.client.containers.get(name).remove(force=True)
+            raise RolloutError(f"{name} ({plan.image}) could not start: {exc.explanation or exc}; "
+                               "the previous release keeps serving") from exc
         on_event(f"started replica {name} on port {port}", step="replica_started", replica=name, port=port)
         return Instance(name, plan.sha, port, plan.image, True, container)
 
     def _wait_healthy(self, health: HealthPolicy, inst: Instance) -> tuple[bool, str]:
-        url = f"http://{inst.address}{health.path}"
+        url = probe_url(HOST, inst.port, health.path)
         deadline = time.monotonic() + health.timeout
         output = "no probe yet"
         answered_badly = 0
         while True:
-            status, output = probe_status(url)
-            if status is not None and 200 <= status < 300:
+            result = probe(url)
+            output = result.line
+            if result.healthy:
                 return True, output
             # A replica still starting refuses connections; one that answers non-2xx
             # `failures` times in a row has started and is unhealthy: no need to wait it out.
-            answered_badly = answered_badly + 1 if status is not None else 0
+            answered_badly = answered_badly + 1 if result.answered else 0
             if answered_badly >= health.failures:
                 return False, output
             if not self._is_running(inst):
@@ -356,13 +371,13 @@ class DockerTarget:
         try:
             inst.container.remove(force=True)
         except NotFound:
-            return
+            return  # gone already: the effect we wanted
         except APIError as exc:
             # 409 "removal already in progress": someone else is removing it; wait until it is gone.
-            if exc.status_code != 409 or not self._gone_within(inst, 30):
-                raise RolloutError(f"could not remove {inst.name}: {exc}") from exc
-        except DockerException as exc:
-            raise RolloutError(f"could not remove {inst.name}: {exc}") from exc
+            if exc.status_code != 409:
+                raise
+            if not self._gone_within(inst, 30):
+                raise TransientError(f"{inst.name} is still being removed after 30s") from exc
         on_event(f"stopped and removed {inst.name}", step="replica_removed", replica=inst.name)
 
     def _gone_within(self, inst: Instance, seconds: float) -> bool:
@@ -378,37 +393,25 @@ class DockerTarget:
     # -- observation -----------------------------------------------------------------------
 
     def _observe(self, service: str, environment: str, lb: HAProxy) -> World:
-        try:
-            containers = self.client.containers.list(
-                all=True, filters={"label": [f"{LABEL_SERVICE}={service}", f"{LABEL_ENVIRONMENT}={environment}"]})
-        except (APIError, DockerException) as exc:
-            raise RolloutError(f"could not list containers of {service}/{environment}: {exc}") from exc
-        instances = []
-        for c in containers:
-            labels = c.labels
-            instances.append(Instance(c.name, labels.get(LABEL_SHA, ""), int(labels.get(LABEL_PORT, "0")),
-                                      c.attrs.get("Config", {}).get("Image", ""), c.status == "running", c))
-        servers = {s.name: s for s in lb.servers()} if lb.running() else {}
-        return World(sorted(instances, key=lambda i: i.name), servers)
+        return observe(self.client, service, environment, lb)
 
     def _is_running(self, inst: Instance) -> bool:
+        """False when the container exited on its own (the release's fault); a container removed
+        by someone else tells nothing about the release, so that is a TransientError."""
         try:
             inst.container.reload()
-        except NotFound:
-            return False
+        except NotFound as exc:
+            raise TransientError(f"{inst.name} vanished while starting (removed outside Mainline)") from exc
         return inst.container.status in ("running", "created")
 
     def _logs(self, inst: Instance) -> str:
         try:
-            return inst.container.logs(tail=20).decode(errors="replace").strip() or "(no output)"
+            return inst.container.logs(tail=20).decode(errors="replace").strip()[-2000:] or "(no output)"
         except (APIError, DockerException):
             return "(logs unavailable)"
 
     def _free_port(self, plan: RolloutPlan) -> int:
-        try:
-            ours = self.client.containers.list(all=True, filters={"label": [LABEL_PORT]})
-        except (APIError, DockerException) as exc:
-            raise RolloutError(f"could not list containers: {exc}") from exc
+        ours = self.client.containers.list(all=True, ignore_removed=True, filters={"label": [LABEL_PORT]})
         taken = {c.labels.get(LABEL_PORT) for c in ours}
         taken.add(plan.listen.rpartition(":")[2])
         low, high = self.port_range
@@ -422,4 +425,4 @@ class DockerTarget:
                 except OSError:
                     continue
             return port
-        raise RolloutError(f"no free port in {low}-{high}")
+        raise TransientError(f"no free port in {low}-{high}")

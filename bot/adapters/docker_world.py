@@ -1,0 +1,113 @@
+"""What a Docker target observes and where it may write: its containers and load-balancer
+servers (a World), the names that become container names and path parts, and which errors are
+the machinery's own (transient) rather than evidence about a release."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from docker.errors import DockerException
+
+from bot.adapters.haproxy import HAProxy, HAProxyError, Server
+from bot.errors import MainlineError, TransientError
+
+LABEL_SERVICE = "mainline.service"
+LABEL_ENVIRONMENT = "mainline.environment"
+LABEL_SHA = "mainline.sha"
+LABEL_PORT = "mainline.port"
+HOST = "127.0.0.1"
+# Names become container names, label values and path parts: the config schema's rule, again here.
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
+
+
+class UnsafeNameError(MainlineError):
+    """A service or environment name that could leave the state dir or clash with another's."""
+
+
+@contextmanager
+def infrastructure(what: str) -> Iterator[None]:
+    """Docker and load-balancer errors say nothing about the release: make them transient."""
+    try:
+        yield
+    except HAProxyError as exc:  # a RolloutError by inheritance, but never evidence
+        raise TransientError(f"{what}: load balancer: {exc}") from exc
+    except (DockerException, requests.RequestException, OSError) as exc:
+        raise TransientError(f"{what}: Docker: {exc}") from exc
+
+
+def load_balancer_in(state_dir: Path, service: str, environment: str, listen: str = "") -> HAProxy:
+    """The service's HAProxy, once its names are known to keep its files inside the state dir."""
+    for kind, name in (("service", service), ("environment", environment)):
+        if not NAME.fullmatch(name or ""):
+            raise UnsafeNameError(f"{kind} name {name[:40]!r} is not allowed: use lowercase letters, "
+                                  "digits, '-' and '_' (at most 31), starting with a letter or digit")
+    lb = HAProxy(state_dir, service, environment, listen)
+    root = (Path(state_dir) / "haproxy").resolve()
+    inside = [lb.dir.resolve().parent == root, lb.config_path.resolve().is_relative_to(root),
+              lb.pid_path.resolve().is_relative_to(root),
+              # A deep state dir moves the socket to /tmp under a digest: no name in that path.
+              lb.socket_path.resolve().is_relative_to(root) or lb.socket_path.name.startswith("mainline-haproxy-")]
+    if not all(inside):
+        raise UnsafeNameError(f"the load balancer files of {service}/{environment} would leave {root}")
+    return lb
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A container of ours, as observed."""
+
+    name: str
+    sha: str
+    port: int
+    image: str
+    running: bool
+    container: Any  # docker.models.containers.Container
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+
+@dataclass(frozen=True)
+class World:
+    instances: list[Instance]
+    servers: dict[str, Server]
+
+    def instance(self, name: str) -> Instance | None:
+        return next((i for i in self.instances if i.name == name), None)
+
+    def serving(self, sha: str | None = None, other_than: str | None = None) -> list[Server]:
+        """Servers taking traffic, of `sha`, or of any release but `other_than`."""
+        result = []
+        for server in self.servers.values():
+            inst = self.instance(server.name)
+            server_sha = inst.sha if inst else None
+            if not server.serving:
+                continue
+            if sha is not None and server_sha != sha:
+                continue
+            if other_than is not None and server_sha == other_than:
+                continue
+            result.append(server)
+        return result
+
+
+def observe(client, service: str, environment: str, lb: HAProxy) -> World:
+    """Our containers (by label) and the load balancer's servers, as they are now."""
+    # ignore_removed: a container removed between Docker's list and its inspect is simply gone.
+    containers = client.containers.list(
+        all=True, ignore_removed=True,
+        filters={"label": [f"{LABEL_SERVICE}={service}", f"{LABEL_ENVIRONMENT}={environment}"]})
+    instances = []
+    for c in containers:
+        labels = c.labels
+        instances.append(Instance(c.name, labels.get(LABEL_SHA, ""), int(labels.get(LABEL_PORT, "0")),
+                                  c.attrs.get("Config", {}).get("Image", ""), c.status == "running", c))
+    servers = {s.name: s for s in lb.servers()} if lb.running() else {}
+    return World(sorted(instances, key=lambda i: i.name), servers)
