@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 _MERGE_PR = re.compile(r"^Merge pull request #(\d+)", re.M)
 _SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$", re.M)
 ZERO_SHA = "0" * 40
+# `owner/name` as GitHub allows them (bot.pipeline.Pipeline.clone_url_for checks the same).
+REPO_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$"
 
 
 class _Edge(BaseModel):
@@ -16,9 +18,14 @@ class _Edge(BaseModel):
 
 
 class Repository(_Edge):
-    full_name: str
-    clone_url: str
+    """A payload's repository. Its `clone_url` is never used to clone: a payload could name any
+    URL (or `--upload-pack=…`), so clones use `pipeline.clone_url_for(full_name)`, built from the
+    configured GitHub base."""
+
+    full_name: str = Field(pattern=REPO_NAME, max_length=201)
     default_branch: str | None = None
+    # Still parsed for handlers.github_issue_comment until it too uses clone_url_for; never trust it.
+    clone_url: str | None = None
 
 
 class User(_Edge):

@@ -16,8 +16,9 @@ def on_pull_request_closed(payload: dict, pipeline) -> str:
     if not pr.merged or not pr.merge_commit_sha:
         return f"ignored: #{pr.number} closed without merging"
     request = DeployRequest(
-        repo=event.repository.full_name, clone_url=event.repository.clone_url, ref=f"refs/heads/{pr.base.ref}",
-        sha=pr.merge_commit_sha, requested_by=f"github:{pr.user.login}", pull_numbers=(pr.number,),
+        repo=event.repository.full_name, clone_url=pipeline.clone_url_for(event.repository.full_name),
+        ref=f"refs/heads/{pr.base.ref}", sha=pr.merge_commit_sha, requested_by=f"github:{pr.user.login}",
+        pull_numbers=(pr.number,),
     )
     deploys = pipeline.request(request)
     return f"{len(deploys)} deploy(s) for #{pr.number} ({pr.merge_commit_sha[:12]})"

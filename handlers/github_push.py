@@ -19,7 +19,8 @@ def on_push(payload: dict, pipeline) -> str:
     if event.deleted or event.after == ZERO_SHA or not event.ref.startswith("refs/heads/"):
         return f"ignored: {event.ref} deleted or not a branch"
     request = DeployRequest(
-        repo=event.repository.full_name, clone_url=event.repository.clone_url, ref=event.ref, sha=event.after,
+        repo=event.repository.full_name, clone_url=pipeline.clone_url_for(event.repository.full_name),
+        ref=event.ref, sha=event.after,
         requested_by=f"github:{(event.pusher or {}).get('name') or 'unknown'}",
         pull_numbers=pull_numbers_in([c.message for c in event.commits]),
     )

@@ -12,9 +12,36 @@ from pathlib import Path
 import pytest
 
 from bot import webhook
-from tests.conftest import SECRET
+from tests.conftest import SECRET, authed
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "bot" / "sandbox" / "contracts" / "examples"
+EXAMPLE_REPO = "Codertocat/Hello-World"  # the repository octokit's examples name
+
+
+def github_web_url(root: Path) -> str:
+    """A file:// GitHub base: `<root>/github/OWNER/NAME.git` is where the bot clones OWNER/NAME."""
+    return f"file://{root}/github"
+
+
+def publish(repo, settings, full_name: str = EXAMPLE_REPO) -> None:
+    """Serve `repo` where the configured GitHub base says `full_name` lives (a payload's own
+    clone_url is never used)."""
+    path = Path(settings.github_web_base().removeprefix("file://")) / f"{full_name}.git"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.symlink_to(repo.bare)
+
+
+@pytest.fixture
+def settings(settings, tmp_path):
+    """The shared settings, with a file:// GitHub base that `publish` serves repositories from."""
+    return settings.model_copy(update={"github_web_url": github_web_url(tmp_path)})
+
+
+@pytest.fixture
+def local_repo(local_repo, settings):
+    publish(local_repo, settings)
+    return local_repo
 
 
 def example(name: str) -> dict:
@@ -38,7 +65,6 @@ def merged_pr(repo, sha: str, number: int = 7, base: str = "master") -> dict:
               merged_by=dict(pr["user"]))
     pr["base"]["ref"] = base
     payload["number"] = number
-    payload["repository"]["clone_url"] = repo.clone_url
     return payload
 
 
@@ -111,7 +137,6 @@ def test_push_to_production_branch_and_to_feature_branch(client, wired, local_re
     push = example("push")
     push.update(ref="refs/heads/master", before="0" * 39 + "1", after=sha, deleted=False,
                 commits=[{**push["commits"][0], "id": sha, "message": "Add a page (#12)"}] if push["commits"] else [])
-    push["repository"]["clone_url"] = local_repo.clone_url
     post(client, "push", push, delivery="d-push")
     wired.process_delivery("d-push")
     feature = local_repo.commit("try a thing", branch="feature/thing")
@@ -132,8 +157,8 @@ def test_invalid_repo_config_deploys_nothing_and_says_which_line(client, wired, 
 
 
 @pytest.mark.parametrize("path", ["/api/deploys", "/api/deploys?service=nope", "/api/deploys?service=x&limit=z"])
-def test_api_errors_are_json_4xx(client, path):
-    response = client.get(path)
+def test_api_errors_are_json_4xx(reader, path):
+    response = reader.get(path)
     assert 400 <= response.status_code < 500
     assert "error" in response.json
 
@@ -143,10 +168,11 @@ def test_api_services_lists_live_head_sync_lock_and_queue(client, wired, local_r
     post(client, "pull_request", merged_pr(local_repo, sha), delivery="d-svc")
     wired.process_delivery("d-svc")
     wired.pipeline.lock("web", "production", "octocat", "incident 42")
-    [row] = client.get("/api/services").json
-    assert row == {"service": "web", "environment": "production", "repo": "Codertocat/Hello-World", "live": None,
-                   "head": sha, "in_sync": False, "locked": {"by": "octocat", "reason": "incident 42"},
-                   "queue": [{"sha": sha, "state": "queued", "blocked_by": None}]}
+    [row] = authed(client, wired).get("/api/services").json
+    assert {k: row[k] for k in ("service", "environment", "repo", "live", "head", "in_sync", "locked", "queue")} == {
+        "service": "web", "environment": "production", "repo": "Codertocat/Hello-World", "live": None,
+        "head": sha, "in_sync": False, "locked": {"by": "octocat", "reason": "incident 42"},
+        "queue": [{"sha": sha, "state": "queued", "blocked_by": None}]}
 
 
 def test_a_pushed_branch_cannot_make_its_author_a_deployer(wired, local_repo):
@@ -171,7 +197,7 @@ def test_dashboard_and_metrics_show_what_happened(client, wired, local_repo):
     post(client, "issues", {"action": "opened"})
     wired.process_delivery("d-dash")
     wired.pipeline.lock("web", "production", "octocat", "incident 42")
-    page = client.get("/").get_data(as_text=True)
+    page = authed(client, wired).get("/").get_data(as_text=True)
     assert "web · production" in page and "locked by octocat: incident 42" in page and sha[:12] in page
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'mainline_webhooks_total{event="pull_request",outcome="queued"} 1.0' in metrics

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.adapters.models import DeliveryRow, DeployRow
 from bot.app import create_app
-from tests.handlers.test_github_webhook import merged_pr, post
+from tests.handlers.test_github_webhook import github_web_url, merged_pr, post, publish
 
 THREADS_PER_APP = 6
+
+
+@pytest.fixture
+def settings(settings, tmp_path):
+    """The scale settings, with a file:// GitHub base that `publish` serves the repository from."""
+    return settings.model_copy(update={"github_web_url": github_web_url(tmp_path)})
 
 
 def test_one_delivery_posted_at_once_from_many_threads_is_recorded_once(open_wired, settings, local_repo):
@@ -59,6 +66,7 @@ def test_distinct_deliveries_from_many_threads_are_all_recorded(wired, settings,
 
 
 def test_two_workers_processing_one_delivery_queue_one_deploy(open_wired, settings, local_repo):
+    publish(local_repo, settings)  # the bot clones from its configured GitHub base, never the payload's URL
     web = open_wired("web")
     sha = local_repo.commit("Merge pull request #7 from octocat/feature")
     response = post(create_app(settings, web).test_client(), "pull_request", merged_pr(local_repo, sha),
