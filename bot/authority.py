@@ -76,3 +76,16 @@ def takes_branch(config: DeployConfig, environment: str, branch: str) -> bool:
 
     patterns = config.environments[environment].branches or [config.branch]
     return any(glob_match(branch, pattern) for pattern in patterns)
+
+
+def adopt(pipeline, repo: str, default_branch: str | None):
+    """First sight of a repository through a command: bind its service from the config on its
+    default branch head (the only branch that may name the production branch)."""
+    clone_url = pipeline.clone_url_for(repo)
+    branch = default_branch or "master"
+    head = pipeline.w.git.head(clone_url, branch)
+    if head is None:
+        raise NotFoundError(f"{repo} has no branch {branch}")
+    config = pipeline.config_at(clone_url, head)
+    req = DeployRequest(repo, clone_url, f"refs/heads/{branch}", head, default_branch=branch)
+    return authority_for(pipeline, req, branch, config).service

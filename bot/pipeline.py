@@ -637,6 +637,13 @@ class Pipeline:
                 })
         return out
 
+    def _safe_head(self, svc) -> str | None:
+        try:
+            return self.w.git.head(svc.clone_url, svc.branch)
+        except MainlineError as exc:
+            log.warning("could not read the head of %s: %s", svc.repo, exc)
+            return None
+
     def deploys(self, service: str, limit: int = 20) -> list[dict]:
         svc = self.store.service(service)
         return [self.deploy_view(d, with_events=True) for d in self.store.deploys(svc.id, limit=limit)]

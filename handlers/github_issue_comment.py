@@ -219,10 +219,10 @@ def service_of(pipeline, repository: Repository) -> tuple[str, str, DeployConfig
     config as the production branch head has it: never the PR's own, or a PR could name
     another repository's service, or make its author a deployer."""
     known = pipeline.store.services_of_repo(repository.full_name)
-    if not known:
-        raise Refused(f"no service is deployed from {repository.full_name} yet: merge `{CONFIG_PATH}` "
-                      "to its default branch first.")
-    service = max(known, key=lambda s: s.id)  # a renamed service: the newest name
+    if known:
+        service = max(known, key=lambda s: s.id)  # a renamed service: the newest name
+    else:
+        service = authority.adopt(pipeline, repository.full_name, repository.default_branch)
     return service.name, service.clone_url, pipeline.service_config(service.name)
 
 
