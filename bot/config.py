@@ -1,10 +1,14 @@
-"""The repository's `.github/deploy.yml`: model, JSON Schema export, and errors with line numbers."""
+"""The repository's `.github/deploy.yml`: model, JSON Schema export, and errors with line numbers.
+
+Everything here is written by whoever can push to the repository, so it is hostile input: names
+become file paths and container names, `listen` is written into haproxy.cfg, `health.path` into
+a URL, check limits reach Docker. Each value is checked strictly, and every string and list is
+bounded (bot/config_values.py), so no value can inject, escape or run away.
+"""
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -12,23 +16,55 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot import safe_yaml
+from bot.config_values import (
+    CHECK_NAME,
+    CPUS_MAX,
+    CPUS_MIN,
+    DEPLOYER,
+    EMAIL,
+    GLOB,
+    HEALTH_PATH,
+    LISTEN,
+    MEMORY,
+    NAME,
+    PATH_GLOB,
+    REF,
+    SHORT,
+    TEXT,
+    URL,
+    ZONE,
+    DurationRange,
+    check_duration,
+    parse_duration,
+    parse_memory,
+    printable,
+)
 from bot.domain import HealthPolicy
+from bot.globs import glob_match
+
+__all__ = [
+    "CONFIG_PATH",
+    "ConfigError",
+    "ConfigProblem",
+    "DeployConfig",
+    "json_schema",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "parse_memory",
+    "write_schema",
+]
 
 CONFIG_PATH = ".github/deploy.yml"
 SCHEMA_PATH = Path(__file__).with_name("deploy.schema.json")
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+CHECK_TIMEOUT = DurationRange(0.001, 2 * 3600.0)  # a repo check may hold a build for at most 2 h
+HEALTH_INTERVAL = DurationRange(0.01, 300.0)
+HEALTH_BAKE = DurationRange(0.0, 2 * 3600.0)
+HEALTH_TIMEOUT = DurationRange(0.001, 3600.0)
 
-
-def parse_duration(value: Any) -> float:
-    """Seconds from `30s`, `10m`, `1.5h`, `250ms` or a bare number of seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 1h)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+Duration = str | float
 
 
 class _Model(BaseModel):
@@ -36,71 +72,88 @@ class _Model(BaseModel):
 
 
 class Window(_Model):
-    timezone: str = "UTC"
-    days: str = "mon-sun"
-    hours: str = "00:00-24:00"
-    freeze: list[str] = Field(default_factory=list, description="ISO dates or date ranges (2026-12-24..2026-12-26) with no deploys")
-    holidays: list[str] = Field(default_factory=list, description="ISO dates with no deploys")
+    timezone: ZONE = "UTC"
+    days: SHORT = "mon-sun"
+    hours: SHORT = "00:00-24:00"
+    freeze: list[SHORT] = Field(default_factory=list, max_length=100,
+                                description="ISO dates or date ranges (2026-12-24..2026-12-26) with no deploys")
+    holidays: list[SHORT] = Field(default_factory=list, max_length=100, description="ISO dates with no deploys")
 
 
 class EcsSettings(_Model):
-    cluster: str
-    service: str
-    container: str
-    region: str = "us-east-1"
-    alarms: list[str] = Field(default_factory=list)
-    target_group_arn: str | None = None
-    repository: str | None = None  # ECR repository name; defaults to the service name
+    cluster: TEXT
+    service: TEXT
+    container: TEXT
+    region: SHORT = "us-east-1"
+    alarms: list[TEXT] = Field(default_factory=list, max_length=20)
+    target_group_arn: TEXT | None = None
+    repository: TEXT | None = None  # ECR repository name; defaults to the service name
 
 
 class Environment(_Model):
     target: Literal["docker", "ecs"] = "docker"
     auto_deploy: bool = False
-    branches: list[str] = Field(default_factory=list, description="branches this environment takes; empty means the production branch")
-    deployers: list[str] = Field(default_factory=list)
+    branches: list[GLOB] = Field(default_factory=list, max_length=20,
+                                 description="branch globs this environment takes; empty means the production branch")
+    deployers: list[DEPLOYER] = Field(default_factory=list, max_length=100)
     strategy: Literal["rolling", "blue-green"] = "rolling"
-    replicas: int = Field(2, ge=1, le=50)
+    replicas: int = Field(default=2, ge=1, le=50)
     window: Window | None = None
-    listen: str = Field("127.0.0.1:8080", description="load balancer address, host:port")
-    url: str | None = None
+    listen: LISTEN = Field(default="127.0.0.1:8080", description="load balancer address: an IP literal and a port, "
+                                                          "127.0.0.1:8080 or [::1]:8080")
+    url: URL | None = None
     ecs: EcsSettings | None = None
-
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"listen must be host:port, got {value!r}")
-        return value
 
 
 class RepoCheck(_Model):
-    name: str
-    run: str
-    timeout: str | float = "10m"
-    cpus: float = 1.0
-    memory: str = "512m"
+    name: CHECK_NAME
+    run: str = Field(max_length=4096)
+    timeout: Duration = Field(default="10m", description="at most 2h")
+    cpus: float = Field(default=1.0, ge=CPUS_MIN, le=CPUS_MAX)
+    memory: MEMORY = "512m"
+
+    @field_validator("run")
+    @classmethod
+    def _command(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("the command holds a NUL character")
+        return value
 
     @field_validator("timeout")
     @classmethod
-    def _duration(cls, value: Any) -> Any:
-        parse_duration(value)
-        return value
+    def _timeout(cls, value: Any) -> Any:
+        return check_duration(value, CHECK_TIMEOUT)
+
+    def limits(self) -> tuple[float, int, float]:
+        """(cpus, memory in bytes, timeout in seconds); ValueError when out of bounds, which
+        only a check built without validation can be."""
+        if not CPUS_MIN <= self.cpus <= CPUS_MAX:
+            raise ValueError(f"cpus must be between {CPUS_MIN:g} and {CPUS_MAX:g}; got {self.cpus!r}")
+        return self.cpus, parse_memory(self.memory), parse_duration(check_duration(self.timeout, CHECK_TIMEOUT))
 
 
 class Health(_Model):
-    path: str = "/health"
-    interval: str | float = "2s"
-    failures: int = Field(3, ge=1)
-    bake: str | float = "30s"
-    max_error_rate: float = Field(0.01, ge=0, le=1)
-    timeout: str | float = "60s"
+    path: HEALTH_PATH = "/health"
+    interval: Duration = "2s"
+    failures: int = Field(default=3, ge=1, le=100)
+    bake: Duration = "30s"
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    timeout: Duration = "60s"
 
-    @field_validator("interval", "bake", "timeout")
+    @field_validator("interval")
     @classmethod
-    def _duration(cls, value: Any) -> Any:
-        parse_duration(value)
-        return value
+    def _interval(cls, value: Any) -> Any:
+        return check_duration(value, HEALTH_INTERVAL)
+
+    @field_validator("bake")
+    @classmethod
+    def _bake(cls, value: Any) -> Any:
+        return check_duration(value, HEALTH_BAKE)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: Any) -> Any:
+        return check_duration(value, HEALTH_TIMEOUT)
 
     def policy(self) -> HealthPolicy:
         return HealthPolicy(
@@ -115,7 +168,7 @@ class Health(_Model):
 
 class Migrations(_Model):
     policy: Literal["block", "approve", "allow-expand"] = "approve"
-    paths: list[str] = Field(default_factory=list, description="extra globs that hold migrations")
+    paths: list[PATH_GLOB] = Field(default_factory=list, max_length=20, description="extra globs that hold migrations")
 
 
 class Rollback(_Model):
@@ -124,28 +177,29 @@ class Rollback(_Model):
 
 
 class Notify(_Model):
-    slack_channel: str | None = None
-    email: list[str] = Field(default_factory=list)
+    slack_channel: SHORT | None = None
+    email: list[EMAIL] = Field(default_factory=list, max_length=20)
 
 
 class DeployConfig(_Model):
-    service: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-    branch: str = "master"
-    environments: dict[str, Environment] = Field(default_factory=lambda: {"production": Environment(auto_deploy=True)})
-    checks: list[RepoCheck] = Field(default_factory=list)
-    required_contexts: list[str] = Field(default_factory=list)
+    service: NAME
+    branch: REF = "master"
+    environments: dict[NAME, Environment] = Field(default_factory=lambda: {"production": Environment(auto_deploy=True)},
+                                                  max_length=20)
+    checks: list[RepoCheck] = Field(default_factory=list, max_length=20)
+    required_contexts: list[TEXT] = Field(default_factory=list, max_length=20)
     health: Health = Field(default_factory=Health)
     migrations: Migrations = Field(default_factory=Migrations)
-    depends_on: list[str] = Field(default_factory=list)
+    depends_on: list[NAME] = Field(default_factory=list, max_length=20)
     rollback: Rollback = Field(default_factory=Rollback)
     notify: Notify = Field(default_factory=Notify)
 
     def environments_for(self, branch: str) -> list[str]:
-        """Environments that deploy `branch` automatically."""
+        """Environments that deploy `branch` automatically (globs matched in linear time)."""
         names = []
         for name, env in self.environments.items():
             patterns = env.branches or [self.branch]
-            if any(fnmatch.fnmatchcase(branch, p) for p in patterns) and (env.auto_deploy or env.branches):
+            if any(glob_match(branch, p) for p in patterns) and (env.auto_deploy or env.branches):
                 names.append(name)
         return names
 
@@ -169,7 +223,7 @@ class ConfigError(ValueError):
         super().__init__("; ".join(str(p) for p in problems))
 
 
-def _line_index(text: str) -> dict[tuple, int]:
+def _line_index(root: yaml.Node | None) -> dict[tuple, int]:
     """Map each key path in a YAML document to the 1-based line it starts on."""
     lines: dict[tuple, int] = {}
 
@@ -183,47 +237,75 @@ def _line_index(text: str) -> dict[tuple, int]:
             for i, item in enumerate(node.value):
                 walk(item, path + (i,))
 
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
     if root is not None:
         walk(root, ())
     return lines
 
 
+def _problems(exc: ValidationError, root: yaml.Node | None) -> list[ConfigProblem]:
+    index = _line_index(root)
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False)[:20]:
+        loc = tuple(err["loc"])
+        line = None
+        for cut in range(len(loc), -1, -1):
+            if loc[:cut] in index:
+                line = index[loc[:cut]]
+                break
+        # Keys are the repository's text too: keep them printable and short in the message.
+        where = ".".join(printable(str(p), 40) for p in loc if p != "[key]")
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(ConfigProblem(line, where, printable(message, 300)))
+    return problems
+
+
 def parse_config(text: str) -> DeployConfig:
     """Parse and validate a deploy.yml; raise ConfigError naming each bad line."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        raise ConfigError([ConfigProblem(line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+        data, root = safe_yaml.load(text)
+    except safe_yaml.YamlRefused as exc:
+        raise ConfigError([ConfigProblem(exc.line, "", printable(exc.message, 300))]) from None
     if not isinstance(data, dict):
         raise ConfigError([ConfigProblem(1, "", "the file must be a mapping with at least `service:`")])
     try:
         return DeployConfig.model_validate(data)
     except ValidationError as exc:
-        index = _line_index(text)
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            line = None
-            for cut in range(len(loc), -1, -1):
-                if loc[:cut] in index:
-                    line = index[loc[:cut]]
-                    break
-            problems.append(ConfigProblem(line, ".".join(str(p) for p in loc), err["msg"]))
-        raise ConfigError(problems) from None
+        raise ConfigError(_problems(exc, root)) from None
 
 
 def load_config(path: Path | str) -> DeployConfig:
-    return parse_config(Path(path).read_text())
+    with open(path, "rb") as fh:
+        raw = fh.read(safe_yaml.MAX_BYTES + 1)  # never more: the file may be huge
+    if len(raw) > safe_yaml.MAX_BYTES:
+        line = raw[:safe_yaml.MAX_BYTES].count(b"\n") + 1
+        raise ConfigError([ConfigProblem(line, "", f"the file is too large: the limit is {safe_yaml.MAX_BYTES // 1024} KB")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigProblem(raw[:exc.start].count(b"\n") + 1, "", "not valid UTF-8 text")]) from None
+    return parse_config(text)
+
+
+def _strict_keys(node: Any) -> None:
+    """pydantic publishes constrained dict keys as `patternProperties`, which lets any other key
+    through; publish them as `propertyNames` so the schema refuses what the model refuses."""
+    if isinstance(node, dict):
+        props = node.get("patternProperties")
+        if isinstance(props, dict) and len(props) == 1:
+            [(pattern, value)] = props.items()
+            del node["patternProperties"]
+            node["propertyNames"] = {"pattern": pattern}
+            node["additionalProperties"] = value
+        for value in node.values():
+            _strict_keys(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strict_keys(value)
 
 
 def json_schema() -> dict:
     schema = DeployConfig.model_json_schema()
+    _strict_keys(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Mainline .github/deploy.yml"
     return schema

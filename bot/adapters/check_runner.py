@@ -3,15 +3,16 @@ the check's CPU and memory limits, killed at its timeout, output tail kept."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
-from typing import Iterable
+from collections.abc import Iterable
 
 import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound
 
-from bot.config import RepoCheck, parse_duration
+from bot.config import CONFIG_PATH, RepoCheck
 from bot.errors import NotFoundError, TransientError
 from bot.ports import EventSink
 from checks.inputs import RepoCheckResult
@@ -50,27 +51,38 @@ class ContainerCheckRunner:
         return results
 
     def run(self, image: str, check: RepoCheck, on_event: EventSink = _quiet) -> RepoCheckResult:
-        """Run one check. A check that fails, times out or cannot start is a result, not an
-        error; a missing image raises NotFoundError and an engine fault TransientError."""
-        timeout = parse_duration(check.timeout)
+        """Run one check. A check that fails, times out, cannot start or has limits Docker would
+        misread is a result, not an error; a missing image raises NotFoundError and an engine
+        fault TransientError."""
+        try:
+            # Validated by the config schema already; checked again because Docker reads 0 as
+            # "unlimited", and a value it refuses must fail the deploy, not be retried forever.
+            cpus, memory, timeout = check.limits()
+        except (ValueError, TypeError) as exc:
+            return RepoCheckResult(check.name, None, False, f"invalid limits for check {check.name} in "
+                                   f"{CONFIG_PATH}: {exc}", 0.0, None)
         on_event(f"check {check.name}: {check.run}", check=check.name, step="check_started")
         started = time.monotonic()
         try:
             container = self.client.containers.create(
                 image,
                 command=[*self.shell, check.run],
-                name=f"mainline-check-{check.name[:40]}-{uuid.uuid4().hex[:8]}".replace(" ", "-"),
+                name=f"mainline-check-{_container_safe(check.name)}-{uuid.uuid4().hex[:8]}",
                 labels={LABEL_CHECK: check.name},
                 network_mode="none",  # a check must not reach production, the registry or the internet
-                nano_cpus=int(check.cpus * 1e9),
-                mem_limit=check.memory,
-                memswap_limit=check.memory,  # no swap: the memory limit is the limit
+                nano_cpus=int(cpus * 1e9),
+                mem_limit=memory,
+                memswap_limit=memory,  # no swap: the memory limit is the limit
                 pids_limit=1024,
                 environment={"CI": "true", "MAINLINE_CHECK": check.name},
             )
         except ImageNotFound as exc:
             raise NotFoundError(f"image {image} not found for check {check.name}") from exc
-        except (APIError, DockerException) as exc:
+        except APIError as exc:
+            if exc.is_client_error():  # Docker refused the check's own settings: retrying cannot help
+                return RepoCheckResult(check.name, None, False, _explain(exc), time.monotonic() - started, timeout)
+            raise TransientError(f"could not create a container for check {check.name}: {exc}") from exc
+        except DockerException as exc:
             raise TransientError(f"could not create a container for check {check.name}: {exc}") from exc
         try:
             result = self._run_container(container, check, timeout, started)
@@ -109,6 +121,11 @@ class ContainerCheckRunner:
         except (APIError, DockerException) as exc:
             return f"(output unavailable: {exc})"
         return raw.decode("utf-8", errors="replace")
+
+
+def _container_safe(name: str) -> str:
+    """A container-name fragment: Docker allows [a-zA-Z0-9_.-] only."""
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", name[:40])
 
 
 def _explain(exc: APIError) -> str:

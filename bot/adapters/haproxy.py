@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import RolloutError
+from bot.config_values import check_listen, check_name, printable
+from bot.errors import MainlineError, RolloutError
 
 HAPROXY_BIN = "/usr/sbin/haproxy"
 BACKEND = "replicas"
@@ -62,6 +63,34 @@ class HAProxyError(RolloutError):
     """The load balancer could not be started or refused a runtime command."""
 
 
+class UnsafeConfigError(MainlineError):
+    """A value that would be written into haproxy.cfg, a runtime command or a file path is not
+    safe there. Never retried: it comes from the repository's config, not from the machine."""
+
+
+def _safe_name(kind: str, value: str) -> str:
+    try:
+        return check_name(value)
+    except ValueError as exc:
+        raise UnsafeConfigError(f"load balancer {kind}: {exc}") from None
+
+
+def _safe_listen(value: str) -> str:
+    # The config schema checks this too; this is the last line before haproxy.cfg, where a
+    # newline would start a section of the repository's choosing.
+    try:
+        return check_listen(value)
+    except ValueError as exc:
+        raise UnsafeConfigError(f"load balancer {exc}") from None
+
+
+def _safe_line(value: str, what: str) -> str:
+    """One line of haproxy.cfg or one runtime command: no control characters, no `;` chaining."""
+    if any(not c.isprintable() for c in value) or ";" in value:
+        raise UnsafeConfigError(f"{what} holds a control character or ';': {printable(value)!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Server:
     name: str
@@ -83,9 +112,12 @@ class Counters:
 class HAProxy:
     def __init__(self, state_dir: Path, service: str, environment: str, listen: str,
                  binary: str = HAPROXY_BIN):
-        self.dir = Path(state_dir) / "haproxy" / f"{service}-{environment}"
+        root = Path(state_dir) / "haproxy"
+        self.dir = root / f"{_safe_name('service', service)}-{_safe_name('environment', environment)}"
+        if self.dir.resolve().parent != root.resolve():
+            raise UnsafeConfigError(f"the load balancer of {service}/{environment} would leave {root}")
         self.service = service
-        self.listen = listen
+        self.listen = _safe_listen(listen) if listen else listen
         self.binary = binary
         self.config_path = self.dir / "haproxy.cfg"
         self.pid_path = self.dir / "haproxy.pid"
@@ -120,16 +152,25 @@ class HAProxy:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.pid_path.unlink(missing_ok=True)
         self.socket_path.unlink(missing_ok=True)
-        self.config_path.write_text(CONFIG.format(socket=self.socket_path, service=self.service,
-                                                  listen=self.listen, backend=BACKEND))
+        self.config_path.write_text(self.render())
         proc = subprocess.run([self.binary, "-D", "-f", str(self.config_path), "-p", str(self.pid_path)],
-                              capture_output=True, text=True, timeout=30)
+                              check=False, capture_output=True, text=True, timeout=30)
         if proc.returncode != 0:
             raise HAProxyError(f"haproxy for {self.service} on {self.listen} did not start: "
                                f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
         if not self._wait_answers(5.0):
             raise HAProxyError(f"haproxy for {self.service} started but its admin socket does not answer")
         return True
+
+    def render(self) -> str:
+        """haproxy.cfg, each value checked again: one value must never become two lines."""
+        values = {"socket": _safe_line(str(self.socket_path), "the admin socket path"),
+                  "service": _safe_name("service", self.service), "listen": _safe_listen(self.listen),
+                  "backend": BACKEND}
+        text = CONFIG.format(**values)
+        if text.count("\n") != CONFIG.count("\n"):
+            raise UnsafeConfigError("a load balancer value would add lines to haproxy.cfg")
+        return text
 
     def stop(self) -> None:
         pid = self.pid()
@@ -162,6 +203,7 @@ class HAProxy:
     # -- runtime API -----------------------------------------------------------------------
 
     def command(self, line: str) -> str:
+        _safe_line(line, "a load balancer command")  # a newline or `;` would chain another command
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(10)
@@ -189,7 +231,7 @@ class HAProxy:
         for row in self._stat_rows():
             if row["svname"] in ("BACKEND", "FRONTEND"):
                 continue
-            status = row.get("status")
+            status = row.get("status") or ""
             state = "maint" if "MAINT" in status else "drain" if "DRAIN" in status else "ready"
             result.append(Server(row["svname"], row.get("addr", ""), state, int(row.get("scur") or 0)))
         return result

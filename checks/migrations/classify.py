@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import Callable
 
 from checks.inputs import MigrationFinding
 from checks.migrations.operation import CONTRACT, EXPAND, Operation

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import PurePosixPath
-from typing import Iterable
 
-
-def _glob_regex(pattern: str) -> re.Pattern:
-    """A path glob where `*` stays inside one directory and `**/` spans any number of them."""
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out, i = out + "(?:.*/)?", i + 3
-        elif pattern.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif pattern[i] == "*":
-            out, i = out + "[^/]*", i + 1
-        elif pattern[i] == "?":
-            out, i = out + "[^/]", i + 1
-        else:
-            out, i = out + re.escape(pattern[i]), i + 1
-    return re.compile(out + r"\Z")
+from bot.globs import compile_glob
 
 
 def _framework_of(path: str) -> str | None:
@@ -43,7 +28,9 @@ def _framework_of(path: str) -> str | None:
 def detect_migrations(changed_paths: Iterable[str], extra_globs: Iterable[str] = ()) -> list[str]:
     """The changed paths that are migrations: Django `*/migrations/*.py` (not `__init__`),
     Alembic `versions/*.py`, Rails `db/migrate/*.rb`, Flyway `V*__*.sql`, and `extra_globs`."""
-    globs = [_glob_regex(g.lstrip("/")) for g in extra_globs]
+    # Globs come from the repository's config: matched in linear time (bot/globs.py), never as
+    # regexes, which `**a**a…` drives into exponential backtracking.
+    globs = [compile_glob(g.lstrip("/"), paths=True) for g in extra_globs]
     found: list[str] = []
     for path in changed_paths:
         clean = path.lstrip("/")

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from checks.migrations.operation import CONTRACT, EXPAND, Operation
+
 # A Ruby string literal reads like a Python one, so ast's literal reader serves both.
 from checks.migrations.python_ops import _const
 from checks.migrations.sql import sql_operations

@@ -144,9 +144,9 @@ def _alter_column(column: str, action: exp.AlterColumn) -> Operation:
 
 # Statements sqlglot keeps as raw commands that leave the running release working.
 _HARMLESS_COMMANDS = (
-    re.compile(r"^CREATE\s+EXTENSION\b", re.I),
-    re.compile(r"^ALTER\s+TABLE\s+\S+\s+VALIDATE\s+CONSTRAINT\b", re.I),
-    re.compile(r"^(ANALYZE|COMMENT|SET|RESET|VACUUM)\b", re.I),
+    re.compile(r"^CREATE\s+EXTENSION\b", re.IGNORECASE),
+    re.compile(r"^ALTER\s+TABLE\s+\S+\s+VALIDATE\s+CONSTRAINT\b", re.IGNORECASE),
+    re.compile(r"^(ANALYZE|COMMENT|SET|RESET|VACUUM)\b", re.IGNORECASE),
 )
 
 

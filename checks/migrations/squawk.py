@@ -18,7 +18,7 @@ _SQUAWK_CONTRACT = {
     "constraint-missing-not-valid", "disallowed-unique-constraint", "adding-foreign-key-constraint",
     "ban-char-field", "adding-serial-primary-key-field", "ban-concurrent-index-creation-in-transaction",
 }
-_SQUAWK_LINE = re.compile(r"^\S*:\d+:\d+:\s*(?:warning|error):\s*(?P<rule>[a-z0-9-]+)", re.M)
+_SQUAWK_LINE = re.compile(r"^\S*:\d+:\d+:\s*(?:warning|error):\s*(?P<rule>[a-z0-9-]+)", re.MULTILINE)
 
 
 def squawk_operations(sql: str) -> list[Operation]:
@@ -30,7 +30,7 @@ def squawk_operations(sql: str) -> list[Operation]:
         path = Path(tmp, "migration.sql")
         path.write_text(sql)
         try:
-            done = subprocess.run([squawk, str(path)], capture_output=True, text=True, timeout=30)
+            done = subprocess.run([squawk, str(path)], check=False, capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired):
             return []
     return parse_squawk_output(done.stdout)
