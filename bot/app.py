@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import urlencode
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, redirect, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from bot import webhook
+from bot import oauth, webhook
 from bot.adapters.inbox import Inbox
+from bot.auth import SESSION_COOKIE, Authenticator, Principal
 from bot.errors import MainlineError, NotFoundError
 from bot.release_reporter import releases_view
 from bot.settings import Settings
 
 log = logging.getLogger("mainline.web")
+
+# Reachable by anyone: GitHub and Slack sign their own requests, and the sign-in pages must be.
+OPEN_ENDPOINTS = {"github_webhook", "healthz", "slack_commands.on_slack_command", "slack_actions.on_slack_action",
+                  "slack_commands", "slack_actions", "signin.login", "signin.callback", "signin.logout", "static"}
+# Open to everyone only with MAINLINE_PUBLIC_READ=true: the board, never the operator's views.
+PUBLIC_READS = {"dashboard", "api_services", "api_deploys", "api_releases", "prometheus"}
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def create_app(settings: Settings, adapters=None) -> Flask:
@@ -29,6 +38,26 @@ def create_app(settings: Settings, adapters=None) -> Flask:
     metrics = _metrics()
     secret = settings.github_webhook_secret.get_secret_value() if settings.github_webhook_secret else None
     inbox = Inbox(wired.store)
+    authenticator = Authenticator(wired.store)
+
+    @app.before_request
+    def sign_in_required():
+        """Every route but the open ones needs a signed-in user or a token of enough scope."""
+        if request.endpoint in OPEN_ENDPOINTS:
+            return None
+        reading = request.method in READ_METHODS
+        principal = authenticator.principal(request.headers.get("Authorization"),
+                                            request.cookies.get(SESSION_COOKIE))
+        if principal is None:
+            if reading and settings.public_read and request.endpoint in PUBLIC_READS:
+                g.principal = Principal("public", "anyone", "read")
+                return None
+            return _not_signed_in(settings)
+        if not principal.may("read" if reading else "deploy"):
+            return jsonify(error=f"the {principal.kind} {principal.name!r} may only read; "
+                                 "acting needs a token with --scope deploy"), 403
+        g.principal = principal
+        return None
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -94,7 +123,13 @@ def create_app(settings: Settings, adapters=None) -> Flask:
     @app.get("/api/releases")
     def api_releases():
         service, limit = _service_and_limit()
+        # Served from the store alone: PR titles and authors were kept when the release went out.
         return jsonify(releases_view(wired.pipeline, service, request.args.get("environment") or None, limit=limit))
+
+    @app.get("/api/deliveries")
+    def api_deliveries():
+        failed = request.args.get("failed", "false").lower() in ("1", "true", "yes")
+        return jsonify([_delivery_json(d) for d in wired.store.deliveries(failed=failed)])
 
     @app.get("/")
     def dashboard():
@@ -102,8 +137,35 @@ def create_app(settings: Settings, adapters=None) -> Flask:
         recent = {s["service"]: wired.pipeline.deploys(s["service"], limit=5) for s in services}
         return render_template("dashboard.html", services=services, recent=recent)
 
+    app.register_blueprint(oauth.blueprint(settings, wired.store))
     _mount_slack(app, settings, wired)
     return app
+
+
+def _not_signed_in(settings: Settings):
+    """401 JSON for the API; for a page, off to GitHub's sign-in (or a page that says how)."""
+    if request.path.startswith("/api/") or request.path == "/metrics" or not request.accept_mimetypes.accept_html:
+        return jsonify(error="sign in, or send Authorization: Bearer <token> (mainline tokens create NAME "
+                             "--scope read)"), 401
+    if oauth.configured(settings):
+        return redirect("/login?" + urlencode({"next": oauth.safe_next(request.full_path.rstrip("?"))}), 302)
+    return oauth.page(401, "Sign in to Mainline",
+                      "This board needs a signed-in GitHub user, and GitHub sign-in is not set up here "
+                      "(GITHUB_OAUTH_CLIENT_ID and GITHUB_OAUTH_CLIENT_SECRET).")
+
+
+DELIVERY_FIELDS = ("delivery_id", "event", "action", "received_at", "processed_at", "outcome", "attempts",
+                   "next_attempt_at", "last_error", "dead_at")
+
+
+def _delivery_json(delivery) -> dict:
+    """A delivery without its payload: what came, when, and what became of it."""
+    get = delivery.get if isinstance(delivery, dict) else lambda name: getattr(delivery, name, None)
+    out = {}
+    for name in DELIVERY_FIELDS:
+        value = get(name)
+        out[name] = value.isoformat() + "Z" if hasattr(value, "isoformat") else value
+    return out
 
 
 def _mount_slack(app: Flask, settings: Settings, wired) -> None:
@@ -120,7 +182,7 @@ def _mount_slack(app: Flask, settings: Settings, wired) -> None:
     from handlers.slack_common import SlackDeps
 
     deps = SlackDeps(signing_secret=settings.slack_signing_secret.get_secret_value(), pipeline=wired.pipeline,
-                     chat=wired.slack, clock=SystemClock())
+                     chat=wired.slack, clock=SystemClock(), admins=settings.admin_ids())
     app.register_blueprint(slack_commands.blueprint(deps))
     app.register_blueprint(slack_actions.blueprint(deps))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from bot.cli_tokens import tokens
 from bot.errors import MainlineError
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -310,6 +311,8 @@ def demo(once: bool, port: int) -> None:
 
     sys.exit(run_demo(once=once, bot_port=port))
 
+
+main.add_command(tokens)
 
 if __name__ == "__main__":
     main()

@@ -1,13 +1,18 @@
 """Release notes for each release that goes live: the pull requests between the previous live
 sha and the new one, mailed through SES to `notify.email` and posted to Slack; and the same
-notes for the API (`GET /api/releases`)."""
+notes for the API (`GET /api/releases`).
+
+GitHub is asked about a release's pull requests once, when it goes live, and what it says is
+kept (bot.adapters.pr_store); `GET /api/releases` reads only the store and local git, so a view
+costs no GitHub call however many pull requests it lists."""
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from bot.adapters.pr_store import PullRequests
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
 from bot.errors import MainlineError, NotFoundError
 from bot.ports import DeployNotice
@@ -36,7 +41,8 @@ def sources_of(pipeline_or_parts) -> ReleaseSources:
     if isinstance(pipeline_or_parts, ReleaseSources):
         return pipeline_or_parts
     wiring = pipeline_or_parts.w
-    return ReleaseSources(store=pipeline_or_parts.store, git=wiring.git, github=wiring.github)
+    return ReleaseSources(store=pipeline_or_parts.store, git=wiring.git, github=wiring.github,
+                          web_url=pipeline_or_parts.opts.github_web_base)
 
 
 def notes_between(sources: ReleaseSources, service, environment: str, previous_sha: str | None,
@@ -57,39 +63,76 @@ def notes_between(sources: ReleaseSources, service, environment: str, previous_s
             if target is not None:
                 cancelled |= {commit, target}
     pulls: dict[int, tuple[int, str, str, str]] = {}
-    for commit in commits:
-        if commit in cancelled:
-            continue
-        for pull in _pulls_of(sources, service.repo, commit, messages[commit]):
-            pulls.setdefault(pull[0], pull)
+    kept = [c for c in commits if c not in cancelled]
+    if sources.github is None:
+        found = _stored_pulls(sources, service.repo, [(c, messages[c]) for c in kept])
+    else:
+        found = [pull for c in kept for pull in _pulls_from_github(sources, service.repo, c, messages[c])]
+    for pull in found:
+        pulls.setdefault(pull[0], pull)
     return ReleaseNotes.build(service.name, environment, previous_sha, sha, list(pulls.values()))
 
 
-def _pulls_of(sources: ReleaseSources, repo: str, commit: str, message: str) -> list[tuple[int, str, str, str]]:
-    """(number, title, author, url) of the pull requests `commit` merged, from GitHub when it is
-    configured, else from the merge commit's own message."""
+def _number_of(message: str) -> int | None:
+    """The PR number GitHub's merge or squash message names, or None (a direct push, a rebase)."""
+    subject = (message.strip().splitlines() or [""])[0]
+    merge, squash = MERGE_SUBJECT.match(subject), SQUASH_SUBJECT.match(subject)
+    return int(merge.group(1)) if merge else int(squash.group("number")) if squash else None
+
+
+def _pulls_from_github(sources: ReleaseSources, repo: str, commit: str, message: str) -> list[tuple[int, str, str, str]]:
+    """(number, title, author, url) of the pull requests `commit` merged, asked of GitHub, and kept
+    so that views read them from the store; the commit message when GitHub does not answer."""
+    number = _number_of(message)
+    try:
+        if number is not None:
+            found = [sources.github.get_pull(repo, number)]
+        else:
+            found = [p for p in sources.github.pulls_for_commit(repo, commit) if p.merged]
+    except MainlineError as exc:
+        log.warning("release notes: GitHub did not answer for %s@%s, using the commit message: %s",
+                    repo, commit[:12], exc)
+        return _pulls_from_message(sources, repo, message)
+    store = PullRequests(sources.store)
+    for pull in found:
+        store.put(repo, pull.number, pull.title, pull.user_login, getattr(pull, "merge_commit_sha", None) or commit)
+    return [(p.number, p.title, p.user_login, p.html_url) for p in found]
+
+
+def _stored_pulls(sources: ReleaseSources, repo: str, commits: list[tuple[str, str]]) -> list[tuple[int, str, str, str]]:
+    """The pull requests of `commits` as stored when they went out (one query for all of them);
+    a PR never stored is told from its merge message."""
+    numbered = [(commit, message, _number_of(message)) for commit, message in commits]
+    stored = PullRequests(sources.store).get(repo, [n for _, _, n in numbered if n is not None])
+    out = []
+    for _, message, number in numbered:
+        if number is None:
+            continue
+        pull = stored.get(number)
+        if pull is None:
+            out += _pulls_from_message(sources, repo, message)
+        else:
+            out.append((number, pull.title, pull.author, _pull_url(sources, repo, number)))
+    return out
+
+
+def _pulls_from_message(sources: ReleaseSources, repo: str, message: str) -> list[tuple[int, str, str, str]]:
     lines = message.strip().splitlines()
     subject = lines[0] if lines else ""
     merge, squash = MERGE_SUBJECT.match(subject), SQUASH_SUBJECT.match(subject)
-    number = int(merge.group(1)) if merge else int(squash.group("number")) if squash else None
-    if sources.github is not None:
-        try:
-            if number is not None:
-                pull = sources.github.get_pull(repo, number)
-                return [(pull.number, pull.title, pull.user_login, pull.html_url)]
-            return [(p.number, p.title, p.user_login, p.html_url)
-                    for p in sources.github.pulls_for_commit(repo, commit) if p.merged]
-        except MainlineError as exc:
-            log.warning("release notes: GitHub did not answer for %s@%s, using the commit message: %s",
-                        repo, commit[:12], exc)
-    if number is None:
-        return []  # a direct push: no pull request to list
-    url = f"{sources.web_url.rstrip('/')}/{repo}/pull/{number}"
     if merge:
         # GitHub's merge message: "Merge pull request #N from owner/branch", a blank line, the title.
         body = next((line.strip() for line in lines[1:] if line.strip()), subject)
-        return [(number, body, merge.group(2), url)]
-    return [(number, squash.group("title"), "unknown", url)]
+        number = int(merge.group(1))
+        return [(number, body, merge.group(2), _pull_url(sources, repo, number))]
+    if squash:
+        number = int(squash.group("number"))
+        return [(number, squash.group("title"), "unknown", _pull_url(sources, repo, number))]
+    return []  # a direct push: no pull request to list
+
+
+def _pull_url(sources: ReleaseSources, repo: str, number: int) -> str:
+    return f"{sources.web_url.rstrip('/')}/{repo}/pull/{number}"
 
 
 def notes_for(pipeline_or_parts, service: str, environment: str, sha: str) -> ReleaseNotes:
@@ -107,8 +150,9 @@ def notes_for(pipeline_or_parts, service: str, environment: str, sha: str) -> Re
 
 
 def releases_view(pipeline_or_parts, service: str, environment: str | None = None, limit: int = 20) -> list[dict]:
-    """The service's releases, newest first, each with its notes (null when git could not be read)."""
-    sources = sources_of(pipeline_or_parts)
+    """The service's releases, newest first, each with its notes (null when git could not be read).
+    Never asks GitHub: PR titles and authors come from the store."""
+    sources = replace(sources_of(pipeline_or_parts), github=None)
     svc = sources.store.service(service)
     envs = [environment] if environment else [e.name for e in sources.store.environments(svc.id)]
     if environment and environment not in {e.name for e in sources.store.environments(svc.id)}:

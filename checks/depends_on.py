@@ -8,6 +8,10 @@ from bot.domain import GateResult
 from checks.inputs import DependencyState, Ref
 
 GATE = "depends-on"
+# Each `Depends-On:` entry costs GitHub calls on every gate pass; a PR body or commit message is
+# text anyone can write, so past this many entries none are looked up and the deploy waits.
+MAX_DEPENDS_ON = 20
+TOO_MANY = "Depends-On"  # the DependencyState name that stands for an over-long list
 
 # `Depends-On: owner/repo#123`, as in a PR body or commit message trailer; several may be listed
 # on one line, separated by commas or spaces.
@@ -23,19 +27,34 @@ class DependencyCycleError(ValueError):
         super().__init__("services depend on each other in a cycle: " + " -> ".join(cycle))
 
 
-def parse_depends_on(text: str) -> list[Ref]:
-    """The `Depends-On: owner/repo#N` references in a PR body or commit message, in order, once each."""
+def parse_depends_on(text: str, limit: int = MAX_DEPENDS_ON + 1) -> list[Ref]:
+    """The `Depends-On: owner/repo#N` references in a PR body or commit message, in order, once
+    each; reading stops after `limit` of them (one past the cap, enough to tell it was passed)."""
     refs: list[Ref] = []
+    seen: set[Ref] = set()
     for line in _LINE.finditer(text or ""):
         for match in _REF.finditer(line.group("refs")):
             ref = Ref(match.group("repo"), int(match.group("number")))
-            if ref not in refs:
+            if ref not in seen:
+                seen.add(ref)
                 refs.append(ref)
+                if len(refs) >= limit:
+                    return refs
     return refs
+
+
+def too_many_dependencies(count: int) -> DependencyState:
+    """What stands in for a `Depends-On:` list longer than the cap: not met, and why."""
+    return DependencyState(TOO_MANY, False, f"more than {MAX_DEPENDS_ON} Depends-On entries ({count} or more); "
+                                            f"Mainline checks at most {MAX_DEPENDS_ON}, so none were looked up. "
+                                            f"List at most {MAX_DEPENDS_ON}, or deploy by hand with --force")
 
 
 def depends_on_gate(deps: list[DependencyState]) -> GateResult:
     """Pass when every dependency is live in production; else wait, naming each that is not."""
+    too_many = next((d for d in deps if d.name == TOO_MANY and not d.live), None)
+    if too_many is not None:
+        return GateResult.wait(GATE, too_many.detail)
     missing = [d for d in deps if not d.live]
     if not missing:
         return GateResult.ok(GATE, "dependencies live: " + ", ".join(str(d.name) for d in deps) if deps else "no dependencies")

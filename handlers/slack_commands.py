@@ -211,21 +211,21 @@ def _run_service_command(deps: SlackDeps, actor: Actor, command: Command) -> Non
         reply(deps, actor, in_channel(f":unlock: <@{actor.user_id}> unlocked {command.service} in {env}."))
 
 
-def _deployer_anywhere(deps: SlackDeps, actor: Actor) -> bool:
-    """A freeze stops every service, so any listed deployer may call one (and lift it)."""
-    for name in sorted({s["service"] for s in deps.pipeline.status()}):
-        config = deps.pipeline.service_config(name)
-        if any(actor.by in env.deployers for env in config.environments.values()):
-            return True
-    return False
+def admin_refusal(deps: SlackDeps, actor: Actor, verb: str) -> str | None:
+    """Only MAINLINE_ADMINS may freeze or unfreeze. Read from the bot's own settings, never from a
+    service's config: a freeze stops every service, and one broken config must not stop a freeze."""
+    if actor.by in deps.admins:
+        return None
+    return f"Only a Mainline admin may {verb}; MAINLINE_ADMINS lists who is (ask one of them)."
 
 
 def _run_global_command(deps: SlackDeps, actor: Actor, command: Command) -> None:
     if command.name == "status":
         reply(deps, actor, ephemeral(status_text(deps.pipeline.status(command.service))))
         return
-    if not _deployer_anywhere(deps, actor):
-        refuse(deps, actor, "*", "*", f"Only a deployer listed in `.github/deploy.yml` may {command.name}.")
+    refusal = admin_refusal(deps, actor, command.name)
+    if refusal:
+        refuse(deps, actor, "*", "*", refusal)
         return
     if command.name == "freeze":
         deps.pipeline.freeze(actor.by, command.reason)

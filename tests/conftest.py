@@ -68,6 +68,30 @@ def client(settings, wired):
     return create_app(settings, wired).test_client()
 
 
+def bearer(store, scope: str = "read") -> dict[str, str]:
+    """An `Authorization` header with a new API token of `scope`, made as `mainline tokens create`
+    makes one: how a team's script reads the API."""
+    import uuid
+
+    from bot.auth import ApiTokens
+
+    token = ApiTokens(store).create(f"test-{scope}-{uuid.uuid4().hex[:8]}", scope)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def authed(client, wired_or_store, scope: str = "read"):
+    """`client` sending a new API token of `scope` with every request; returns the client."""
+    store = getattr(wired_or_store, "store", wired_or_store)
+    client.environ_base["HTTP_AUTHORIZATION"] = bearer(store, scope)["Authorization"]
+    return client
+
+
+@pytest.fixture
+def reader(client, wired):
+    """The app's test client holding a read API token."""
+    return authed(client, wired)
+
+
 def git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
                           env={"GIT_AUTHOR_NAME": "Octo Cat", "GIT_AUTHOR_EMAIL": "octocat@example.com",

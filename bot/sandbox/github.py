@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 
 from .github_events import Events
 from .github_git import ZERO_SHA, BareRepo, GitError, MergeConflictError
+from .github_oauth import OAuthStandIn, with_oauth
 from .github_shapes import Shapes, person_for
 from .github_state import Comment, Pull, Repo, now_iso
 from .github_webhooks import Delivery, WebhookSender
@@ -49,13 +50,15 @@ class GitHubSandbox:
         self.lock = threading.RLock()
         self._server = None
         self._thread: threading.Thread | None = None
+        self.oauth = OAuthStandIn()  # GitHub's OAuth web flow: oauth.register_app(id, secret, callback)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> "GitHubSandbox":
         from .github_rest import build_app
 
-        self._server = make_server(host, port, build_app(self), threaded=True)
+        self._server = make_server(host, port, with_oauth(build_app(self), self.oauth, lambda: self.url),
+                                   threaded=True)
         self.url = f"http://{host}:{self._server.server_port}"
         self.shapes.base = self.url
         self._webhooks.start()

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from bot.domain import utcnow
-from tests.browser.conftest import deliver_merge
+from tests.browser.conftest import deliver_merge, sign_in
 from tests.conftest import LocalRepo
 
 LOCK_WAIT = "lock: locked by octocat: incident 42; deploys resume when it is unlocked"
@@ -41,7 +41,7 @@ def fleet(served, wired, local_repo, tmp_path):
     (tmp_path / "api-repo").mkdir()
     api_repo = LocalRepo(tmp_path / "api-repo", service="api", port=18081)
     api = api_repo.commit("Merge pull request #3 from octocat/api")
-    deliver_merge(served, wired, api_repo, api, number=3)
+    deliver_merge(served, wired, api_repo, api, number=3, full_name="octocat/api")
     make_live(wired, "api", api)
     return {"v1": v1, "v2": v2, "api": api, "repo": local_repo}
 
@@ -56,7 +56,7 @@ def row(section, header: str):
 
 
 def test_dashboard_shows_what_is_live_what_waits_and_why(served, fleet, page, tmp_path):
-    page.goto(served + "/")
+    sign_in(page, served)
     expect(page).to_have_title("Mainline")
     shot = tmp_path / "dashboard.png"  # taken first, so a failing run leaves a picture of what it saw
     page.screenshot(path=str(shot), full_page=True)
@@ -86,7 +86,7 @@ def test_dashboard_shows_what_is_live_what_waits_and_why(served, fleet, page, tm
 
 
 def test_an_open_dashboard_shows_a_new_merge_without_a_reload(served, fleet, wired, page):
-    page.goto(served + "/")
+    sign_in(page, served)
     web = service_section(page, "web · production")
     expect(row(web, "Queue")).to_contain_text(fleet["v2"][:12])
     v3 = fleet["repo"].commit("Merge pull request #8 from octocat/more", {"app.txt": "v3\n"})
@@ -96,7 +96,7 @@ def test_an_open_dashboard_shows_a_new_merge_without_a_reload(served, fleet, wir
 
 
 def test_api_services_fetched_by_the_browser_is_json(served, fleet, page):
-    page.goto(served + "/")
+    sign_in(page, served)  # the session cookie goes with the page's own fetch
     answer = page.evaluate("""async () => {
         const r = await fetch('/api/services');
         return {status: r.status, type: r.headers.get('content-type'), body: await r.json()};
@@ -110,6 +110,22 @@ def test_api_services_fetched_by_the_browser_is_json(served, fleet, page):
 
 
 def test_empty_dashboard_tells_a_newcomer_what_to_do(served, page):
-    page.goto(served + "/")
+    sign_in(page, served)
     expect(page.get_by_role("heading", level=1, name="Mainline")).to_be_visible()
     expect(page.get_by_text("No services yet. Merge a pull request into a repository with a")).to_be_visible()
+
+
+def test_a_visitor_signs_in_with_github_and_out_again(served, page):
+    page.goto(served + "/")
+    # Not signed in: the dashboard sends the browser to GitHub's authorize page.
+    expect(page.get_by_role("heading", name="Authorize Mainline")).to_be_visible()
+    page.get_by_label("Username").fill("hubot")
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(served + "/")
+    expect(page.get_by_role("heading", level=1, name="Mainline")).to_be_visible()
+    cookie = next(c for c in page.context.cookies() if c["name"] == "mainline_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+
+    page.goto(served + "/logout")
+    expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
+    assert page.request.get(served + "/api/services").status == 401

@@ -22,7 +22,7 @@ from bot.cli import main
 from bot.domain import DeployRequest
 from bot.gating import Gatekeeper
 from bot.sandbox.sample_app import write_sample_app
-from tests.conftest import LocalRepo, git
+from tests.conftest import LocalRepo, authed, git
 from tests.e2e.test_rollout_story import free_port, states
 from tests.e2e.traffic import background_traffic
 
@@ -115,7 +115,7 @@ def mainline(settings, monkeypatch):
 def api(settings, wired):
     from bot.app import create_app
 
-    return create_app(settings, wired).test_client()
+    return authed(create_app(settings, wired).test_client(), wired)  # reads with a token
 
 
 def held(wired, api, mainline, app: GatedApp, sha: str, gate: str) -> str:

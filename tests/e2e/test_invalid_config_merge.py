@@ -12,7 +12,7 @@ import requests
 from bot import webhook
 from bot.sandbox.github import GitHubSandbox
 from bot.settings import load_settings
-from tests.conftest import SECRET
+from tests.conftest import SECRET, authed
 
 REPO = "acme/webapp"
 VALID = """\
@@ -52,7 +52,7 @@ def bot(tmp_path, sandbox):
         github_token="t", github_write_interval=0,
     )
     wired = wire(settings)
-    return wired, create_app(settings, wired).test_client()
+    return wired, authed(create_app(settings, wired).test_client(), wired)  # reads with a token
 
 
 def deliver(client, wired, delivery) -> None:

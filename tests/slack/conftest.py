@@ -10,7 +10,7 @@ from bot.adapters.slack import SlackReporter, SlackWeb
 from bot.sandbox.slack import SlackStandIn
 from handlers import slack_actions, slack_commands
 from handlers.slack_common import SlackDeps
-from slack_testkit import SECRET, TOKEN, FixedClock, PipelineDouble, Slash, fast_slack_api
+from slack_testkit import DEPLOYER, SECRET, TOKEN, FixedClock, PipelineDouble, Slash, fast_slack_api
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +51,9 @@ def run_now(job):
 
 @pytest.fixture
 def deps(pipeline, reporter, clock):
-    return SlackDeps(signing_secret=SECRET, pipeline=pipeline, chat=reporter, clock=clock, run_later=run_now)
+    # The deployer of `web` is also an admin here (MAINLINE_ADMINS), so it may freeze.
+    return SlackDeps(signing_secret=SECRET, pipeline=pipeline, chat=reporter, clock=clock, run_later=run_now,
+                     admins=frozenset({f"slack:{DEPLOYER}"}))
 
 
 @pytest.fixture
@@ -75,6 +77,8 @@ def slash(client, standin):
 
 # octocat's PRs mention this Slack user (test_slack_pipeline_e2e.OCTOCAT).
 E2E_OCTOCAT = "U0OCTOCAT"
+# test_slack_pipeline_e2e.DEPLOYER, a deployer of every sample service and an admin.
+E2E_DEPLOYER = "U0DEPLOYER"
 
 
 @pytest.fixture
@@ -92,6 +96,7 @@ def slack_settings(tmp_path, standin):
         slack_api_url=standin.url,
         slack_channel="#deploys",
         slack_users=f"octocat={E2E_OCTOCAT},hubot=U0HUBOT",
+        admins=f"slack:{E2E_DEPLOYER}",  # the deployer may also freeze
     )
 
 

@@ -298,7 +298,7 @@ def test_someone_not_among_the_deployers_is_refused_and_it_is_logged(slack, slac
                            "text": f":no_entry: You are not a deployer of {svc.name} in production. "
                                    f"`.github/deploy.yml` lets <@{DEPLOYER}> do that."}
     refusal = slack.command("/freeze", "because", user=STRANGER).reply()
-    assert refusal["response_type"] == "ephemeral" and refusal["text"].startswith(":no_entry: Only a deployer")
+    assert refusal["response_type"] == "ephemeral" and refusal["text"].startswith(":no_entry: Only a Mainline admin")
     # Reading is for everyone.
     assert slack.command("/status", svc.name, user=STRANGER).text.startswith(f"*{svc.name}* in production: live")
 
