@@ -57,7 +57,9 @@ class Targets:
         if env.ecs is None:
             raise ConfigError([ConfigProblem(None, f"environments.{environment}.ecs",
                                              "target: ecs needs an `ecs:` block (cluster, service, container)")])
-        key = (service, environment)
+        # Keyed by the settings too: a merged change of the ECS block takes effect at once, and
+        # the settings only ever come from the production branch head (Pipeline.authority_config).
+        key = (service, environment, env.ecs.model_dump_json())
         with self._lock:
             if key not in self._ecs_targets:
                 session = boto3.Session(region_name=env.ecs.region)
