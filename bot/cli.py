@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from bot.cli_deliveries import deliveries
 from bot.cli_tokens import tokens
 from bot.errors import MainlineError
 from bot.settings import Settings, SettingsError, load_settings
@@ -313,6 +314,7 @@ def demo(once: bool, port: int) -> None:
 
 
 main.add_command(tokens)
+main.add_command(deliveries)
 
 if __name__ == "__main__":
     main()

@@ -18,14 +18,12 @@ class _Edge(BaseModel):
 
 
 class Repository(_Edge):
-    """A payload's repository. Its `clone_url` is never used to clone: a payload could name any
-    URL (or `--upload-pack=…`), so clones use `pipeline.clone_url_for(full_name)`, built from the
-    configured GitHub base."""
+    """A payload's repository. Its `clone_url` is deliberately not parsed: a payload could name
+    any URL (or `--upload-pack=…`), so clones use `pipeline.clone_url_for(full_name)`, built from
+    the configured GitHub base."""
 
     full_name: str = Field(pattern=REPO_NAME, max_length=201)
     default_branch: str | None = None
-    # Still parsed for handlers.github_issue_comment until it too uses clone_url_for; never trust it.
-    clone_url: str | None = None
 
 
 class User(_Edge):
