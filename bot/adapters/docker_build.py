@@ -23,6 +23,17 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.index.v1+json",
 ])
 LOG_TAIL = 20
+# What a push says when the registry, not the image, is at fault: worth another try.
+PUSH_HICCUPS = ("500", "502", "503", "504", "429", "toomanyrequests", "connection refused", "connection reset",
+                "timeout", "EOF", "broken pipe", "i/o timeout", "no such host")
+
+
+def _is_hiccup(exc_or_text: object) -> bool:
+    status = getattr(getattr(exc_or_text, "response", None), "status_code", None)
+    if isinstance(exc_or_text, requests.RequestException) or (status is not None and (status >= 500 or status == 429)):
+        return True
+    text = str(exc_or_text).lower()
+    return any(word.lower() in text for word in PUSH_HICCUPS)
 
 
 def split_image(image: str) -> tuple[str, str, str]:
@@ -88,18 +99,27 @@ class DockerBuilder:
                 if "error" in chunk:
                     log.append(chunk["error"].strip())
                     raise BuildError(f"building {image} failed:\n" + "\n".join(log))
+        except requests.RequestException as exc:  # the Docker socket itself: not the build's fault
+            raise TransientError(f"building {image}: Docker did not answer: {exc}") from exc
         except (APIError, DockerException) as exc:
+            if isinstance(exc, APIError) and exc.status_code and exc.status_code >= 500:
+                raise TransientError(f"building {image}: Docker answered {exc.status_code}: {exc}") from exc
             log.append(str(exc))
             raise BuildError(f"building {image} failed:\n" + "\n".join(log)) from exc
 
+    @registry_io
     def _push(self, image: str) -> None:
+        """Push (idempotent: layers already there are skipped); a busy registry is retried."""
         host, name, tag = split_image(image)
         repository = f"{host}/{name}"
         try:
             for chunk in self.client.api.push(repository, tag=tag, stream=True, decode=True):
                 if "error" in chunk:
-                    raise BuildError(f"pushing {image} failed: {chunk['error']}")
-        except (APIError, DockerException) as exc:
-            raise BuildError(f"pushing {image} failed: {exc}") from exc
+                    error = str(chunk["error"])[:2000]
+                    kind = TransientError if _is_hiccup(error) else BuildError
+                    raise kind(f"pushing {image} failed: {error}")
+        except (APIError, DockerException, requests.RequestException) as exc:
+            kind = TransientError if _is_hiccup(exc) else BuildError
+            raise kind(f"pushing {image} failed: {exc}") from exc
         if not self.image_exists(image):
             raise BuildError(f"pushed {image} but the registry does not list it")

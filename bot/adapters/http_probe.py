@@ -169,7 +169,8 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
         for _ in range(MAX_REDIRECTS + 1):
             status, location, body = _get_once(current, deadline)
             if status not in REDIRECTS or not location:
-                return ProbeResult(current, status, sanitize(body.decode("utf-8", "replace"), 300), len(body))
+                # Only the start is kept: sanitising 64 KiB to show 300 characters would waste memory.
+                return ProbeResult(current, status, sanitize(body[:2048].decode("utf-8", "replace"), 300), len(body))
             following = urljoin(current, location.strip())
             if not _same_origin(current, following):
                 return ProbeResult(current, status, sanitize(f"redirect to another host refused: {following}", 300),
