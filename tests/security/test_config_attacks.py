@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
+from docker.errors import APIError
 
 from bot.adapters.check_runner import ContainerCheckRunner
 from bot.adapters.haproxy import HAProxy, UnsafeConfigError
@@ -235,3 +236,20 @@ def test_attack_12_a_bad_limit_that_reaches_the_runner_fails_the_deploy_with_a_r
     assert not verdict.passed
     assert "check unit failed (did not start)" in verdict.reason
     assert "invalid limits for check unit in .github/deploy.yml" in verdict.reason
+
+
+class _RefusingDocker:
+    """Docker answering 400 to the container a check asks for, as it does to settings it refuses."""
+
+    class containers:  # docker-py's attribute name
+        @staticmethod
+        def create(*_args, **_kwargs):
+            response = requests.Response()
+            response.status_code = 400
+            raise APIError("400 Client Error", response=response, explanation="invalid memory limit")
+
+
+def test_attack_12_settings_docker_refuses_fail_the_check_instead_of_retrying_forever():
+    [result] = ContainerCheckRunner(client=_RefusingDocker()).run_all("img:1", [RepoCheck(name="unit", run="true")])
+    verdict = repo_checks_gate([result])
+    assert not verdict.passed and "invalid memory limit" in verdict.reason

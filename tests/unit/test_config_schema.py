@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.config import SCHEMA_PATH, json_schema, load_config
+from bot.config import SCHEMA_PATH, ConfigError, json_schema, load_config, parse_config
 
 EXAMPLE = Path(__file__).parents[1] / "fixtures" / "deploy.example.yml"
 
@@ -76,3 +77,41 @@ def test_config_validate_accepts_the_example():
     result = CliRunner().invoke(main, ["config", "validate", str(EXAMPLE)])
     assert result.exit_code == 0
     assert "ok (service web, environments: production, staging)" in result.output
+
+
+HOSTILE = [
+    ({"service": "web.app"}, "service"),
+    ({"service": "web", "environments": {"../../api-production": {}}}, "environments"),
+    ({"service": "web", "environments": {"production": {"listen": "127.0.0.1:80\nlisten x"}}},
+     "environments/production/listen"),
+    ({"service": "web", "environments": {"production": {"listen": "localhost:80"}}}, "environments/production/listen"),
+    ({"service": "web", "health": {"path": "@127.0.0.1:9/x"}}, "health/path"),
+    ({"service": "web", "health": {"path": "//evil/x"}}, "health/path"),
+    ({"service": "web", "checks": [{"name": "u", "run": "true", "memory": "512Mi"}]}, "checks/0/memory"),
+    ({"service": "web", "checks": [{"name": "u", "run": "true", "memory": "0"}]}, "checks/0/memory"),
+    ({"service": "web", "checks": [{"name": "u", "run": "true", "cpus": 0}]}, "checks/0/cpus"),
+    ({"service": "web", "depends_on": [f"s{i}" for i in range(21)]}, "depends_on"),
+    ({"service": "web", "migrations": {"paths": ["x"] * 21}}, "migrations/paths"),
+    ({"service": "web", "environments": {"production": {"branches": ["feature branch"]}}},
+     "environments/production/branches/0"),
+]
+
+
+@pytest.mark.parametrize("data, where", HOSTILE, ids=[where for _, where in HOSTILE])
+def test_model_and_schema_both_refuse_hostile_values(data, where):
+    with pytest.raises(ConfigError):
+        parse_config(yaml.safe_dump(data))
+    errors = {"/".join(map(str, e.absolute_path)) for e in validator().iter_errors(data)}
+    assert where in errors, errors
+
+
+def test_names_listen_and_limits_that_are_fine_pass_both():
+    data = {"service": "web_2-x", "branch": "release/2026.1",
+            "environments": {"production": {"listen": "[::1]:8080", "branches": ["release/*", "hotfix-[0-9]*"]},
+                             "qa_1": {"listen": "0.0.0.0:9000"}},
+            "health": {"path": "/status?full=1"},
+            "checks": [{"name": "unit tests", "run": "pytest -q", "cpus": 0.5, "memory": "64m", "timeout": "2h"}]}
+    assert list(validator().iter_errors(data)) == []
+    config = parse_config(yaml.safe_dump(data))
+    assert config.checks[0].limits() == (0.5, 64 * 1024 * 1024, 7200.0)
+    assert config.environments_for("release/2026.1") == ["production"]
