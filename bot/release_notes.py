@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 from dataclasses import asdict, dataclass, field
 
+from bot.escape import slack_text, slack_url
+
 # Slack refuses a section whose text is longer than this.
 SLACK_SECTION_LIMIT = 3000
 
@@ -74,9 +76,10 @@ class ReleaseNotes:
         }
 
     def slack_blocks(self) -> list[dict]:
-        head = f"*{self.service}* `{self.sha[:7]}` is live in *{self.environment}*"
+        head = f"*{slack_text(self.service, 100)}* `{self.sha[:7]}` is live in *{slack_text(self.environment, 100)}*"
         blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": head}}]
-        lines = [f"• <{p.url}|#{p.number}> {_slack_escape(p.title)} (@{_slack_escape(p.author)})" for p in self.pulls]
+        lines = [f"• {_slack_link(p.url, f'#{p.number}')} {slack_text(p.title, 300)} (@{slack_text(p.author, 100)})"
+                 for p in self.pulls]
         text = "\n".join(lines) or f"No pull requests in {self.range}."
         if len(text) > SLACK_SECTION_LIMIT:
             text = text[: SLACK_SECTION_LIMIT - 1] + "…"
@@ -84,6 +87,7 @@ class ReleaseNotes:
         return blocks
 
 
-def _slack_escape(text: str) -> str:
-    # Slack's mrkdwn treats these three as control characters.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _slack_link(url: str, label: str) -> str:
+    """`<url|label>`, or the bare label when the url could end the link early."""
+    target = slack_url(url)
+    return f"<{target}|{slack_text(label, 100)}>" if target else slack_text(label, 100)

@@ -88,6 +88,7 @@ def pull_request_reverter(github, settings: Settings):
     def revert(service, deploy, commits, reason, evidence: str = ""):
         return reverter.revert(RevertRequest(repo=service.repo, branch=service.branch, commits=tuple(commits),
                                              pull_numbers=tuple(deploy.pull_numbers or ()), reason=reason,
-                                             evidence=evidence, environment=deploy.environment))
+                                             evidence=evidence, environment=deploy.environment,
+                                             deploy_id=deploy.id))
 
     return revert

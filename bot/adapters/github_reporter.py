@@ -11,6 +11,13 @@ from typing import Any
 
 from bot.adapters.github_port import CheckRunReport, DeploymentStatusReport, GitHost
 from bot.domain import DeployState, GateStatus
+from bot.escape import (
+    clip,
+    github_code,
+    github_code_span,
+    github_inline,
+    github_markdown,
+)
 from bot.ports import DeployNotice
 
 log = logging.getLogger("mainline.github.reporter")
@@ -89,7 +96,7 @@ def evidence_lines(data: dict[str, Any]) -> list[str]:
     """What a reader needs to trust a rollback: the reason, the numbers, the probe's words."""
     lines = []
     if data.get("reason"):
-        lines.append(f"- **Reason:** {data['reason']}")
+        lines.append(f"- **Reason:** {github_inline(data['reason'], 1000)}")
     if data.get("error_rate") is not None:
         rate = f"- **Error rate:** {float(data['error_rate']):.1%}"
         if data.get("requests"):
@@ -105,13 +112,19 @@ def evidence_lines(data: dict[str, Any]) -> list[str]:
     if data.get("revert_pull"):
         lines.append(f"- **Revert:** #{data['revert_pull']}")
     if data.get("conflict_files"):
-        files = ", ".join(f"`{f}`" for f in data["conflict_files"])
+        files = ", ".join(github_code_span(f) for f in data["conflict_files"][:50])
         lines.append(f"- **Revert conflicts in:** {files}. A person must revert these by hand; "
                      "automatic deploys of this service are locked until then.")
     output = data.get("probe_output") or data.get("last_output")
     if output:
-        lines += ["", "Last probe output:", "```", str(output).strip()[:2000], "```"]
+        lines += ["", "Last probe output:", github_code(str(output).strip(), 2000)]
     return lines
+
+
+def _safe_url(url: object) -> bool:
+    """A link target that stays one link: http(s), no spaces, brackets or quotes."""
+    return isinstance(url, str) and url.startswith(("http://", "https://")) and len(url) < 500 \
+        and not any(c in url for c in " \t\n()<>[]\"'`")
 
 
 def render_comment(notice: DeployNotice, log_url: str | None) -> str:
@@ -121,20 +134,20 @@ def render_comment(notice: DeployNotice, log_url: str | None) -> str:
         comment_marker(notice.service, env),
         f"### {HEADLINE[state].format(env=env)}",
         "",
-        f"**{notice.service}** at `{notice.sha[:12]}` → **{env}**",
+        f"**{github_inline(notice.service)}** at `{notice.sha[:12]}` → **{github_inline(env)}**",
     ]
     progress = progress_line(state)
     if progress:
         lines += ["", progress]
     if notice.message:
-        lines += ["", notice.message]
+        lines += ["", github_markdown(notice.message, 3000)]
     evidence = evidence_lines(notice.data)
     if evidence:
         lines += ["", "<details open><summary>Evidence</summary>", "", *evidence, "", "</details>"]
     links = []
-    if notice.data.get("environment_url"):
+    if _safe_url(notice.data.get("environment_url")):
         links.append(f"[environment]({notice.data['environment_url']})")
-    if log_url:
+    if _safe_url(log_url):
         links.append(f"[deploy log]({log_url})")
     if links:
         lines += ["", " · ".join(links)]
@@ -176,8 +189,9 @@ class GitHubReporter:
         run_status, conclusion = GATE_CHECK[status]
         title = {GateStatus.PASS: "Passed", GateStatus.WAIT: "Waiting", GateStatus.BLOCK: "Blocked"}[status]
         if reason:
-            title = f"{title}: {reason}"
-        summary = reason or notice.message or title
+            # A check run's title is plain text; its summary is markdown.
+            title = f"{title}: {' '.join(clip(reason, 500).split())}"
+        summary = github_markdown(reason or notice.message or title, 3000)
         if status is GateStatus.WAIT:
             summary += "\n\nThe deploy stays queued and is tried again when this changes."
         elif status is GateStatus.BLOCK:
@@ -190,7 +204,7 @@ class GitHubReporter:
         deployment_id = self._deployment_id(notice)
         report = DeploymentStatusReport(
             state=DEPLOYMENT_STATE[state],
-            description=(notice.message or HEADLINE[state].format(env=notice.environment))[:140],
+            description=clip(" ".join((notice.message or HEADLINE[state].format(env=notice.environment)).split()), 140),
             environment_url=notice.data.get("environment_url"),
             log_url=self.log_url(notice),
         )
@@ -208,7 +222,11 @@ class GitHubReporter:
     def _deployment_id(self, notice: DeployNotice) -> int:
         key = (notice.repo, notice.sha, notice.environment)
         if key not in self._deployments:
-            found = self._host.find_deployments(notice.repo, notice.sha, notice.environment)
+            # Only a deployment the bot created carries its statuses; anyone with write access
+            # can create one for the same sha and environment.
+            bot = self._host.bot_login()
+            found = [d for d in self._host.find_deployments(notice.repo, notice.sha, notice.environment)
+                     if d.creator in ("", bot)]
             if found:
                 self._deployments[key] = found[0].id
             else:

@@ -1,36 +1,45 @@
 """Revert a bad release by pull request, as GitHub's revert button would, merged with the
 bot's rights, so the production branch says again what production runs.
 
-Each step looks first: a revert pull request already merged, a branch that already holds the
-reverts, a draft already waiting for a person. Run twice, it acts once.
+A revert happens once. Each run re-derives where things stand before it writes anything, so a
+run killed after any write and started again from scratch (another process, another day) ends
+with one branch, one pull request, one merge:
+
+1. the bot's own revert pull request, found by the marker that opens its body and by its
+   author, is the one record: merged means done, a draft means a person is on it;
+2. the production branch is asked whether each commit's change is still on it;
+3. the branch `mainline/revert-<sha12>` is reused only when its head is exactly the revert the
+   bot makes now; otherwise it is force-updated to the bot's own commit, after the pull requests
+   someone else opened from it are closed. Only the bot's own pull request is ever merged, and
+   only at the head the bot checked.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
-import os
 import re
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.adapters.github_port import GitHost, GitRemote, NewPull, PullRequest
-from bot.errors import MainlineError, NotFoundError, TransientError
+from bot.adapters.github_port import GitHost, NewPull, PullRequest
+from bot.adapters.github_revert_git import (
+    Git,
+    Identity,
+    already_reverted,
+    is_own_revert,
+    revert_commits,
+)
+from bot.errors import NotFoundError
+from bot.escape import clip, github_code_span, github_inline, github_markdown
 from bot.ports import RevertOutcome
 
 log = logging.getLogger("mainline.github.revert")
 
-BOT_NAME = "mainline[bot]"
-BOT_EMAIL = "mainline[bot]@users.noreply.github.com"
 CONFLICT_LINE = re.compile(r"^- `(.+)`$")
 # The heading of a revert a person must finish; found again by it when the draft flag is lost.
 CONFLICT_HEADING = "### A person must finish this revert"
-
-
-class RevertGitError(MainlineError):
-    """A git command of the revert failed; the message carries git's stderr, never credentials."""
+TITLE_LIMIT = 256  # GitHub's longest pull request title
 
 
 @dataclass(frozen=True)
@@ -39,9 +48,10 @@ class RevertRequest:
     branch: str  # the production branch
     commits: tuple[str, ...]  # the bad commits, newest first
     pull_numbers: tuple[int, ...] = ()  # the pull requests they came from
-    reason: str = ""  # one line a person can act on
-    evidence: str = ""  # markdown: failing probe output, error rate …
+    reason: str = ""  # one line a person can act on (may quote the repository: escaped when shown)
+    evidence: str = ""  # failing probe output, error rate … (escaped when shown)
     environment: str = "production"
+    deploy_id: int | None = None
 
     @property
     def revert_branch(self) -> str:
@@ -49,41 +59,30 @@ class RevertRequest:
 
     @property
     def marker(self) -> str:
+        """Opens the body of the bot's revert pull request; how it is found again."""
+        return f"<!-- mainline:revert sha={self.commits[0]} -->"
+
+    @property
+    def comment_marker(self) -> str:
+        """Opens the bot's comment on each reverted pull request."""
         return f"<!-- mainline:revert:{self.commits[0][:12]} -->"
 
 
-class Git:
-    """The `git` CLI in one work tree, authenticated through the environment so the token
-    never appears in argv, in `ps`, or in an error message."""
+@dataclass
+class _Found:
+    """The pull requests from the revert branch, split by whether the bot made them for this."""
 
-    def __init__(self, remote: GitRemote, timeout: float = 300):
-        self.remote = remote
-        self.timeout = timeout
-        self.cwd: Path | None = None
+    ours: list[PullRequest]
+    others: list[PullRequest]
 
-    def _env(self) -> dict:
-        env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C",
-                   GIT_AUTHOR_NAME=BOT_NAME, GIT_AUTHOR_EMAIL=BOT_EMAIL,
-                   GIT_COMMITTER_NAME=BOT_NAME, GIT_COMMITTER_EMAIL=BOT_EMAIL,
-                   GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
-        if self.remote.password:
-            basic = base64.b64encode(f"{self.remote.username}:{self.remote.password}".encode()).decode()
-            env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader",
-                       GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
-        return env
+    def merged(self) -> PullRequest | None:
+        return next((p for p in self.ours if p.merged), None)
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(["git", *args], cwd=self.cwd, env=self._env(), capture_output=True, text=True,
-                              timeout=self.timeout)
-        if check and proc.returncode != 0:
-            message = f"git {args[0]} failed: {proc.stderr.strip()[-800:]}"
-            if any(s in proc.stderr for s in ("Connection refused", "timed out", " 502", " 503", " 504")):
-                raise TransientError(message)
-            raise RevertGitError(message)
-        return proc
+    def open(self) -> PullRequest | None:
+        return next((p for p in self.ours if p.state == "open"), None)
 
-    def out(self, *args: str) -> str:
-        return self.run(*args).stdout.strip()
+    def draft(self) -> PullRequest | None:
+        return next((p for p in self.ours if p.state == "open" and (p.draft or CONFLICT_HEADING in p.body)), None)
 
 
 class PullRequestReverter:
@@ -96,41 +95,70 @@ class PullRequestReverter:
     def revert(self, request: RevertRequest) -> RevertOutcome:
         if not request.commits:
             return RevertOutcome(sha=None)
-        existing = self._host.find_pulls(request.repo, request.revert_branch, state="all")
-        merged = next((p for p in existing if p.merged), None)
+        found = self._find(request)
+        merged = found.merged()
         if merged is not None:
             log.info("revert: %s already merged as #%d", request.revert_branch, merged.number)
-            return RevertOutcome(sha=None, reverted=request.commits, pull_number=merged.number)
-        draft = next((p for p in existing if p.state == "open" and (p.draft or CONFLICT_HEADING in p.body)), None)
+            self._tell(request, merged)
+            return RevertOutcome(sha=merged.merge_commit_sha, reverted=request.commits, pull_number=merged.number)
+        draft = found.draft()
         if draft is not None:
             return RevertOutcome(sha=None, conflict_files=_conflicts_listed(draft.body), pull_number=draft.number)
-        ready = next((p for p in existing if p.state == "open"), None)
-        if ready is not None:
-            # A crash between opening and merging: finish the job.
-            return self._merge_and_tell(request, ready)
 
         originals = self._originals(request)
+        identity = Identity.of(self._host.bot_login())
         with tempfile.TemporaryDirectory(prefix="mainline-revert-", dir=self._workdir) as tmp:
-            git = Git(self._host.git_remote(request.repo))
+            git = Git(self._host.git_remote(request.repo), identity)
             git.run("clone", "--quiet", "--no-tags", "--single-branch", "--branch", request.branch,
                     git.remote.url, tmp)
             git.cwd = Path(tmp)
-            pending = [c for c in request.commits if not _already_reverted(git, c)]
+            base = git.out("rev-parse", "HEAD")
+            pending = [c for c in request.commits if not already_reverted(git, c)]
             if not pending:
                 log.info("revert: %s already holds the reverts of %s", request.branch, ", ".join(request.commits))
+                self._close(request, [p for p in found.ours + found.others if p.state == "open"],
+                            f"`{request.branch}` no longer carries these changes")
                 return RevertOutcome(sha=None, reverted=request.commits)
             git.run("checkout", "--quiet", "-b", request.revert_branch)
-            done, conflict_files, stuck = _revert_commits(git, pending)
-            if conflict_files:
-                return self._ask_a_person(request, git, originals, done, stuck, conflict_files)
-            git.run("push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{request.revert_branch}")
+            done, conflict_files, stuck = revert_commits(git, pending)
             title = _title(request, originals, git)
-        pull = self._host.create_pull(request.repo, NewPull(
-            title=title, head=request.revert_branch, base=request.branch,
-            body=_pull_body(request, originals)))
-        return self._merge_and_tell(request, pull)
+            if conflict_files:
+                return self._ask_a_person(request, git, found, originals, title, done, stuck, conflict_files)
+            head = self._own_branch(request, git, found, base, pending)
+        pull = found.open() or self._host.create_pull(request.repo, NewPull(
+            title=title, head=request.revert_branch, base=request.branch, body=_pull_body(request, originals)))
+        return self._merge_and_tell(request, pull, head)
 
     # -- steps ------------------------------------------------------------------------------
+
+    def _find(self, request: RevertRequest) -> _Found:
+        bot = self._host.bot_login()
+        pulls = self._host.find_pulls(request.repo, request.revert_branch, state="all")
+        ours = [p for p in pulls if p.user_login == bot and p.body.startswith(request.marker)
+                and p.base_ref in ("", request.branch)]
+        return _Found(ours, [p for p in pulls if p not in ours])
+
+    def _own_branch(self, request: RevertRequest, git: Git, found: _Found, base: str, pending: list[str]) -> str:
+        """Make the revert branch on GitHub hold the bot's own revert; return its head."""
+        # Someone else's pull request from this branch is never merged; and GitHub takes one
+        # open pull request per branch, so it goes before the bot opens its own.
+        self._close(request, [p for p in found.others if p.state == "open"],
+                    "Mainline did not open it; only Mainline's own revert is merged")
+        remote = git.remote_head(request.revert_branch)
+        if remote is not None and is_own_revert(git, remote, base, pending):
+            log.info("revert: %s already holds the bot's revert %s", request.revert_branch, remote[:12])
+            return remote
+        if remote is not None:
+            log.warning("revert: %s holds %s, which is not the bot's revert of %s; replacing it",
+                        request.revert_branch, remote[:12], base[:12])
+        git.run("push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{request.revert_branch}")
+        return git.out("rev-parse", "HEAD")
+
+    def _close(self, request: RevertRequest, pulls: list[PullRequest], why: str) -> None:
+        for pull in pulls:
+            log.warning("revert: closing #%d from %s (by %s): %s", pull.number, request.revert_branch,
+                        pull.user_login, why)
+            self._host.close_pull(request.repo, pull.number)
 
     def _originals(self, request: RevertRequest) -> list[PullRequest]:
         found = []
@@ -141,60 +169,47 @@ class PullRequestReverter:
                 log.warning("revert: %s#%d not found; reverting without it", request.repo, number)
         return found
 
-    def _merge_and_tell(self, request: RevertRequest, pull: PullRequest) -> RevertOutcome:
-        result = self._host.merge_pull(request.repo, pull.number, sha=pull.head_sha or None)
+    def _merge_and_tell(self, request: RevertRequest, pull: PullRequest, head: str) -> RevertOutcome:
+        # Pinned to the head checked above: if anyone moves the branch meanwhile, GitHub
+        # refuses (409) and the next run checks again.
+        result = self._host.merge_pull(request.repo, pull.number, sha=head)
         log.info("revert: merged #%d into %s as %s", pull.number, request.branch, result.sha)
-        body = (f"This pull request was reverted by #{pull.number} after its release failed in "
-                f"{request.environment}.\n\n{_reason_and_evidence(request)}")
-        for number in request.pull_numbers:
-            self._host.upsert_comment(request.repo, number, request.marker, body)
+        self._tell(request, pull)
         return RevertOutcome(sha=result.sha, reverted=request.commits, pull_number=pull.number)
 
-    def _ask_a_person(self, request: RevertRequest, git: Git, originals: list[PullRequest], done: list[str],
-                      stuck: str, files: list[str]) -> RevertOutcome:
+    def _tell(self, request: RevertRequest, pull: PullRequest) -> None:
+        body = (f"This pull request was reverted by #{pull.number} ({github_inline(pull.title)}) after its "
+                f"release failed in {request.environment}.\n\n{_reason_and_evidence(request)}")
+        for number in request.pull_numbers:
+            self._host.upsert_comment(request.repo, number, request.comment_marker, body)
+
+    def _ask_a_person(self, request: RevertRequest, git: Git, found: _Found, originals: list[PullRequest],
+                      title: str, done: list[str], stuck: str, files: list[str]) -> RevertOutcome:
         if not done:
             # GitHub opens no pull request without a commit; this one says what is left to do.
             git.run("commit", "--quiet", "--allow-empty", "-m",
-                    f"Revert of {stuck[:12]} needs a person: conflicts in {', '.join(files)}")
+                    f"Revert of {stuck[:12]} needs a person: conflicts in {clip(', '.join(files), 500)}")
+        # Any open pull request from the branch (someone else's, or the bot's own ready one made
+        # before the branch moved on) goes: a person gets one draft to finish.
+        self._close(request, [p for p in found.ours + found.others if p.state == "open"],
+                    "the revert now conflicts; a draft replaces it")
         git.run("push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{request.revert_branch}")
-        listed = "\n".join(f"- `{f}`" for f in files)
+        listed = "\n".join(f"- {github_code_span(f)}" for f in files)
         body = (f"{_pull_body(request, originals)}\n\n"
                 f"{CONFLICT_HEADING}\n\n"
                 f"Reverting {stuck[:12]} conflicts in:\n\n{listed}\n\n"
                 f"Resolve the conflicts on `{request.revert_branch}`, mark this pull request ready and "
                 f"merge it. Automatic deploys of this service stay locked until then.")
         pull = self._host.create_pull(request.repo, NewPull(
-            title=_title(request, originals, git), head=request.revert_branch, base=request.branch,
-            body=body, draft=True))
+            title=title, head=request.revert_branch, base=request.branch, body=body, draft=True))
         comment = (f"Mainline rolled back {request.environment} but could not revert this pull request "
-                   f"on `{request.branch}` by itself: reverting conflicts in {', '.join(f'`{f}`' for f in files)}. "
+                   f"on `{request.branch}` by itself: reverting conflicts in "
+                   f"{', '.join(github_code_span(f) for f in files)}. "
                    f"Draft #{pull.number} waits for a person.\n\n{_reason_and_evidence(request)}")
         for number in request.pull_numbers:
-            self._host.upsert_comment(request.repo, number, request.marker, comment)
+            self._host.upsert_comment(request.repo, number, request.comment_marker, comment)
         # Nothing reached the production branch, so nothing counts as reverted yet.
         return RevertOutcome(sha=None, conflict_files=tuple(files), pull_number=pull.number)
-
-
-def _already_reverted(git: Git, sha: str) -> bool:
-    return bool(git.out("log", "--format=%H", f"--grep=This reverts commit {sha}", "HEAD"))
-
-
-def _revert_commits(git: Git, commits: list[str]) -> tuple[list[str], list[str], str]:
-    """Revert newest first; stop at the first conflict. Returns (reverted, conflicting files,
-    the commit that conflicted)."""
-    done: list[str] = []
-    for sha in commits:
-        parents = git.out("rev-list", "--parents", "-n", "1", sha).split()[1:]
-        mainline = ["-m", "1"] if len(parents) > 1 else []
-        proc = git.run("revert", "--no-edit", *mainline, sha, check=False)
-        if proc.returncode != 0:
-            files = git.out("diff", "--name-only", "--diff-filter=U").splitlines()
-            git.run("revert", "--abort", check=False)
-            if not files:
-                raise RevertGitError(f"git revert {sha[:12]} failed: {proc.stderr.strip()[-800:]}")
-            return done, files, sha
-        done.append(sha)
-    return done, [], ""
 
 
 def _newest(request: RevertRequest, originals: list[PullRequest]) -> PullRequest | None:
@@ -204,21 +219,21 @@ def _newest(request: RevertRequest, originals: list[PullRequest]) -> PullRequest
     return max(originals, key=lambda p: p.number, default=None)
 
 
-def _title(request: RevertRequest, originals: list[PullRequest], git: Git | None = None) -> str:
+def _title(request: RevertRequest, originals: list[PullRequest], git: Git) -> str:
+    """`Revert "<title>"`, as GitHub's revert button names it. A title is plain text on
+    GitHub (no mentions, no HTML), so it stays as written, on one line and cut to size."""
     newest = _newest(request, originals)
-    if newest is not None:
-        return f'Revert "{newest.title}"'
     # No pull request behind it (a direct push): name it as `git revert` would.
-    subject = git.out("log", "-1", "--format=%s", request.commits[0]) if git else request.commits[0][:12]
-    return f'Revert "{subject}"'
+    subject = newest.title if newest is not None else git.out("log", "-1", "--format=%s", request.commits[0])
+    return clip(f'Revert "{" ".join(subject.split())}"', TITLE_LIMIT)
 
 
 def _reason_and_evidence(request: RevertRequest) -> str:
     parts = []
     if request.reason:
-        parts.append(f"**Reason:** {request.reason}")
+        parts.append(f"**Reason:** {github_markdown(' '.join(request.reason.split()), 1000)}")
     if request.evidence:
-        parts.append(request.evidence)
+        parts.append(github_markdown(request.evidence, 4000))
     return "\n\n".join(parts)
 
 

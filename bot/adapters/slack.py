@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot.errors import AuthError, MainlineError, TransientError
+from bot.escape import slack_text
 from bot.ports import DeployNotice
 from bot.retry import RetryAfter, rate_limit_wait, slack_api
 
@@ -146,8 +147,9 @@ class MemoryCardStore:
 
 
 def mentions(logins, slack_users: Mapping[str, str]) -> str:
-    """`<@U…>` for each GitHub login we can map, `@login` for the others."""
-    return " ".join(f"<@{slack_users[login]}>" if login in slack_users else f"@{login}" for login in logins or ())
+    """`<@U…>` for each GitHub login we can map, `@login` (inert text) for the others."""
+    return " ".join(f"<@{slack_users[login]}>" if login in slack_users else f"@{slack_text(login, 100)}"
+                    for login in logins or ())
 
 
 def action_id(verb: str, notice: DeployNotice) -> str:
@@ -180,10 +182,10 @@ def card(notice: DeployNotice, slack_users: Mapping[str, str]) -> tuple[str, lis
     """The deploy card: fallback text and Block Kit blocks for the notice's state."""
     emoji = STATE_EMOJI.get(notice.state, ":grey_question:")
     state = notice.state.replace("_", " ")
-    headline = f"{emoji} *{state}* · `{notice.sha[:7]}` · deploy #{notice.deploy_id}"
+    headline = f"{emoji} *{slack_text(state, 50)}* · `{slack_text(notice.sha[:7])}` · deploy #{notice.deploy_id}"
     details = []
     if notice.requested_by:
-        details.append(f"requested by {notice.requested_by}")
+        details.append(f"requested by {slack_text(notice.requested_by, 200)}")
     if notice.pull_numbers:
         details.append("PRs " + ", ".join(f"#{n}" for n in notice.pull_numbers))
     authors = mentions(notice.data.get("authors"), slack_users)
@@ -196,11 +198,11 @@ def card(notice: DeployNotice, slack_users: Mapping[str, str]) -> tuple[str, lis
     ]
     if notice.kind == "gate" and notice.data.get("status") != "pass" and gate_reason(notice):
         blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                   "text": _clip(f":no_entry: Blocked: {gate_reason(notice)}", 3000)}})
+                                                   "text": f":no_entry: Blocked: {slack_text(gate_reason(notice), 2900)}"}})
     if notice.message:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(notice.message, 3000)}]})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": slack_text(notice.message, 2900)}]})
     blocks.append({"type": "actions", "block_id": f"deploy-{notice.deploy_id}", "elements": _buttons(notice)})
-    text = f"{notice.service} {notice.sha[:7]} → {notice.environment}: {state}"
+    text = slack_text(f"{notice.service} {notice.sha[:7]} → {notice.environment}: {state}", 300)
     return text, blocks
 
 
@@ -217,20 +219,22 @@ def gate_reason(notice: DeployNotice) -> str:
 def thread_line(notice: DeployNotice, slack_users: Mapping[str, str], first: bool) -> str:
     """The detail posted in the card's thread for one notice."""
     who = mentions(notice.data.get("authors"), slack_users)
-    where = f"{notice.service} `{notice.sha[:7]}` in {notice.environment}"
+    where = f"{slack_text(notice.service, 100)} `{slack_text(notice.sha[:7])}` in {slack_text(notice.environment, 100)}"
+    # Messages and reasons quote the repository (check output, probe bodies, lock reasons).
+    message = slack_text(notice.message, 2500)
     if notice.kind == "gate":
-        reason = gate_reason(notice)
+        reason = slack_text(gate_reason(notice), 2500)
         verb = "is waiting on" if notice.data.get("status") == "wait" else "is blocked by"
-        gate = notice.data.get("gate")
+        gate = slack_text(notice.data.get("gate") or "", 100)
         line = f":no_entry: {where} {verb} {f'the {gate} gate' if gate else 'a gate'}: {reason}"
     elif notice.state == "live":
-        line = f":white_check_mark: {where} is live. {notice.message}".rstrip()
+        line = f":white_check_mark: {where} is live. {message}".rstrip()
     elif notice.state in ANNOUNCED:
-        line = f"{STATE_EMOJI[notice.state]} {where} {notice.state.replace('_', ' ')}: {notice.message}"
+        line = f"{STATE_EMOJI[notice.state]} {where} {notice.state.replace('_', ' ')}: {message}"
     elif first and notice.state not in ("queued",):
-        line = f":rocket: Started deploying {where}: {notice.message}"
+        line = f":rocket: Started deploying {where}: {message}"
     else:
-        line = f"{STATE_EMOJI.get(notice.state, '')} {notice.message}".strip()
+        line = f"{STATE_EMOJI.get(notice.state, '')} {message}".strip()
     if who and (notice.kind == "gate" or notice.state in ANNOUNCED):
         line += f"\ncc {who}"
     return _clip(line, 3000)

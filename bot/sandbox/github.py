@@ -42,6 +42,9 @@ class GitHubSandbox:
         self.validate = validate
         self.violations: list[str] = []
         self.repos: dict[str, Repo] = {}
+        # Who each token acts as. A token not listed is the app's bot user, so the bot's own
+        # token needs no set-up; tests give other people tokens of their own.
+        self.tokens: dict[str, str] = {}
         self.url = "http://127.0.0.1"
         self.shapes = Shapes(self.url)
         self.events = Events(self.shapes)
@@ -92,6 +95,11 @@ class GitHubSandbox:
     def flush_webhooks(self, timeout: float = 10.0) -> None:
         """Wait until every webhook sent so far has been answered or has failed."""
         self._webhooks.flush(timeout)
+
+    def login_for(self, token: str) -> str:
+        from .github_rest_routes import BOT_LOGIN
+
+        return self.tokens.get(token, BOT_LOGIN)
 
     def report_violation(self, message: str) -> None:
         log.error("GitHub contract violation: %s", message)
@@ -173,6 +181,8 @@ class GitHubSandbox:
             if branches[head] == branches[base] or not repo.git.commits_between(
                     branches[base], branches[head]):
                 raise SandboxError(422, f"No commits between {base} and {head}")
+            if any(p.state == "open" and (p.head, p.base) == (head, base) for p in repo.pulls.values()):
+                raise SandboxError(422, f"A pull request already exists for {repo.owner}:{head}.")
             pull = Pull(repo.next_number(), title, body or "", user, head, base,
                         branches[head], branches[base], draft=draft)
             repo.pulls[pull.number] = pull
@@ -218,6 +228,18 @@ class GitHubSandbox:
         self._webhooks.send("pull_request", "pull_request$closed",
                             self.events.pull_request(repo, pull, "closed", merged_by))
         return sha
+
+    def close_pull(self, full_name: str, number: int, closed_by: str = "octocat") -> None:
+        """Close an open PR unmerged, and send `pull_request` closed."""
+        repo = self.repo(full_name)
+        with self.lock:
+            pull = self.pull(full_name, number)
+            if pull.state != "open":
+                return
+            pull.state, pull.closed_at = "closed", now_iso()
+            pull.updated_at = pull.closed_at
+        self._webhooks.send("pull_request", "pull_request$closed",
+                            self.events.pull_request(repo, pull, "closed", closed_by))
 
     def mergeable(self, repo: Repo, pull: Pull) -> bool | None:
         if pull.state != "open":

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from .github_state import CheckRun, Comment, Deployment, DeploymentStatus, Status, next_id, now_iso
 
 # Who the stand-in believes is calling: a bot token acts as the app's bot user.
-BOT_LOGIN = "mainline[bot]"
+APP_SLUG = "mainline"
+BOT_LOGIN = f"{APP_SLUG}[bot]"
 
 
 class _Body(dict):
@@ -18,6 +19,11 @@ class _Body(dict):
         from .github import SandboxError
 
         raise SandboxError(422, f'Invalid request.\n\n"{key}" wasn\'t supplied.')
+
+
+def caller() -> str:
+    """The login behind the request's token."""
+    return g.get("login") or BOT_LOGIN
 
 
 def body() -> dict:
@@ -130,7 +136,7 @@ def register_routes(app: Flask, sb) -> None:  # noqa: C901 - a flat table of sma
             if ref in repo.git.refs():
                 return error(422, "Reference already exists")
             repo.git.update_ref(ref, sha)
-        sb.refs_changed(repo, before, BOT_LOGIN)
+        sb.refs_changed(repo, before, caller())
         return ok(shapes.git_ref(repo, ref, sha), 201)
 
     @app.patch("/repos/<owner>/<name>/git/refs/<path:ref>")
@@ -147,7 +153,7 @@ def register_routes(app: Flask, sb) -> None:  # noqa: C901 - a flat table of sma
             if not data.get("force") and repo.git.merge_base(current, sha) != current:
                 return error(422, "Update is not a fast forward")
             repo.git.update_ref(full, sha, current)
-        sb.refs_changed(repo, before, BOT_LOGIN)
+        sb.refs_changed(repo, before, caller())
         return ok(shapes.git_ref(repo, full, sha))
 
     @app.get("/repos/<owner>/<name>/git/commits/<sha>")
@@ -163,7 +169,7 @@ def register_routes(app: Flask, sb) -> None:  # noqa: C901 - a flat table of sma
         repo, data = sb.repo(f"{owner}/{name}"), body()
         info = commit_or_404(repo, sha)
         status = Status(info.sha, data["state"], data.get("context") or "default",
-                        data.get("description"), data.get("target_url"), BOT_LOGIN)
+                        data.get("description"), data.get("target_url"), caller())
         with sb.lock:
             repo.statuses.append(status)
         return ok(shapes.status(repo, status), 201)
@@ -233,7 +239,7 @@ def register_routes(app: Flask, sb) -> None:  # noqa: C901 - a flat table of sma
         dep = Deployment(
             sha=info.sha, ref=data["ref"], task=data.get("task", "deploy"), environment=environment,
             description=data.get("description"), payload=data.get("payload", {}),
-            creator=BOT_LOGIN,
+            creator=caller(),
             production_environment=data.get("production_environment", environment == "production"),
             transient_environment=data.get("transient_environment", False))
         with sb.lock:
@@ -285,7 +291,7 @@ def register_routes(app: Flask, sb) -> None:  # noqa: C901 - a flat table of sma
         data = body()
         head = data["head"].split(":", 1)[-1]
         number = sb.open_pull(f"{owner}/{name}", head, data["base"], data.get("title", head),
-                              data.get("body") or "", BOT_LOGIN, draft=bool(data.get("draft", False)))
+                              data.get("body") or "", caller(), draft=bool(data.get("draft", False)))
         repo = sb.repo(f"{owner}/{name}")
         pull = repo.pulls[number]
         return ok(shapes.pull(repo, pull, sb.mergeable(repo, pull)), 201)
@@ -308,12 +314,25 @@ def register_routes(app: Flask, sb) -> None:  # noqa: C901 - a flat table of sma
         pull = sb.pull(repo.full_name, number)
         return ok(shapes.pull(repo, pull, sb.mergeable(repo, pull)))
 
+    @app.patch("/repos/<owner>/<name>/pulls/<int:number>")
+    def update_pull(owner, name, number):
+        repo, data = sb.repo(f"{owner}/{name}"), body()
+        pull = sb.pull(repo.full_name, number)
+        with sb.lock:
+            for field in ("title", "body"):
+                if isinstance(data.get(field), str):
+                    setattr(pull, field, data[field])
+            pull.updated_at = now_iso()
+        if data.get("state") == "closed":
+            sb.close_pull(repo.full_name, number, caller())
+        return ok(shapes.pull(repo, pull, sb.mergeable(repo, pull)))
+
     @app.put("/repos/<owner>/<name>/pulls/<int:number>/merge")
     def merge_pull(owner, name, number):
         data = body()
         if data.get("merge_method", "merge") != "merge":
             return error(405, f"{data['merge_method']} merges are not allowed on this repository.")
-        sha = sb.merge_pull(f"{owner}/{name}", number, BOT_LOGIN,
+        sha = sb.merge_pull(f"{owner}/{name}", number, caller(),
                             expected_head_sha=data.get("sha"), commit_title=data.get("commit_title"),
                             commit_message=data.get("commit_message"))
         return ok({"sha": sha, "merged": True, "message": "Pull Request successfully merged"})
@@ -323,7 +342,7 @@ def register_routes(app: Flask, sb) -> None:  # noqa: C901 - a flat table of sma
     @app.post("/repos/<owner>/<name>/issues/<int:number>/comments")
     def create_comment(owner, name, number):
         repo = sb.repo(f"{owner}/{name}")
-        comment_id = sb.comment(repo.full_name, number, body()["body"], BOT_LOGIN)
+        comment_id = sb.comment(repo.full_name, number, body()["body"], caller())
         return ok(shapes.comment(repo, repo.comments[comment_id]), 201)
 
     @app.get("/repos/<owner>/<name>/issues/<int:number>/comments")
@@ -353,12 +372,12 @@ def register_routes(app: Flask, sb) -> None:  # noqa: C901 - a flat table of sma
         content = data["content"]
         with sb.lock:
             for existing_id, existing, login in comment.reactions:
-                if existing == content and login == BOT_LOGIN:
+                if existing == content and login == caller():
                     # GitHub answers 200 with the reaction it already has: reacting is idempotent.
                     return ok(shapes.reaction(existing_id, content, login), 200)
             reaction_id = next_id()
-            comment.reactions.append((reaction_id, content, BOT_LOGIN))
-        return ok(shapes.reaction(reaction_id, content, BOT_LOGIN), 201)
+            comment.reactions.append((reaction_id, content, caller()))
+        return ok(shapes.reaction(reaction_id, content, caller()), 201)
 
     # -- people, apps, limits ------------------------------------------------------------------
 
@@ -366,6 +385,14 @@ def register_routes(app: Flask, sb) -> None:  # noqa: C901 - a flat table of sma
     def collaborator_permission(owner, name, username):
         repo = sb.repo(f"{owner}/{name}")
         return ok(shapes.permission(repo, username))
+
+    @app.get("/user")
+    def authenticated_user():
+        return ok(shapes.user(caller()))
+
+    @app.get("/app")
+    def authenticated_app():
+        return ok(shapes.app(APP_SLUG))
 
     @app.post("/app/installations/<int:installation_id>/access_tokens")
     def create_installation_token(installation_id):
@@ -398,7 +425,7 @@ def _apply_check_run(run: CheckRun, data: dict) -> None:
 def _after_check_run(sb, repo, run: CheckRun) -> None:
     if run.status == "completed":
         sb.send_webhook("check_run", "check_run$completed",
-                        sb.events.check_run(repo, run, BOT_LOGIN))
+                        sb.events.check_run(repo, run, caller()))
 
 
 def _failing_contexts(repo, sha: str, required: list[str] | None) -> list[str]:
@@ -414,7 +441,7 @@ def _failing_contexts(repo, sha: str, required: list[str] | None) -> list[str]:
 def _add_deployment_status(dep: Deployment, data: dict) -> DeploymentStatus:
     previous = dep.statuses[-1] if dep.statuses else None
     status = DeploymentStatus(
-        deployment_id=dep.id, state=data["state"], creator=BOT_LOGIN,
+        deployment_id=dep.id, state=data["state"], creator=caller(),
         description=data.get("description", ""),
         environment=data.get("environment", dep.environment),
         environment_url=data.get("environment_url", previous.environment_url if previous else ""),

@@ -99,6 +99,16 @@ class Shapes:
             values[f"{name}_url"] = f"{api}/{name}"
         return shaped("simple-user", values)
 
+    def app(self, slug: str) -> dict:
+        """The GitHub App behind an app JWT; its bot user is `<slug>[bot]`."""
+        return shaped("integration", {
+            "id": user_id(slug), "slug": slug, "node_id": node_id("App", slug), "name": slug.title(),
+            "owner": self.user("acme"), "description": "", "external_url": self.base,
+            "html_url": f"{self.base}/apps/{slug}", "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z", "events": [],
+            "permissions": {"contents": "write", "pull_requests": "write", "issues": "write",
+                            "checks": "write", "statuses": "write", "deployments": "write"}})
+
     def repo_urls(self, repo: Repo) -> dict:
         api = f"{self.base}/repos/{repo.full_name}"
         return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,39 @@ MAX_TEXT = 40_000
 BLOCK_TYPES = {"section", "divider", "header", "context", "actions", "image", "input", "rich_text", "file", "video"}
 ELEMENT_TYPES = {"button", "static_select", "overflow", "datepicker", "users_select", "conversations_select",
                  "channels_select", "checkboxes", "radio_buttons", "timepicker", "multi_static_select"}
+
+
+# What Slack's mrkdwn turns into something live: `<!channel>`, `<!here>`, `<!everyone>`,
+# `<!subteam^…>`, `<@U…>`, `<#C…>` and `<url|label>` links. Escaped text has no raw `<`.
+_CONTROL_SEQUENCE = re.compile(r"<([^<>]*)>")
+
+
+def live_sequences(text: str) -> list[str]:
+    """The control sequences Slack would act on in `text` (mentions, broadcasts, links)."""
+    return _CONTROL_SEQUENCE.findall(text or "")
+
+
+def displayed(text: str) -> str:
+    """`text` as a person reads it in Slack: the three escapes shown as the characters."""
+    return (text or "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def all_text(message: "Message") -> str:
+    """Every mrkdwn string of a message: its text and each block's text and elements."""
+    parts = [message.text or ""]
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str):
+                parts.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(message.blocks)
+    return "\n".join(parts)
 
 
 @dataclass

@@ -173,7 +173,7 @@ def test_a_bad_release_is_reverted_by_a_merged_pull_request(sandbox, host, tmp_p
         assert "health probe failed 3 times in a row" in told[0] and "Error rate 12.5%" in told[0]
 
     again = reverter.revert(request)
-    assert again.sha is None and again.pull_number == outcome.pull_number
+    assert again.sha == outcome.sha and again.pull_number == outcome.pull_number
     assert len(api(sandbox, "/pulls?state=all")) == 3
     assert all(len(api(sandbox, f"/issues/{n}/comments")) == 1 for n in (first, second))
 
@@ -233,18 +233,32 @@ def test_a_direct_push_is_reverted_under_its_own_subject(sandbox, host, tmp_path
     assert tree(sandbox, "master") == tree(sandbox, good)
 
 
+class CrashBeforeMerge:
+    """The bot's host, killed as it was about to merge."""
+
+    def __init__(self, host):
+        self._host = host
+
+    def __getattr__(self, name):
+        return getattr(self._host, name)
+
+    def merge_pull(self, *args, **kwargs):
+        raise KeyboardInterrupt("killed before the merge")
+
+
 def test_a_revert_pull_request_left_open_by_a_crash_is_merged_not_duplicated(sandbox, host, tmp_path):
     good = sandbox.head(REPO, "master")
     number, sha = merge_pr(sandbox, "broken", {"app.txt": "version 2\n"}, "Break the health page")
-    branch = f"mainline/revert-{sha[:12]}"
-    sandbox.create_branch(REPO, branch, sandbox.head(REPO, "master"))
-    sandbox.push_commit(REPO, branch, {"app.txt": "version 1\n"},
-                        f'Revert "Break the health page"\n\nThis reverts commit {sha}.')
-    left_open = sandbox.open_pull(REPO, branch, "master", 'Revert "Break the health page"')
+    request = RevertRequest(REPO, "master", (sha,), (number,))
+    with pytest.raises(KeyboardInterrupt):
+        PullRequestReverter(CrashBeforeMerge(host), workdir=tmp_path).revert(request)
+    left_open = next(p["number"] for p in api(sandbox, "/pulls?state=open"))
+    pushed = sandbox.head(REPO, f"mainline/revert-{sha[:12]}")
 
-    outcome = PullRequestReverter(host, workdir=tmp_path).revert(RevertRequest(REPO, "master", (sha,), (number,)))
+    outcome = PullRequestReverter(host, workdir=tmp_path).revert(request)
 
     assert outcome.pull_number == left_open and outcome.sha == sandbox.head(REPO, "master")
-    assert api(sandbox, f"/pulls/{left_open}")["merged"] is True
+    merged = api(sandbox, f"/pulls/{left_open}")
+    assert merged["merged"] is True and merged["head"]["sha"] == pushed  # its own branch, reused as it was
     assert len(api(sandbox, "/pulls?state=all")) == 2
     assert tree(sandbox, "master") == tree(sandbox, good)
