@@ -512,7 +512,8 @@ class Pipeline:
         authority = Authority(svc, config, svc.head_sha or sha)
         check_takes(self, authority, environment, branch, sha)
         self.store.environment(svc.id, environment)
-        row, _ = self.store.create_deploy(svc.id, environment, sha, branch, by, manual=True,
+        recorded = sha if sha.startswith(ref) else branch  # asked by sha: the full sha is the ref
+        row, _ = self.store.create_deploy(svc.id, environment, sha, recorded, by, manual=True,
                                           force_reason=reason if force else None)
         if force:
             # The sha may already be queued by its merge (held by the very lock being forced):
