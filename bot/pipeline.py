@@ -139,7 +139,12 @@ class Pipeline:
     def authority_config(self, service) -> DeployConfig:
         """The config a service runs under: its production branch head's, as last recorded."""
         if service.config_text:
-            return DeployConfig.model_validate_json(service.config_text)
+            try:
+                return DeployConfig.model_validate_json(service.config_text)
+            except ValueError:
+                # Recorded under older, looser rules: read the head again, and let a config
+                # that no longer validates fail as a config error does.
+                log.warning("the recorded config of %s no longer validates; reading its head", service.name)
         return self.service_config(service.name)
 
     def _enqueue_drive(self, service: str, environment: str) -> None:
