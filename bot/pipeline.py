@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from bot.adapters.pr_store import PullRequests
 from bot.authority import Authority, authority_for, check_takes
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
 from bot.watchdog import watch
@@ -729,9 +730,13 @@ class Pipeline:
         if key not in self._author_cache:
             authors: list[str] = []
             if self.w.github is not None:
+                stored = PullRequests(self.store)
                 for number in deploy.pull_numbers or ():
                     try:
-                        authors.append(self.w.github.get_pull(service.repo, number).user_login)
+                        pull = self.w.github.get_pull(service.repo, number)
+                        authors.append(pull.user_login)
+                        # Kept for pages and release notes, which never ask GitHub per view.
+                        stored.put(service.repo, number, pull.title, pull.user_login, pull.merge_commit_sha)
                     except MainlineError as exc:
                         log.warning("could not look up PR #%s of %s: %s", number, service.repo, exc)
             who = deploy.requested_by or ""
