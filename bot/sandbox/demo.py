@@ -7,6 +7,7 @@ rolled back to v2 → v3 reverted on master by a revert pull request."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,15 @@ from pathlib import Path
 import requests
 
 from bot.sandbox.sample_app import write_sample_app
+from bot.shutdown import (
+    STOP_SIGNALS,
+    alive,
+    command_line,
+    parent_of,
+    process_env,
+    stop_foreign_group,
+    stop_process_groups,
+)
 
 SECRET = "demo-webhook-secret"
 TOKEN = "demo-token"
@@ -30,6 +40,10 @@ SLACK_SIGNING = "demo-slack-signing-secret"
 REPO = "acme/webapp"
 SERVICE = "webapp"
 ROOT = Path(__file__).resolve().parents[2]
+OAUTH_APP = ("Iv1.mainlinedemo", "demo-oauth-client-secret")  # registered on the local GitHub
+# The demo's own pid and its children's, so a later demo can tell another demo still running
+# (refuse) from the orphans of one that was killed (stop them).
+PIDS = "demo.pids"
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,9 @@ class Demo:
         self.slack = None
         self.stop_timeline = threading.Event()
         self.bot = f"http://127.0.0.1:{ports.bot}"
+        self.owns_app = False
+        # The read-only API token of this run: MAINLINE_DEMO_API_TOKEN when a script chose one.
+        self.api_token = os.environ.get("MAINLINE_DEMO_API_TOKEN") or demo_token()
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -107,6 +124,8 @@ class Demo:
                     SLACK_SIGNING_SECRET=SLACK_SIGNING,
                     MAINLINE_SLACK_CHANNEL="#deploys",
                     MAINLINE_SLACK_USERS="octocat=U0OCTOCAT,hubot=U0HUBOT",
+                    GITHUB_OAUTH_CLIENT_ID=OAUTH_APP[0], GITHUB_OAUTH_CLIENT_SECRET=OAUTH_APP[1],
+                    MAINLINE_ADMINS="github:octocat,slack:U0OCTOCAT",
                     PYTHONUNBUFFERED="1")
 
     def start(self) -> None:
@@ -114,16 +133,18 @@ class Demo:
 
         say("starting dockerd and the registry (scripts/services.sh up)")
         subprocess.run([str(ROOT / "scripts" / "services.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
-        self.remove_app()
-        for name, port in (("bot", self.ports.bot), ("load balancer", self.ports.lb), ("GitHub", self.ports.github),
-                           ("Slack", self.ports.slack)):
-            if not port_free(port):
-                raise StoryFailed(f"port {port} ({name}) is taken: is another demo running?")
+        self.stop_orphans()
+        # Refuse before touching the app: another demo on these ports owns the containers too.
+        self.require_free(("bot", self.ports.bot), ("GitHub", self.ports.github), ("Slack", self.ports.slack))
+        self.owns_app = True
+        self.remove_app()  # frees the load balancer's port when an earlier run of ours held it
+        self.require_free(("load balancer", self.ports.lb))
         shutil.rmtree(self.state, ignore_errors=True)
         (self.state / "bot").mkdir(parents=True)
         self.github = GitHubSandbox(self.state / "github", webhook_url=f"{self.bot}/github/webhook",
                                     webhook_secret=SECRET, validate=True).start(port=self.ports.github)
         say(f"local GitHub on {self.github.url} (REST + git smart HTTP, checked against GitHub's OpenAPI)")
+        self.github.oauth.register_app(*OAUTH_APP, callback_url=f"{self.bot}/login/callback")
         from bot.sandbox.slack import SlackStandIn
 
         self.slack = SlackStandIn(token=SLACK_TOKEN, port=self.ports.slack).start()
@@ -133,34 +154,69 @@ class Demo:
                                 collaborators={"octocat": "admin", "hubot": "write"})
         log = open(self.state / "bot.log", "ab")
         cli = [sys.executable, "-m", "bot.cli"]
-        self.procs.append(subprocess.Popen(cli + ["serve", "--port", str(self.ports.bot), "--workers", "1"],
-                                           env=self.env(), stdout=log, stderr=log, cwd=ROOT))
-        self.procs.append(subprocess.Popen(cli + ["worker"], env=self.env(), stdout=log, stderr=log, cwd=ROOT))
+        # Each in its own process group, so stopping one stops everything it started too.
+        for args in (["serve", "--port", str(self.ports.bot), "--workers", "1"], ["worker"]):
+            self.procs.append(subprocess.Popen(cli + args, env=self.env(), stdout=log, stderr=log, cwd=ROOT,
+                                               start_new_session=True))
+            self.write_pids()
         log.close()
         self.wait(lambda: self._get("/healthz") is not None, 30, "the bot did not start; see " + str(self.state / "bot.log"))
+        make_read_token(self.env()["MAINLINE_DATABASE_URL"], self.api_token)
         say(f"bot on {self.bot} (dashboard /, API /api/services), worker running; log: {self.state / 'bot.log'}")
+        say(f"sign in at {self.bot}/login as any user of the local GitHub (octocat, hubot); "
+            f"read API token: {self.api_token}")
         threading.Thread(target=self.timeline, daemon=True).start()
 
+    def require_free(self, *ports: tuple[str, int]) -> None:
+        for name, port in ports:
+            if not port_free(port):
+                raise StoryFailed(f"port {port} ({name}) is taken by another process; stop it, or give the demo "
+                                  f"other ports (`ss -ltnp 'sport = :{port}'` names the process)")
+
     def stop(self) -> None:
+        """Stop the bot's processes (the worker hands its leases back), the stand-ins and the app."""
         self.stop_timeline.set()
-        for proc in self.procs:
-            proc.send_signal(signal.SIGINT)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_process_groups(self.procs, grace=8)
         if self.github is not None:
             self.github.stop()
         if self.slack is not None:
             self.slack.stop()
-        self.remove_app()
+        if self.owns_app:  # not when it refused to start because another demo runs
+            self.remove_app()
+            (self.state / PIDS).unlink(missing_ok=True)
+
+    # -- what an earlier demo left ---------------------------------------------------------------
+
+    def write_pids(self) -> None:
+        (self.state / PIDS).write_text(json.dumps({"demo": os.getpid(), "children": [p.pid for p in self.procs]}))
+
+    def stop_orphans(self) -> None:
+        """Stop the web and worker processes of an earlier demo on this state dir that was killed
+        before it could stop them; refuse while that demo still runs. Only processes provably its
+        own are touched: listed in its pid file, running `bot.cli`, on this state dir."""
+        try:
+            record = json.loads((self.state / PIDS).read_text())
+        except (OSError, ValueError):
+            return
+        ours = [pid for pid in record.get("children", []) if self.is_ours(pid)]
+        owner = record.get("demo")
+        if any(parent_of(pid) == owner for pid in ours):
+            raise StoryFailed(f"another demo (pid {owner}) is running on {self.state}; stop it first")
+        for pid in ours:
+            args = command_line(pid)
+            role = args[args.index("bot.cli") + 1] if "bot.cli" in args[:-1] else "(gone)"
+            say(f"stopping `mainline {role}` (pid {pid}), left running by an earlier demo")
+            stop_foreign_group(pid)
+
+    def is_ours(self, pid: int) -> bool:
+        return (isinstance(pid, int) and alive(pid) and "bot.cli" in command_line(pid)
+                and process_env(pid).get("MAINLINE_STATE_DIR") == str(self.state / "bot"))
 
     # -- watching ------------------------------------------------------------------------------
 
     def _get(self, path: str):
         try:
-            response = requests.get(self.bot + path, timeout=5)
+            response = requests.get(self.bot + path, timeout=5, headers={"Authorization": f"Bearer {self.api_token}"})
         except requests.RequestException:
             return None
         return response.json() if response.ok else None
@@ -208,6 +264,15 @@ class Demo:
             return d if d and d["state"] in states else None
 
         return self.wait(done, timeout, lambda: f"{sha[:7]} did not reach {' or '.join(states)}: {self.deploy_of(sha)}")
+
+    def signs_in(self, login: str) -> bool:
+        """A browser's way in: the dashboard sends it to GitHub's authorize page, which sends it back."""
+        browser = requests.Session()
+        authorize = browser.get(self.bot + "/", headers={"Accept": "text/html"}, timeout=5)
+        if not authorize.url.startswith(f"{self.github.url}/login/oauth/authorize"):
+            return False
+        page = browser.get(authorize.url + f"&login={login}", headers={"Accept": "text/html"}, timeout=10)
+        return page.ok and page.url == self.bot + "/" and SERVICE in page.text
 
     def serves(self) -> str:
         try:
@@ -264,25 +329,57 @@ class Demo:
         self.check(any("revert" in (m.text or "").lower() for m in cards),
                    f"the deploy card in Slack #deploys says v3 was reverted ({len(cards)} cards)")
         self.check(not self.slack.violations, "every Slack call had a valid shape")
+        self.check(self.signs_in("octocat"), "the dashboard signs octocat in through the local GitHub's OAuth flow")
+        self.check(requests.get(f"{self.bot}/api/services", timeout=5).status_code == 401,
+                   "the API refuses a request with no sign-in and no token")
         self.check(not self.github.violations, "every GitHub call and webhook matched GitHub's published contract"
                    + (f": {self.github.violations[:3]}" if self.github.violations else ""))
+
+
+def demo_token() -> str:
+    import secrets
+
+    return "mlt_" + secrets.token_urlsafe(32)
+
+
+def make_read_token(database_url: str, token: str) -> None:
+    """Store the run's read-only token, as `mainline tokens create demo --scope read` would."""
+    from bot.adapters.store import Store
+    from bot.auth import ApiTokens
+
+    ApiTokens(Store(database_url)).create("demo", "read", token=token)
 
 
 def pulls_number(pulls: list[dict], title: str) -> int:
     return next(p["number"] for p in pulls if p["title"] == title)
 
 
+def _interrupt(signum, _frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _set_handlers(handler) -> dict:
+    """Install `handler` for the stop signals; the previous handlers (none off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+
+
 def run_demo(once: bool = False, bot_port: int = 8000, ports: DemoPorts | None = None,
              state_dir: Path | None = None) -> int:
     ports = ports or DemoPorts(bot=bot_port)
     demo = Demo(ports, state_dir or Path.cwd() / ".mainline" / "demo")
+    # SIGTERM and SIGHUP stop the demo as Ctrl-C does: through `finally`, which stops what it started.
+    previous = _set_handlers(_interrupt)
     try:
         demo.start()
         demo.play()
         say("the story held: merge → live; bad merge → rolled back → reverted; master equals production")
         if once:
             return 0
-        say(f"dashboard: {demo.bot}/   app: http://127.0.0.1:{ports.lb}/   GitHub: {demo.github.url}/repos/{REPO}")
+        say(f"dashboard: {demo.bot}/ (sign in with the local GitHub)   app: http://127.0.0.1:{ports.lb}/   "
+            f"GitHub: {demo.github.url}/repos/{REPO}")
+        say(f"API: curl -H 'Authorization: Bearer {demo.api_token}' {demo.bot}/api/services")
         say("serving until interrupted (Ctrl-C)")
         try:
             while True:
@@ -292,5 +389,14 @@ def run_demo(once: bool = False, bot_port: int = 8000, ports: DemoPorts | None =
     except StoryFailed as exc:
         say(f"demo failed: {exc}")
         return 1
+    except KeyboardInterrupt as exc:
+        say(f"stopped ({exc or 'SIGINT'}) before the story finished")
+        return 130
     finally:
-        demo.stop()
+        # The stop is bounded (seconds); a second signal must not cut it short and leave children.
+        _set_handlers(signal.SIG_IGN)
+        try:
+            demo.stop()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

@@ -29,6 +29,8 @@ def test_demo_story_holds_end_to_end(tmp_path, capsys):
                  "✔ production serves v2 again", '✔ the revert pull request “Revert "Rework the health check"” is merged',
                  "and production agree (in_sync: True)", "✔ the author of v3 was told on the PR",
                  "✔ the deploy card in Slack #deploys says v3 was reverted",
+                 "✔ the dashboard signs octocat in through the local GitHub's OAuth flow",
+                 "✔ the API refuses a request with no sign-in and no token",
                  "✔ every GitHub call and webhook matched GitHub's published contract"):
         assert line in out, out
     assert "slack posted card" in out and "slack updated card" in out
