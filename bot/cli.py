@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -16,19 +17,23 @@ from bot.errors import MainlineError
 from bot.settings import Settings, SettingsError, load_settings
 
 
-def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("urllib3", "docker", "huey", "werkzeug", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def _setup_logging(verbose: bool = False, log_format: str = "text") -> None:
+    from bot.logs import setup_logging
+
+    setup_logging(logging.DEBUG if verbose else logging.INFO, log_format)
 
 
 def _settings() -> Settings:
+    from bot.logs import redact_also, settings_secrets
+
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         click.echo(str(exc.code), err=True)
         sys.exit(2)
+    # Secrets read from MAINLINE_SECRETS_DIR are not in the environment the log filter started with.
+    redact_also(settings_secrets(settings))
+    return settings
 
 
 def _pipeline():
@@ -47,7 +52,27 @@ def _fail(exc: Exception) -> None:
 def main(verbose: bool) -> None:
     """Mainline: a merge to master goes to production by itself; a bad release is rolled back
     and reverted, so master and production never disagree."""
-    _setup_logging(verbose)
+    try:
+        log_format = load_settings().log_format
+    except SettingsError:
+        log_format = "text"  # the command that needs the settings says what is wrong with them
+    _setup_logging(verbose, log_format)
+
+
+def _gunicorn_logs():
+    from gunicorn.glogging import Logger
+
+    class GunicornLogs(Logger):
+        """gunicorn's lines go through the root handler, so they share its format and its secrets filter."""
+
+        def setup(self, cfg) -> None:
+            super().setup(cfg)
+            for logger in (self.error_log, self.access_log):
+                for handler in list(logger.handlers):
+                    logger.removeHandler(handler)
+                logger.propagate = True
+
+    return GunicornLogs
 
 
 @main.command()
@@ -74,6 +99,11 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("threads", 8)
             self.cfg.set("accesslog", None)
             self.cfg.set("timeout", 60)
+            # SIGTERM lets requests in hand finish, for this long at most; then workers are killed.
+            self.cfg.set("graceful_timeout", 5)
+            self.cfg.set("logger_class", _gunicorn_logs())
+            # gunicorn's control socket sits at one path per user: two servers would share it.
+            self.cfg.set("control_socket_disable", True)
 
         def load(self):
             # A webhook's request thread hands its write to the inbox's writer thread and waits:
@@ -86,7 +116,11 @@ def serve(host: str, port: int, workers: int) -> None:
 
 @main.command()
 def worker() -> None:
-    """Run deploys: the queue consumer plus the periodic reconciler."""
+    """Run deploys: the queue consumer plus the periodic reconciler.
+
+    SIGINT or SIGTERM stops it within seconds; the deploys it was moving hand their leases back
+    and resume on the next worker."""
+    from bot.shutdown import on_stop_signals, release_leases_held_by, stop_worker
     from bot.wiring import poll_inbox, wire
 
     settings = _settings()
@@ -101,13 +135,23 @@ def worker() -> None:
             except Exception:
                 log.exception("reconcile pass failed; the next one will try again")
 
-    threading.Thread(target=reconcile_forever, daemon=True, name="reconciler").start()
-    threading.Thread(target=poll_inbox, args=(wired, stop), daemon=True, name="inbox").start()
-    wired.pipeline.reconcile()
+    helpers = [threading.Thread(target=reconcile_forever, daemon=True, name="reconciler"),
+               threading.Thread(target=poll_inbox, args=(wired, stop), daemon=True, name="inbox")]
+    consumer = wired.queue.consumer(settings.worker_threads)
+    consumer.start()
+    # After consumer.start(), which installs huey's handlers: ours stop the helpers too, and bound the wait.
+    stopping = on_stop_signals()
     try:
-        wired.queue.consumer(settings.worker_threads).run()
+        for thread in helpers:
+            thread.start()
+        wired.pipeline.reconcile()
+        logging.getLogger("mainline.worker").info("worker started (%d queue threads, pid %d)",
+                                                  settings.worker_threads, os.getpid())
+        while not stopping.wait(10):
+            consumer.check_worker_health()  # huey's own loop does this; we run the loop
     finally:
         stop.set()
+        stop_worker(consumer, helpers, lambda: release_leases_held_by(wired.store, wired.pipeline.owner))
 
 
 @main.command()

@@ -7,6 +7,7 @@ rolled back to v2 → v3 reverted on master by a revert pull request."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,15 @@ from pathlib import Path
 import requests
 
 from bot.sandbox.sample_app import write_sample_app
+from bot.shutdown import (
+    STOP_SIGNALS,
+    alive,
+    command_line,
+    parent_of,
+    process_env,
+    stop_foreign_group,
+    stop_process_groups,
+)
 
 SECRET = "demo-webhook-secret"
 TOKEN = "demo-token"
@@ -31,6 +41,9 @@ REPO = "acme/webapp"
 SERVICE = "webapp"
 ROOT = Path(__file__).resolve().parents[2]
 OAUTH_APP = ("Iv1.mainlinedemo", "demo-oauth-client-secret")  # registered on the local GitHub
+# The demo's own pid and its children's, so a later demo can tell another demo still running
+# (refuse) from the orphans of one that was killed (stop them).
+PIDS = "demo.pids"
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,7 @@ class Demo:
         self.slack = None
         self.stop_timeline = threading.Event()
         self.bot = f"http://127.0.0.1:{ports.bot}"
+        self.owns_app = False
         # The read-only API token of this run: MAINLINE_DEMO_API_TOKEN when a script chose one.
         self.api_token = os.environ.get("MAINLINE_DEMO_API_TOKEN") or demo_token()
 
@@ -119,11 +133,12 @@ class Demo:
 
         say("starting dockerd and the registry (scripts/services.sh up)")
         subprocess.run([str(ROOT / "scripts" / "services.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
-        self.remove_app()
-        for name, port in (("bot", self.ports.bot), ("load balancer", self.ports.lb), ("GitHub", self.ports.github),
-                           ("Slack", self.ports.slack)):
-            if not port_free(port):
-                raise StoryFailed(f"port {port} ({name}) is taken: is another demo running?")
+        self.stop_orphans()
+        # Refuse before touching the app: another demo on these ports owns the containers too.
+        self.require_free(("bot", self.ports.bot), ("GitHub", self.ports.github), ("Slack", self.ports.slack))
+        self.owns_app = True
+        self.remove_app()  # frees the load balancer's port when an earlier run of ours held it
+        self.require_free(("load balancer", self.ports.lb))
         shutil.rmtree(self.state, ignore_errors=True)
         (self.state / "bot").mkdir(parents=True)
         self.github = GitHubSandbox(self.state / "github", webhook_url=f"{self.bot}/github/webhook",
@@ -139,9 +154,11 @@ class Demo:
                                 collaborators={"octocat": "admin", "hubot": "write"})
         log = open(self.state / "bot.log", "ab")
         cli = [sys.executable, "-m", "bot.cli"]
-        self.procs.append(subprocess.Popen(cli + ["serve", "--port", str(self.ports.bot), "--workers", "1"],
-                                           env=self.env(), stdout=log, stderr=log, cwd=ROOT))
-        self.procs.append(subprocess.Popen(cli + ["worker"], env=self.env(), stdout=log, stderr=log, cwd=ROOT))
+        # Each in its own process group, so stopping one stops everything it started too.
+        for args in (["serve", "--port", str(self.ports.bot), "--workers", "1"], ["worker"]):
+            self.procs.append(subprocess.Popen(cli + args, env=self.env(), stdout=log, stderr=log, cwd=ROOT,
+                                               start_new_session=True))
+            self.write_pids()
         log.close()
         self.wait(lambda: self._get("/healthz") is not None, 30, "the bot did not start; see " + str(self.state / "bot.log"))
         make_read_token(self.env()["MAINLINE_DATABASE_URL"], self.api_token)
@@ -150,20 +167,50 @@ class Demo:
             f"read API token: {self.api_token}")
         threading.Thread(target=self.timeline, daemon=True).start()
 
+    def require_free(self, *ports: tuple[str, int]) -> None:
+        for name, port in ports:
+            if not port_free(port):
+                raise StoryFailed(f"port {port} ({name}) is taken by another process; stop it, or give the demo "
+                                  f"other ports (`ss -ltnp 'sport = :{port}'` names the process)")
+
     def stop(self) -> None:
+        """Stop the bot's processes (the worker hands its leases back), the stand-ins and the app."""
         self.stop_timeline.set()
-        for proc in self.procs:
-            proc.send_signal(signal.SIGINT)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_process_groups(self.procs, grace=8)
         if self.github is not None:
             self.github.stop()
         if self.slack is not None:
             self.slack.stop()
-        self.remove_app()
+        if self.owns_app:  # not when it refused to start because another demo runs
+            self.remove_app()
+            (self.state / PIDS).unlink(missing_ok=True)
+
+    # -- what an earlier demo left ---------------------------------------------------------------
+
+    def write_pids(self) -> None:
+        (self.state / PIDS).write_text(json.dumps({"demo": os.getpid(), "children": [p.pid for p in self.procs]}))
+
+    def stop_orphans(self) -> None:
+        """Stop the web and worker processes of an earlier demo on this state dir that was killed
+        before it could stop them; refuse while that demo still runs. Only processes provably its
+        own are touched: listed in its pid file, running `bot.cli`, on this state dir."""
+        try:
+            record = json.loads((self.state / PIDS).read_text())
+        except (OSError, ValueError):
+            return
+        ours = [pid for pid in record.get("children", []) if self.is_ours(pid)]
+        owner = record.get("demo")
+        if any(parent_of(pid) == owner for pid in ours):
+            raise StoryFailed(f"another demo (pid {owner}) is running on {self.state}; stop it first")
+        for pid in ours:
+            args = command_line(pid)
+            role = args[args.index("bot.cli") + 1] if "bot.cli" in args[:-1] else "(gone)"
+            say(f"stopping `mainline {role}` (pid {pid}), left running by an earlier demo")
+            stop_foreign_group(pid)
+
+    def is_ours(self, pid: int) -> bool:
+        return (isinstance(pid, int) and alive(pid) and "bot.cli" in command_line(pid)
+                and process_env(pid).get("MAINLINE_STATE_DIR") == str(self.state / "bot"))
 
     # -- watching ------------------------------------------------------------------------------
 
@@ -307,10 +354,23 @@ def pulls_number(pulls: list[dict], title: str) -> int:
     return next(p["number"] for p in pulls if p["title"] == title)
 
 
+def _interrupt(signum, _frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _set_handlers(handler) -> dict:
+    """Install `handler` for the stop signals; the previous handlers (none off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+
+
 def run_demo(once: bool = False, bot_port: int = 8000, ports: DemoPorts | None = None,
              state_dir: Path | None = None) -> int:
     ports = ports or DemoPorts(bot=bot_port)
     demo = Demo(ports, state_dir or Path.cwd() / ".mainline" / "demo")
+    # SIGTERM and SIGHUP stop the demo as Ctrl-C does: through `finally`, which stops what it started.
+    previous = _set_handlers(_interrupt)
     try:
         demo.start()
         demo.play()
@@ -329,5 +389,14 @@ def run_demo(once: bool = False, bot_port: int = 8000, ports: DemoPorts | None =
     except StoryFailed as exc:
         say(f"demo failed: {exc}")
         return 1
+    except KeyboardInterrupt as exc:
+        say(f"stopped ({exc or 'SIGINT'}) before the story finished")
+        return 130
     finally:
-        demo.stop()
+        # The stop is bounded (seconds); a second signal must not cut it short and leave children.
+        _set_handlers(signal.SIG_IGN)
+        try:
+            demo.stop()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

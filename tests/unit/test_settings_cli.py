@@ -46,3 +46,37 @@ def test_status_on_an_empty_database_says_so(tmp_path):
                MAINLINE_QUEUE_URL=f"sqlite:///{tmp_path}/q.db", MAINLINE_STATE_DIR=str(tmp_path / "s"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "no services yet"
+
+
+def test_unknown_log_format_is_named(tmp_path):
+    proc = run("status", MAINLINE_LOG_FORMAT="xml", MAINLINE_DATABASE_URL=f"sqlite:///{tmp_path}/m.db")
+    assert proc.returncode == 2
+    assert "MAINLINE_LOG_FORMAT" in proc.stderr
+
+
+def test_json_log_format_prints_one_json_object_per_line(tmp_path):
+    import json
+    import signal
+    import time
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MAINLINE_", "GITHUB_", "SLACK_"))}
+    env = dict(clean, MAINLINE_LOG_FORMAT="json", MAINLINE_DATABASE_URL=f"sqlite:///{tmp_path}/m.db",
+               MAINLINE_QUEUE_URL=f"sqlite:///{tmp_path}/q.db", MAINLINE_STATE_DIR=str(tmp_path / "s"))
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 30
+        while "worker started" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {"worker started", "worker stopped"} <= {line["message"].split(" (")[0] for line in lines}
+    for line in lines:
+        assert {"time", "level", "logger", "message"} <= set(line), line
+        assert line["time"].endswith("+00:00") and line["level"] in ("DEBUG", "INFO", "WARNING", "ERROR")
