@@ -16,10 +16,10 @@ from bot.adapters.git import GitClient
 from bot.adapters.queue import Queue, make_huey
 from bot.adapters.store import Store
 from bot.config import ConfigError, ConfigProblem, DeployConfig
-from bot.pipeline import Pipeline, PipelineOptions, Wiring
-from bot.routing import Router
 from bot.gating import Gatekeeper
+from bot.pipeline import Pipeline, PipelineOptions, Wiring
 from bot.reporting import github_host, pull_request_reverter, reporters_for, slack_for
+from bot.routing import Router
 from bot.settings import Settings
 
 log = logging.getLogger("mainline.wiring")
@@ -119,7 +119,7 @@ class Wired:
                 return  # processed, dead, backing off, or another worker has it in hand
             row = self.store.delivery(delivery_id)
             outcome = self._dispatch(row)
-        except Exception as exc:  # any failure is this delivery's alone
+        except Exception as exc:  # noqa: BLE001 - any failure is this delivery's alone
             self._delivery_failed(delivery_id, exc)
             return
         self.store.finish_delivery(delivery_id, outcome)

@@ -27,7 +27,8 @@ class ButtonAction:
 def parse_action_id(action_id: str) -> ButtonAction:
     """Read `verb:deploy_id:service:environment`, as bot.adapters.slack writes it on the card."""
     parts = action_id.split(":", 3)
-    if len(parts) != 4 or parts[0] not in VERBS or not parts[1].isdigit() or not parts[2] or not parts[3]:
+    if len(parts) != 4 or parts[0] not in VERBS or not (parts[1].isascii() and parts[1].isdigit()) \
+            or not parts[2] or not parts[3]:
         raise ValueError(f"not a Mainline button: {action_id[:80]!r}")
     return ButtonAction(parts[0], int(parts[1]), parts[2], parts[3])
 
@@ -38,17 +39,22 @@ def _payload(body: bytes) -> dict | None:
         return None
     try:
         payload = json.loads(fields["payload"])
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can read
         return None
     return payload if isinstance(payload, dict) else None
 
 
 def _actor(payload: dict) -> Actor | None:
-    user = (payload.get("user") or {}).get("id")
-    channel = (payload.get("channel") or {}).get("id") or (payload.get("container") or {}).get("channel_id")
+    def field(name: str, key: str) -> str:
+        value = payload.get(name)
+        value = value.get(key) if isinstance(value, dict) else None
+        return value if isinstance(value, str) else ""  # a signed payload may still be any JSON
+
+    user, channel = field("user", "id"), field("channel", "id") or field("container", "channel_id")
     if not user or not channel:
         return None
-    return Actor(user, channel, payload.get("response_url") or "")
+    response_url = payload.get("response_url")
+    return Actor(user, channel, response_url if isinstance(response_url, str) else "")
 
 
 def on_button(deps: SlackDeps, actor: Actor, action: ButtonAction) -> None:

@@ -26,7 +26,13 @@ from bot import webhook
 from bot.adapters.inbox import Inbox
 from bot.cli import main
 from tests.conftest import SECRET, LocalRepo
-from tests.handlers.test_github_webhook import example, github_web_url, merged_pr, post, publish
+from tests.handlers.test_github_webhook import (
+    example,
+    github_web_url,
+    merged_pr,
+    post,
+    publish,
+)
 
 ATTEMPTS = 3
 
@@ -139,12 +145,12 @@ def test_attack_08_json_nested_1000_deep_is_refused_and_never_holds_back_the_inb
 class _Listener(http.server.BaseHTTPRequestHandler):
     seen: list[str]
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         self.seen.append(f"{self.command} {self.path} {self.headers.get('Authorization')}")
         self.send_response(404)
         self.end_headers()
 
-    do_POST = do_GET  # noqa: N815
+    do_POST = do_GET
 
     def log_message(self, *args) -> None:
         pass
