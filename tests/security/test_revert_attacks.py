@@ -14,6 +14,7 @@ from bot.adapters.github import GitHubAdapter, GitHubConfig
 from bot.adapters.github_revert import PullRequestReverter, RevertRequest
 from bot.adapters.github_revert_git import Git
 from bot.sandbox.github import GitHubSandbox
+from tests.e2e.github_world import world  # noqa: F401 - the fixture
 
 BOT = "mainline[bot]"
 GOOD = {"app.txt": "version 1\n", "README.md": "webapp\n"}
@@ -289,3 +290,36 @@ def test_a_revert_that_was_itself_reverted_is_made_again(sandbox, tmp_path):
 
     assert outcome.sha == sandbox.head(repo.full, "master")
     assert repo.file_on_master("app.txt") == b"version 1\n"
+
+
+# -- attack 6 through the whole pipeline (Docker, HAProxy, git) ---------------------------------
+
+
+@pytest.mark.docker
+def test_attack_06_a_bad_release_is_reverted_by_the_bots_own_pull_request_not_the_one_waiting(world):
+    world.first_release()
+    number, v2 = world.merge_pr("hubot/v2", world.app_files("v2", mode="unhealthy"), "Rework the health check",
+                                author="hubot")
+    # hubot may push; he gets to the revert branch first, with a "revert" that adds a backdoor.
+    branch = f"mainline/revert-{v2[:12]}"
+    world.sandbox.create_branch(world.repo, branch, world.head())
+    world.sandbox.push_commit(world.repo, branch, {**world.app_files("v1"), "backdoor.py": "evil()\n"},
+                              f'Revert "Rework the health check"\n\nThis reverts commit {v2}.', author_login="hubot")
+    impostor = world.sandbox.open_pull(world.repo, branch, "master", 'Revert "Rework the health check"',
+                                       body=f"<!-- mainline:revert sha={v2} -->", user="hubot")
+    world.relay()
+    world.work()  # v2 goes out, fails verification, is rolled back and reverted
+    world.relay()
+    world.work()
+
+    assert world.deploys()[v2]["state"] == "reverted"
+    pulls = world.sandbox.repo(world.repo).pulls
+    assert pulls[impostor].state == "closed" and not pulls[impostor].merged
+    ours = [p for p in pulls.values() if p.head == branch and p.merged]
+    assert len(ours) == 1 and ours[0].user == BOT and ours[0].merged_by == BOT
+    head = world.head()
+    git = world.sandbox.repo(world.repo).git
+    assert git.read_file(head, "backdoor.py") is None
+    assert world.serves() == f"{world.service} v1"
+    status = world.status()
+    assert status["in_sync"] is True and status["live"]["sha"] == head
