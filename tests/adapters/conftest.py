@@ -9,6 +9,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import docker
 import pytest
@@ -135,7 +136,7 @@ class Traffic:
                     else:
                         self.bodies.append(body)
 
-    def __enter__(self) -> "Traffic":
+    def __enter__(self) -> Self:
         for _ in range(self.clients):
             thread = threading.Thread(target=self._run, daemon=True)
             thread.start()

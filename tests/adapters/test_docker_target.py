@@ -9,6 +9,7 @@ import uuid
 import pytest
 import requests
 
+from bot.adapters.docker_build import DockerBuilder
 from bot.adapters.docker_target import LABEL_SERVICE
 from bot.adapters.haproxy import HAProxy
 from bot.errors import BuildError, RolloutError
@@ -37,6 +38,45 @@ def test_build_pushes_once_then_skips_when_registry_has_the_tag(builder, tmp_pat
     assert "pushed" in first.steps
     assert second.steps == ["image_present"]
     assert builder.image_exists(image)
+
+
+class BusyRegistryOnce:
+    """The real Docker client, whose first push meets a registry answering 503."""
+
+    def __init__(self, real):
+        self.real, self.busy = real, 1
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    @property
+    def api(self):
+        outer = self
+
+        class Api:
+            def __getattr__(self, name):
+                return getattr(outer.real.api, name)
+
+            def push(self, *args, **kwargs):
+                if outer.busy:
+                    outer.busy -= 1
+                    return iter([{"status": "Preparing"},
+                                 {"error": "received unexpected HTTP status: 503 Service Unavailable"}])
+                return outer.real.api.push(*args, **kwargs)
+
+        return Api()
+
+
+def test_a_busy_registry_during_push_is_retried_and_the_image_lands(docker_client, tmp_path, events, caplog):
+    write_sample_app(tmp_path, "webapp busy-registry")
+    image = f"127.0.0.1:5000/mltest-busy-{uuid.uuid4().hex[:8]}:{uuid.uuid4().hex}"
+    client = BusyRegistryOnce(docker_client)
+
+    DockerBuilder(client=client).ensure_image(tmp_path, image, events())
+
+    assert client.busy == 0
+    assert DockerBuilder(client=docker_client).image_exists(image)
+    assert any("registry: attempt 1 failed" in r.getMessage() and "503" in r.getMessage() for r in caplog.records)
 
 
 def test_rolling_update_keeps_serving_and_ends_on_the_new_release(target, plan_for, traffic, listen, events, docker_client, service):
@@ -68,9 +108,8 @@ def test_unhealthy_release_never_takes_traffic(fast_health, target, plan_for, tr
     target.roll_out(plan_for("v2"), events())
     bad = plan_for("v3", health=dataclasses.replace(fast_health, timeout=3.0))
 
-    with traffic() as load:
-        with pytest.raises(RolloutError) as err:
-            target.roll_out(bad, events())
+    with traffic() as load, pytest.raises(RolloutError) as err:
+        target.roll_out(bad, events())
 
     assert "failed its health check" in str(err.value)
     assert "500 unhealthy" in str(err.value)  # the probe's last output

@@ -421,3 +421,22 @@ def test_attack_05_an_environment_name_that_leaves_the_state_dir_is_refused(
     assert sorted(p.name for p in (state_dir / "haproxy").iterdir()) == ["api-production"]
     assert list(state_dir.parent.glob("*-production")) == []
     assert docker_client.containers.list(all=True, filters={"label": f"mainline.service={service}"}) == []
+
+
+@pytest.mark.docker
+def test_attack_21_a_failing_bake_the_machinery_explains_is_not_a_verdict(
+        plan_for, target, events, docker_client, service, fast_health, state_dir):
+    v1 = plan_for("v1", health=dataclasses.replace(fast_health, bake=1.0))
+    target.roll_out(v1, events())
+    target = DockerTarget(state_dir, client=docker_client, retrying=FAST_RETRY)
+    for container in docker_client.containers.list(filters={"label": f"mainline.service={service}"}):
+        container.remove(force=True)  # someone else's cleanup job, mid-bake
+
+    with pytest.raises(TransientError) as vanished:
+        target.verify(v1, events())
+    target.load_balancer(service, ENVIRONMENT).stop()
+    with pytest.raises(TransientError) as lb_down:
+        target.verify(v1, events())
+
+    assert "outside Mainline" in str(vanished.value) and "not judging the release" in str(vanished.value)
+    assert "load balancer" in str(lb_down.value)
