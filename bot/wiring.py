@@ -115,14 +115,15 @@ class Wired:
         raises: a delivery whose handling fails is recorded, retried with backoff and, after
         `delivery_attempts` tries, dead-lettered, so it never holds back another."""
         try:
-            if not self.store.claim_delivery(delivery_id, self.pipeline.owner):
+            if not self.store.claim_delivery(delivery_id, self.pipeline.owner,
+                                             max_attempts=self.settings.delivery_attempts):
                 return  # processed, dead, backing off, or another worker has it in hand
             row = self.store.delivery(delivery_id)
             outcome = self._dispatch(row)
+            self.store.finish_delivery(delivery_id, outcome)  # should this fail, handlers are idempotent
         except Exception as exc:  # noqa: BLE001 - any failure is this delivery's alone
             self._delivery_failed(delivery_id, exc)
             return
-        self.store.finish_delivery(delivery_id, outcome)
         log.info("delivery %s (%s): %s", delivery_id, row.event, outcome)
 
     def process_due_deliveries(self, limit: int = 50) -> int:

@@ -45,10 +45,13 @@ class DeliveryStore:
                 or_(DeliveryRow.next_attempt_at.is_(None), DeliveryRow.next_attempt_at <= now))
                 .order_by(DeliveryRow.received_at).limit(limit)))
 
-    def claim_delivery(self, delivery_id: str, owner: str, stale_after: float = 120) -> bool:
-        """Take a due delivery for processing; False when it is done, dead-lettered, waiting out
-        its backoff, or another worker claimed it less than `stale_after` seconds ago (a crashed
-        worker's claim goes stale)."""
+    def claim_delivery(self, delivery_id: str, owner: str, stale_after: float = 120,
+                       max_attempts: int | None = None) -> bool:
+        """Take a due delivery for processing, counting the attempt; False when it is done,
+        dead-lettered, waiting out its backoff, or another worker claimed it less than
+        `stale_after` seconds ago (a crashed worker's claim goes stale). The attempt is counted
+        here, not on failure, so a delivery that kills the worker outright is dead-lettered
+        after `max_attempts` claims too, instead of crash-looping every worker that takes it."""
         now = utcnow()
         with self.session() as s:
             row = s.get(DeliveryRow, delivery_id, with_for_update=True)  # one claimant at a time
@@ -60,20 +63,25 @@ class DeliveryStore:
                 claimed_at = row.claimed_at or row.received_at
                 if claimed_at > now - timedelta(seconds=stale_after):
                     return False
-            row.outcome, row.claimed_at = f"claimed by {owner}", now
+            attempts = row.attempts or 0
+            if max_attempts is not None and attempts >= max_attempts:
+                row.dead_at, row.outcome = now, f"dead-lettered after {attempts} attempt(s)"
+                row.last_error = row.last_error or f"the worker stopped while handling it, {attempts} time(s)"
+                return False
+            row.attempts, row.outcome, row.claimed_at = attempts + 1, f"claimed by {owner}", now
             return True
 
     def fail_delivery(self, delivery_id: str, error: str, max_attempts: int,
                       retry_in: Callable[[int], float]) -> bool:
-        """Record a failed attempt and release the claim. The delivery is taken again
-        `retry_in(attempts)` seconds from now or, on its `max_attempts`th failure, dead-lettered
-        (True): then only a person replays it (`retry_delivery`)."""
+        """Record that the claimed attempt failed, and release the claim. The delivery is taken
+        again `retry_in(attempts)` seconds from now or, when that was its `max_attempts`th
+        attempt, dead-lettered (True): then only a person replays it (`retry_delivery`)."""
         now = utcnow()
         with self.session() as s:
             row = s.get(DeliveryRow, delivery_id, with_for_update=True)
             if row is None:
                 raise NotFoundError(f"no delivery {delivery_id}")
-            row.attempts = (row.attempts or 0) + 1
+            row.attempts = max(row.attempts or 0, 1)
             row.last_error, row.outcome = error[:500], None
             if row.attempts >= max_attempts:
                 row.dead_at, row.next_attempt_at = now, None

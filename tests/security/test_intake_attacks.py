@@ -134,9 +134,29 @@ def test_attack_08_json_nested_1000_deep_is_refused_and_never_holds_back_the_inb
     assert wired.process_due_deliveries() == 2
     assert production_deploys(wired) == [sha]
     old = wired.store.delivery("d-old-deep")
-    assert old.processed_at is not None and old.attempts == 0
+    assert old.processed_at is not None and old.attempts == 1
     assert old.outcome == "not acted on: body nests deeper than 64 levels; GitHub's payloads never do"
     assert wired.store.unprocessed_deliveries(older_than=0) == []
+
+
+def test_attack_08_a_delivery_that_kills_the_worker_is_dead_lettered_not_crash_looped(client, wired, local_repo,
+                                                                                       mainline):
+    from datetime import timedelta
+
+    from bot.adapters.models import DeliveryRow
+
+    sha = local_repo.commit("Merge pull request #7 from octocat/feature")
+    assert post(client, "pull_request", merged_pr(local_repo, sha), delivery="d-poison").status_code == 202
+    for i in range(ATTEMPTS):  # each worker that took it died mid-way (say, out of memory), two minutes ago
+        assert wired.store.claim_delivery("d-poison", f"killed-worker-{i}", max_attempts=ATTEMPTS)
+        with wired.store.session() as s:
+            row = s.get(DeliveryRow, "d-poison")
+            row.claimed_at -= timedelta(minutes=2)
+    wired.process_due_deliveries()
+    assert production_deploys(wired) == [], "the next worker did not take it a fourth time"
+    [dead] = wired.store.deliveries(failed=True)
+    assert dead["dead"] and dead["last_error"] == f"the worker stopped while handling it, {ATTEMPTS} time(s)"
+    assert "d-poison" in mainline("deliveries", "--failed").output
 
 
 # -- attack 18: the payload's clone_url --------------------------------------------------------------
@@ -195,7 +215,7 @@ def test_attack_18_a_hostile_repository_name_is_refused_with_a_clear_outcome(cli
     assert post(client, "pull_request", payload, delivery="d-name").status_code == 202
     wired.process_due_deliveries()
     row = wired.store.delivery("d-name")
-    assert row.processed_at is not None and row.attempts == 0, "refused once, not retried"
+    assert row.processed_at is not None and row.attempts == 1, "refused once, not retried"
     assert "payload lacks what we need" in row.outcome and "full_name" in row.outcome
     assert wired.store.services() == []
 
