@@ -103,7 +103,9 @@ class PullRequestReverter:
             return RevertOutcome(sha=merged.merge_commit_sha, reverted=request.commits, pull_number=merged.number)
         draft = found.draft()
         if draft is not None:
-            return RevertOutcome(sha=None, conflict_files=_conflicts_listed(draft.body), pull_number=draft.number)
+            files = _conflicts_listed(draft.body)
+            self._tell_conflict(request, draft, files)  # in case a crash came between opening and telling
+            return RevertOutcome(sha=None, conflict_files=files, pull_number=draft.number)
 
         originals = self._originals(request)
         identity = Identity.of(self._host.bot_login())
@@ -202,14 +204,17 @@ class PullRequestReverter:
                 f"merge it. Automatic deploys of this service stay locked until then.")
         pull = self._host.create_pull(request.repo, NewPull(
             title=title, head=request.revert_branch, base=request.branch, body=body, draft=True))
+        self._tell_conflict(request, pull, files)
+        # Nothing reached the production branch, so nothing counts as reverted yet.
+        return RevertOutcome(sha=None, conflict_files=tuple(files), pull_number=pull.number)
+
+    def _tell_conflict(self, request: RevertRequest, draft: PullRequest, files) -> None:
         comment = (f"Mainline rolled back {request.environment} but could not revert this pull request "
                    f"on `{request.branch}` by itself: reverting conflicts in "
                    f"{', '.join(github_code_span(f) for f in files)}. "
-                   f"Draft #{pull.number} waits for a person.\n\n{_reason_and_evidence(request)}")
+                   f"Draft #{draft.number} waits for a person.\n\n{_reason_and_evidence(request)}")
         for number in request.pull_numbers:
             self._host.upsert_comment(request.repo, number, request.comment_marker, comment)
-        # Nothing reached the production branch, so nothing counts as reverted yet.
-        return RevertOutcome(sha=None, conflict_files=tuple(files), pull_number=pull.number)
 
 
 def _newest(request: RevertRequest, originals: list[PullRequest]) -> PullRequest | None:

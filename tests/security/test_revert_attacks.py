@@ -268,6 +268,26 @@ def test_a_revert_killed_twice_in_a_row_still_happens_once(sandbox, tmp_path, ki
     assert_reverted_once(repo)
 
 
+@pytest.mark.parametrize("kill_after", range(1, 4))
+def test_a_conflicting_revert_killed_after_any_write_leaves_one_draft_when_run_again(sandbox, tmp_path, killable,
+                                                                                     kill_after):
+    repo = Repo(sandbox)
+    sandbox.push_commit(repo.full, "master", {"app.txt": "version 3\n"}, "Hotfix straight on master")
+    head = sandbox.head(repo.full, "master")
+    with pytest.raises(Killed):
+        run_step(sandbox, repo, tmp_path, Writes(kill_after), killable)
+
+    outcome = run_step(sandbox, repo, tmp_path, Writes(None), killable)
+    run_step(sandbox, repo, tmp_path, Writes(None), killable)
+
+    assert outcome.conflict_files == ("app.txt",) and sandbox.head(repo.full, "master") == head
+    drafts = repo.revert_pulls()
+    assert len(drafts) == 1 and drafts[0]["draft"] is True and drafts[0]["state"] == "open"
+    for number in (repo.first, repo.second):
+        told = [c for c in sandbox.repo(repo.full).comments.values() if c.issue_number == number]
+        assert len(told) == 1 and f"Draft #{drafts[0]['number']}" in told[0].body
+
+
 def test_a_revert_already_made_by_hand_under_another_message_is_not_made_again(sandbox, tmp_path):
     repo = Repo(sandbox)
     sandbox.push_commit(repo.full, "master", {"app.txt": "version 1\n", "cache.txt": None}, "Back out the release")
