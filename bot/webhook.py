@@ -55,13 +55,14 @@ def action_of(payload: dict) -> str | None:
     return action if isinstance(action, str) and EVENT.fullmatch(action) else None
 
 
-def _deeper_than(value: object, limit: int) -> bool:
+def _deeper_than(value: dict | list, limit: int) -> bool:
     """Without recursion, so a deep document cannot exhaust the stack while we measure it."""
-    stack = [(value, 1)]
+    stack: list[tuple[dict | list, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > limit:
             return True
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
     return False
