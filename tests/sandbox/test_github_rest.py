@@ -197,3 +197,45 @@ def test_fifty_calls_stay_fast_with_validation_on(api, sandbox, webapp):
         api.post(f"/repos/{webapp}/statuses/{sha}", json={"state": "success", "context": f"c{i}"})
         api.get(f"/repos/{webapp}/commits/{sha}/status")
     assert time.monotonic() - started < 5
+
+
+def test_each_token_acts_as_its_user_and_the_bots_token_as_the_bot(api, sandbox, webapp):
+    import requests
+
+    sandbox.tokens["ghp_eve"] = "eve"
+    assert api.get("/user").json()["login"] == "mainline[bot]"
+    eve = {"Authorization": "token ghp_eve"}
+    assert requests.get(f"{sandbox.url}/user", headers=eve, timeout=10).json()["login"] == "eve"
+    sandbox.create_branch(webapp, "eve/x", sandbox.head(webapp, "master"))
+    sandbox.push_commit(webapp, "eve/x", {"x": "x\n"}, "X", author_login="eve")
+    pulled = requests.post(f"{sandbox.url}/repos/{webapp}/pulls", headers=eve, timeout=10,
+                           json={"head": "eve/x", "base": "master", "title": "X"})
+    assert pulled.json()["user"]["login"] == "eve"
+    said = requests.post(f"{sandbox.url}/repos/{webapp}/issues/{pulled.json()['number']}/comments", headers=eve,
+                         json={"body": "hi"}, timeout=10)
+    assert said.json()["user"]["login"] == "eve"
+
+
+def test_the_app_jwt_names_the_app_whose_bot_user_is_slug_bot(sandbox):
+    import requests
+
+    now = int(time.time())
+    token = jwt.encode({"iat": now - 60, "exp": now + 540, "iss": "12345"}, "the stand-in checks claims, not the signature", algorithm="HS256")
+    answer = requests.get(f"{sandbox.url}/app", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert answer.status_code == 200 and answer.json()["slug"] == "mainline"
+
+
+def test_one_open_pull_request_per_branch_and_a_closed_one_is_not_merged(api, sandbox, webapp, receiver):
+    sandbox.create_branch(webapp, "feature", sandbox.head(webapp, "master"))
+    sandbox.push_commit(webapp, "feature", {"f.txt": "f\n"}, "F")
+    first = api.post(f"/repos/{webapp}/pulls", json={"head": "feature", "base": "master", "title": "F"})
+    again = api.post(f"/repos/{webapp}/pulls", json={"head": "feature", "base": "master", "title": "F"})
+    assert first.status_code == 201 and again.status_code == 422
+    assert "already exists" in again.json()["message"]
+    number = first.json()["number"]
+    closed = api.patch(f"/repos/{webapp}/pulls/{number}", json={"state": "closed"})
+    assert closed.status_code == 200 and closed.json()["state"] == "closed" and closed.json()["merged"] is False
+    assert api.put(f"/repos/{webapp}/pulls/{number}/merge", json={}).status_code == 405
+    sandbox.flush_webhooks()
+    assert any(e["json"]["action"] == "closed" and e["json"]["pull_request"]["number"] == number
+               for e in receiver.events("pull_request"))
