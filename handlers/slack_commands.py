@@ -9,6 +9,7 @@ from flask import Blueprint, jsonify, request
 
 from bot.config import DeployConfig
 from bot.errors import MainlineError
+from bot.escape import slack_text
 from handlers.slack_common import (Actor, SlackDeps, channel_refusal, default_environment, deployer_refusal,
                                    environment_problem, ephemeral, error, form, in_channel, refuse, reply,
                                    run_job, verify)
@@ -154,9 +155,9 @@ def status_text(services: list[dict]) -> str:
         line = f"*{s['service']}* in {s['environment']}: live {_short(live.get('sha'))}"
         line += " · in sync" if s.get("in_sync") else f" · head {_short(s.get('head'))} not live yet"
         if s.get("locked"):
-            line += f" · :lock: locked by {s['locked'].get('by')}: {s['locked'].get('reason')}"
+            line += f" · :lock: locked by {slack_text(s['locked'].get('by'), 100)}: {slack_text(s['locked'].get('reason'), 500)}"
         for item in s.get("queue") or []:
-            blocked = f" (blocked: {item['blocked_by']})" if item.get("blocked_by") else ""
+            blocked = f" (blocked: {slack_text(item['blocked_by'], 500)})" if item.get("blocked_by") else ""
             line += f"\n    {_short(item.get('sha'))} {item.get('state')}{blocked}"
         lines.append(line)
     return "\n".join(lines)
