@@ -88,9 +88,10 @@ def mainline(args: list[str], env: dict, log: Path) -> subprocess.Popen:
                                 cwd=ROOT, start_new_session=True)
 
 
-def sigterm_and_time(proc: subprocess.Popen) -> float:
+def sigterm_and_time(proc: subprocess.Popen, signum: int = signal.SIGTERM) -> float:
+    """Signal `proc` (its leader only, as a supervisor does) and time how long it takes to exit."""
     started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     proc.wait(timeout=30)
     return time.monotonic() - started
 
@@ -104,7 +105,8 @@ def bot_env(settings, **extra: str) -> dict:
 # -- serve and worker ------------------------------------------------------------------------------
 
 
-def test_attack_22_sigterm_stops_serve_and_worker_with_everything_they_started(tmp_path, settings):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_attack_22_sigterm_stops_serve_and_worker_with_everything_they_started(tmp_path, settings, signum):
     port = free_port()
     env = bot_env(settings)
     serve = mainline(["serve", "--port", str(port), "--workers", "2"], env, tmp_path / "serve.log")
@@ -114,7 +116,7 @@ def test_attack_22_sigterm_stops_serve_and_worker_with_everything_they_started(t
         gunicorn_workers = children_of(serve.pid)
         assert len(gunicorn_workers) == 2
         assert wait_until(lambda: "worker started" in (tmp_path / "worker.log").read_text(), 20, 0.2)
-        took = max(sigterm_and_time(serve), sigterm_and_time(worker))
+        took = max(sigterm_and_time(serve, signum), sigterm_and_time(worker, signum))
     finally:
         for proc in (serve, worker):
             if proc.poll() is None:
@@ -154,7 +156,7 @@ health: {{path: /health, interval: 0.3s, failures: 3, bake: 60s, timeout: 20s}}
 rollback: {{auto: true, revert: push}}
 """)
     sha = repo.commit("v1")
-    yield service, DeployRequest(repo=f"acme/{service}", clone_url=repo.clone_url, ref="refs/heads/master", sha=sha)
+    yield service, lb, DeployRequest(repo=f"acme/{service}", clone_url=repo.clone_url, ref="refs/heads/master", sha=sha)
     import docker
 
     for container in docker.from_env().containers.list(all=True, filters={"label": f"mainline.service={service}"}):
@@ -164,7 +166,7 @@ rollback: {{auto: true, revert: push}}
 
 @pytest.mark.docker
 def test_attack_22_a_worker_stopped_mid_deploy_hands_its_lease_back(tmp_path, long_bake):
-    service, request = long_bake
+    service, lb, request = long_bake
     # A long lease: only a worker that hands it back explains a free lease within seconds.
     settings = load_settings(database_url=f"sqlite:///{tmp_path}/mainline.db", queue_url=f"sqlite:///{tmp_path}/q.db",
                              state_dir=tmp_path / "state", github_webhook_secret=SECRET, lease_seconds=60)
@@ -192,6 +194,8 @@ def test_attack_22_a_worker_stopped_mid_deploy_hands_its_lease_back(tmp_path, lo
         assert lease() is None, "the stopped worker still holds the lease"
         [deploy] = wired.pipeline.deploys(service)
         assert deploy["state"] == "verifying", "stopping the worker must not fail the release"
+        # The load balancer is production's, not the worker's: it serves on while no worker runs.
+        assert requests.get(f"http://127.0.0.1:{lb}/", timeout=5).text.strip() == f"{service} v1"
         # The next worker takes the deploy up at once, not after the lease would have expired.
         successor = mainline(["worker"], env, tmp_path / "successor.log")
         assert wait_until(lambda: lease() is not None, 20, 0.2), "the next worker did not take the deploy up"
@@ -266,7 +270,7 @@ def test_attack_22_sigterm_stops_the_demo_and_everything_it_started(tmp_path):
         took = sigterm_and_time(demo.proc)
     finally:
         demo.kill()
-    assert took < STOPPED_WITHIN + 5, f"the demo took {took:.1f}s to stop"
+    assert took < STOPPED_WITHIN, f"the demo took {took:.1f}s to stop"
     assert all(gone(pid) and group_members(pid) == [] for pid in children), "a child of the demo outlived it"
     assert wait_until(demo.ports_free, 5, 0.2), "a port of the demo is still taken after it stopped"
     assert leases_held(demo.state) == [], "the demo's worker kept its lease"
@@ -288,7 +292,7 @@ def test_attack_22_a_demo_stops_what_a_killed_demo_left_running(tmp_path):
         assert set(children).isdisjoint(orphans)
         assert all(gone(pid) and group_members(pid) == [] for pid in orphans)
         assert second.output().count("left running by an earlier demo") == 2, second.output()
-        assert sigterm_and_time(second.proc) < STOPPED_WITHIN + 5
+        assert sigterm_and_time(second.proc) < STOPPED_WITHIN
         assert all(gone(pid) for pid in children)
     finally:
         first.kill()
