@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -84,6 +85,13 @@ class SlackWeb:
     def __repr__(self) -> str:
         return f"SlackWeb(base_url={self._client.base_url!r})"
 
+    def allows_response_url(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.netloc == "hooks.slack.com":
+            return True
+        base = urlsplit(self._client.base_url)
+        return (parts.scheme, parts.netloc) == (base.scheme, base.netloc) and not parts.username
+
     def call(self, method: str, **params) -> dict:
         def attempt() -> dict:
             try:
@@ -96,6 +104,11 @@ class SlackWeb:
         return self._policy(attempt)()
 
     def respond(self, response_url: str, payload: dict) -> None:
+        if not self.allows_response_url(response_url):
+            # A signed request names where we POST: only Slack's hooks (or the configured
+            # Slack host, e.g. the local stand-in), never an address of the requester's choice.
+            raise MainlineError(f"refusing a response_url outside Slack: {response_url[:80]!r}")
+
         def attempt() -> None:
             client = WebhookClient(response_url, timeout=self._timeout, logger=_sdk_logger(), retry_handlers=[])
             try:
