@@ -16,6 +16,7 @@ from bot.auth import SESSION_COOKIE, Authenticator, Principal
 from bot.errors import MainlineError, NotFoundError
 from bot.release_reporter import releases_view
 from bot.settings import Settings
+from bot.sync_metrics import SyncCollector
 
 log = logging.getLogger("mainline.web")
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings, adapters=None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["mainline"] = wired
     metrics = _metrics()
+    metrics["registry"].register(SyncCollector(wired.store))
     secret = settings.github_webhook_secret.get_secret_value() if settings.github_webhook_secret else None
     inbox = Inbox(wired.store)
     authenticator = Authenticator(wired.store)

@@ -73,7 +73,8 @@ def release_reporter(settings: Settings, github=None, slack=None, store=None, gi
         from bot.adapters.ses import SesMailer
 
         mailer = SesMailer(None, settings.email_sender)
-    return ReleaseReporter(ReleaseSources(store, git, github), mailer=mailer, slack=slack,
+    return ReleaseReporter(ReleaseSources(store, git, github, web_url=settings.github_web_base()),
+                           mailer=mailer, slack=slack,
                            slack_channel=settings.slack_channel)
 
 

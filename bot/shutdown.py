@@ -186,17 +186,8 @@ def stop_worker(consumer, helpers: list[threading.Thread], release_leases, grace
 
 
 def release_leases_held_by(store, owner: str) -> int:
-    """Free every environment lease `owner` holds; the number freed.
-
-    Only for a process that is exiting: a thread of it may still believe it holds one."""
-    from sqlalchemy import update
-
-    from bot.adapters.models import EnvironmentRow
-
-    with store.session() as s:
-        result = s.execute(update(EnvironmentRow).where(EnvironmentRow.lease_owner == owner)
-                           .values(lease_owner=None, lease_expires_at=None))
-        return result.rowcount
+    """Free every environment lease `owner` holds (see Store.release_leases_held_by)."""
+    return store.release_leases_held_by(owner)
 
 
 def stop_foreign_group(pgid: int, grace: float = 5.0) -> None:

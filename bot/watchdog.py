@@ -85,5 +85,7 @@ def _alarm(pipeline, svc, environment: str, cause: str, since: datetime) -> None
     pipeline._tell(DeployNotice(0, svc.name, environment, svc.repo, svc.head_sha, "failed", message, kind="gate",
                                 data={"gate": "sync", "status": "block", "reason": message,
                                       "slack_channel": pipeline._slack_channel(svc)}))
+    pipeline._tell(DeployNotice(0, svc.name, environment, svc.repo, svc.head_sha, "failed", message, kind="alert",
+                                data={"cause": cause, "slack_channel": pipeline._slack_channel(svc)}))
     pipeline.request(DeployRequest(svc.repo, svc.clone_url, f"refs/heads/{svc.branch}", svc.head_sha,
                                    environment=environment, requested_by="watchdog", requeue=True))

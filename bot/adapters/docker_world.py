@@ -49,7 +49,7 @@ def load_balancer_in(state_dir: Path, service: str, environment: str, listen: st
                                   "digits, '-' and '_' (at most 31), starting with a letter or digit")
     lb = HAProxy(state_dir, service, environment, listen)
     root = (Path(state_dir) / "haproxy").resolve()
-    inside = [lb.dir.resolve() == root / f"{service}-{environment}", lb.config_path.resolve().is_relative_to(root),
+    inside = [lb.dir.resolve() == root / f"{service}.{environment}", lb.config_path.resolve().is_relative_to(root),
               lb.pid_path.resolve().is_relative_to(root),
               # A deep state dir moves the socket to /tmp under a digest: no name in that path.
               lb.socket_path.resolve().is_relative_to(root) or lb.socket_path.name.startswith("mainline-haproxy-")]

@@ -164,6 +164,8 @@ class GitHubReporter:
         self._pulls: dict[tuple[str, str], tuple[int, ...]] = {}
 
     def notify(self, notice: DeployNotice) -> None:
+        if notice.kind == "alert":
+            return  # chat news about no one deploy; GitHub hears it as a check run (kind "gate")
         if notice.kind == "gate":
             self.on_gate_result(notice)
             return

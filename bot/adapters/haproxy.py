@@ -113,7 +113,7 @@ class HAProxy:
     def __init__(self, state_dir: Path, service: str, environment: str, listen: str,
                  binary: str = HAPROXY_BIN):
         root = Path(state_dir) / "haproxy"
-        self.dir = root / f"{_safe_name('service', service)}-{_safe_name('environment', environment)}"
+        self.dir = root / f"{_safe_name('service', service)}.{_safe_name('environment', environment)}"
         if self.dir.resolve().parent != root.resolve():
             raise UnsafeConfigError(f"the load balancer of {service}/{environment} would leave {root}")
         self.service = service

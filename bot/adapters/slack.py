@@ -285,6 +285,9 @@ class SlackReporter:
         """Queue the notice for delivery and return at once."""
         if notice.kind == "gate" and notice.data.get("status") == "pass":
             return  # a gate that passed is a check run on GitHub, not news in the channel
+        if notice.kind == "alert":
+            self._alert(notice)
+            return
         if notice.deploy_id == 0:
             return  # no deploy (an invalid config): GitHub's failing check run says which line
         with self._cond:
@@ -317,6 +320,20 @@ class SlackReporter:
 
     def respond(self, response_url: str, payload: dict) -> None:
         self._web.respond(response_url, payload)
+
+    def _alert(self, notice: DeployNotice) -> None:
+        """A message about no one deploy (the watchdog's), posted once, off the caller's thread."""
+        channel = notice.data.get("slack_channel") or self._default_channel
+        text = f":rotating_light: *{slack_text(notice.service, 100)}* in {slack_text(notice.environment, 100)}: " \
+               f"{slack_text(notice.message, 1000)}"
+
+        def post() -> None:
+            try:
+                self.post_message(channel, text)
+            except MainlineError as exc:
+                log.warning("slack: could not post the alert on %s: %s", notice.service, exc)
+
+        threading.Thread(target=post, name="slack-alert", daemon=True).start()
 
     def post_ephemeral(self, channel: str, user: str, text: str, blocks: list | None = None) -> None:
         params = {"channel": channel, "user": user, "text": text}

@@ -156,6 +156,14 @@ class Store(DeliveryStore):
             s.execute(update(EnvironmentRow).where(EnvironmentRow.id == env_id)
                       .values(unsynced_since=since, sync_alerted_at=alerted_at))
 
+    def release_leases_held_by(self, owner: str) -> int:
+        """Free every environment lease `owner` holds; the number freed. Only for a process
+        that is exiting: a thread of it may still believe it holds one."""
+        with self.session() as s:
+            result = s.execute(update(EnvironmentRow).where(EnvironmentRow.lease_owner == owner)
+                               .values(lease_owner=None, lease_expires_at=None))
+            return result.rowcount
+
     # -- leases -------------------------------------------------------------------------------
 
     def acquire_lease(self, env_id: int, owner: str, seconds: float) -> int | None:

@@ -418,7 +418,7 @@ def test_attack_05_an_environment_name_that_leaves_the_state_dir_is_refused(
         assert "is not allowed" in str(err.value)
 
     assert victim.config_path.read_text() == "victim config\n"
-    assert sorted(p.name for p in (state_dir / "haproxy").iterdir()) == ["api-production"]
+    assert sorted(p.name for p in (state_dir / "haproxy").iterdir()) == ["api.production"]
     assert list(state_dir.parent.glob("*-production")) == []
     assert docker_client.containers.list(all=True, filters={"label": f"mainline.service={service}"}) == []
 
