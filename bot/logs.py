@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 MASK = "***"
 SECRET_ENV = ("GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "GITHUB_APP_PRIVATE_KEY", "SLACK_SIGNING_SECRET",
-              "SLACK_BOT_TOKEN", "GITHUB_OAUTH_CLIENT_SECRET", "MAINLINE_SESSION_SECRET",
+              "SLACK_BOT_TOKEN", "GITHUB_OAUTH_CLIENT_SECRET",
               "MAINLINE_DEMO_API_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 # Shorter values would turn every common word into `***` and hide nothing worth hiding.
 MIN_SECRET_LENGTH = 6

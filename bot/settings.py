@@ -55,8 +55,6 @@ class Settings(BaseSettings):
     # Where git and the OAuth pages live; derived from GITHUB_API_URL when unset
     # (https://api.github.com -> https://github.com, https://ghe/api/v3 -> https://ghe).
     github_web_url: str | None = Field(None, validation_alias="GITHUB_WEB_URL")
-    # Signs session cookies; made once and kept in the state dir when unset.
-    session_secret: SecretStr | None = Field(None, validation_alias="MAINLINE_SESSION_SECRET")
     # The invariant watchdog: how long the head may go unaccounted for before it is said loudly.
     sync_bound_seconds: float = Field(300.0, gt=0, validation_alias="MAINLINE_SYNC_BOUND_SECONDS")
     # A webhook delivery whose handling keeps raising is dead-lettered after this many attempts.
