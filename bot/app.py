@@ -139,7 +139,7 @@ def create_app(settings: Settings, adapters=None) -> Flask:
         recent = {s["service"]: wired.pipeline.deploys(s["service"], limit=5) for s in services}
         return render_template("dashboard.html", services=services, recent=recent)
 
-    app.register_blueprint(oauth.blueprint(settings, wired.store))
+    app.register_blueprint(oauth.blueprint(settings, wired.store, wired.pipeline.w.github))
     _mount_slack(app, settings, wired)
     return app
 

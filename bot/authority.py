@@ -23,32 +23,61 @@ class Authority:
     head: str  # the production branch head the config was read at
 
 
-def production_branch(pipeline, req: DeployRequest, branch: str, own: DeployConfig) -> str:
-    """The repository's production branch: the one its service was bound with, else (first
-    sight) the repository's default branch, and only when its own config names that branch."""
+def production_branch(pipeline, req: DeployRequest) -> tuple[str, bool]:
+    """The repository's production branch, and whether the repository is seen for the first
+    time: the branch its service was bound with, else the repository's default branch as the
+    repository says (GitHub's payload, else the remote's HEAD), never as a config claims."""
     known = pipeline.store.services_of_repo(req.repo)
     if known:
-        return max(known, key=lambda s: s.id).branch
-    default = req.default_branch or own.branch
-    if own.branch != default:
-        raise ConfigError([ConfigProblem(None, "branch", f"the production branch must be the repository's "
-                                                         f"default branch `{default}`, not `{own.branch}`")])
-    return default
+        return max(known, key=lambda s: s.id).branch, False
+    default = req.default_branch or pipeline.w.git.default_branch(req.clone_url)
+    if default is None:
+        raise ConfigError([ConfigProblem(None, "branch", f"{req.repo} names no default branch; "
+                                                         "Mainline binds a service only from it")])
+    return default, True
 
 
 def authority_for(pipeline, req: DeployRequest, branch: str, own: DeployConfig) -> Authority:
-    """Bind (or find) the service and read its config at the production branch head."""
-    prod_branch = production_branch(pipeline, req, branch, own)
+    """Bind (or find) the service and read its config at the production branch head. A pushed
+    branch's own config (`own`) is used only when the push is that head."""
+    prod_branch, first_sight = production_branch(pipeline, req)
     head = pipeline.w.git.head(req.clone_url, prod_branch)
     if head is None:
         raise NotFoundError(f"{req.repo} has no branch {prod_branch}")
     config = own if head == req.sha else pipeline.config_at(req.clone_url, head)
+    if first_sight and config.branch != prod_branch:
+        # A branch whose config names itself production must not become production.
+        raise ConfigError([ConfigProblem(None, "branch", f"the production branch must be the repository's "
+                                                         f"default branch `{prod_branch}`, not `{config.branch}`")])
+    check_listen_free(pipeline, config)
     # A merged change of `branch:` moves the production branch; it takes effect once merged.
     service = pipeline.store.upsert_service(config.service, req.repo, req.clone_url, config.branch,
                                             config_text=config.model_dump_json(), config_sha=head)
     if prod_branch == config.branch:
         pipeline.store.set_head(service.id, head)
     return Authority(service, config, head)
+
+
+def _listens(config: DeployConfig) -> dict[str, str]:
+    return {env.listen: name for name, env in config.environments.items() if env.target == "docker"}
+
+
+def check_listen_free(pipeline, config: DeployConfig) -> None:
+    """A load balancer address belongs to one service and environment: another repository's
+    config naming a live service's address would otherwise share its traffic."""
+    mine = _listens(config)
+    for other in pipeline.store.services():
+        if other.name == config.service or not other.config_text:
+            continue
+        try:
+            theirs = _listens(DeployConfig.model_validate_json(other.config_text))
+        except ValueError:
+            continue
+        for address, environment in theirs.items():
+            if address in mine:
+                raise ConfigError([ConfigProblem(None, f"environments.{mine[address]}.listen",
+                                                 f"{address} belongs to {other.name}/{environment} "
+                                                 f"(from {other.repo}); choose another address")])
 
 
 def follows_production(config: DeployConfig, environment: str) -> bool:

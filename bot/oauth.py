@@ -10,12 +10,13 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from flask import Blueprint, Response, make_response, redirect, render_template, request
 
 from bot.auth import SESSION_COOKIE, SESSION_TTL, WebSessions
+from bot.errors import MainlineError
 from bot.settings import Settings
 
 log = logging.getLogger("mainline.auth")
@@ -31,7 +32,11 @@ def configured(settings: Settings) -> bool:
 
 def safe_next(target: str | None) -> str:
     """Where to land after signing in: a path on this site, never another host."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if not target or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in target):
+        return "/"  # browsers drop tabs and newlines: `/\t/evil` would become `//evil`
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//") \
+            or "\\" in target:
         return "/"
     return target[:500]
 
@@ -98,7 +103,23 @@ class SignInError(Exception):
         self.message = message
 
 
-def blueprint(settings: Settings, store) -> Blueprint:
+def may_read(login: str, settings: Settings, store, github) -> bool:
+    """A GitHub account reads the board when it is an admin or may read one of the repositories
+    Mainline deploys: any stranger with a GitHub account must not."""
+    if f"github:{login}" in settings.admin_ids():
+        return True
+    if github is None:
+        return False
+    for repo in sorted({s.repo for s in store.services()}):
+        try:
+            if github.permission(repo, login).permission != "none":
+                return True
+        except MainlineError as exc:
+            log.warning("sign-in: could not read %s's permission on %s: %s", login, repo, exc)
+    return False
+
+
+def blueprint(settings: Settings, store, github=None) -> Blueprint:
     bp = Blueprint("signin", __name__)
     sessions = WebSessions(store)
     github = GitHubSignIn(settings)
@@ -132,6 +153,10 @@ def blueprint(settings: Settings, store) -> Blueprint:
             login = github.login_for(code[:200])
         except SignInError as exc:
             return _refused(exc.status, exc.message)
+        if not may_read(login, settings, store, github):
+            log.info("sign-in: github:%s may read none of the deployed repositories; refused", login)
+            return _refused(403, f"{login} is not a collaborator of any repository Mainline deploys; ask an "
+                                 "admin (MAINLINE_ADMINS) or a repository admin for access")
         log.info("sign-in: github:%s signed in", login)
         response = redirect(safe_next(next_path), 302)
         response.set_cookie(SESSION_COOKIE, sessions.open(login), max_age=int(SESSION_TTL.total_seconds()),

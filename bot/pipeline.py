@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from bot.adapters.pr_store import PullRequests
-from bot.authority import Authority, authority_for, check_takes
+from bot.authority import Authority, authority_for, check_takes, follows_production
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
 from bot.watchdog import watch
 from bot.domain import DeployRequest, DeployState, GateResult, GateStatus, RolloutPlan, can_transition, utcnow
@@ -514,9 +514,14 @@ class Pipeline:
             raise NotFoundError(f"{service} has no environment {environment!r}")
         ref = ref or config.branch
         sha = self.w.git.resolve(svc.clone_url, ref)
-        branch = config.branch if (ref == sha or ref == config.branch or sha.startswith(ref)) else ref
+        by_sha = sha.startswith(ref)
+        branch = config.branch if (by_sha or ref == config.branch) else ref
         authority = Authority(svc, config, svc.head_sha or sha)
         check_takes(self, authority, environment, branch, sha)
+        if by_sha and not follows_production(config, environment) and not self.w.git.is_ancestor(
+                svc.clone_url, sha, authority.head):
+            # A bare sha says nothing of which branch it is on: name the branch for other shas.
+            raise AuthError(f"{sha[:12]} is not on {config.branch}; deploy a branch {environment} takes by its name")
         self.store.environment(svc.id, environment)
         recorded = sha if sha.startswith(ref) else branch  # asked by sha: the full sha is the ref
         row, _ = self.store.create_deploy(svc.id, environment, sha, recorded, by, manual=True,

@@ -228,9 +228,11 @@ def service_of(pipeline, repository: Repository) -> tuple[str, str, DeployConfig
 
 def refuse_fork(pull, repo: str) -> None:
     """A fork's code is not in this repository and was not reviewed into it: never deploy it."""
-    if pull.head_repo and pull.head_repo != repo:
-        raise Refused(f"this pull request comes from the fork `{pull.head_repo}`; a fork's code is not "
-                      f"deployed. Push the branch to {repo} to deploy it.")
+    if pull.head_repo != repo:
+        # A deleted fork's head repository is null: still not this repository's code.
+        source = f"the fork `{pull.head_repo}`" if pull.head_repo else "a fork that no longer exists"
+        raise Refused(f"this pull request comes from {source}; a fork's code is not deployed. "
+                      f"Push the branch to {repo} to deploy it.")
 
 
 def authorise(job: Job, command: PrCommand) -> None:

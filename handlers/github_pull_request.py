@@ -17,6 +17,7 @@ def on_pull_request_closed(payload: dict, pipeline) -> str:
         return f"ignored: #{pr.number} closed without merging"
     request = DeployRequest(
         repo=event.repository.full_name, clone_url=pipeline.clone_url_for(event.repository.full_name),
+        default_branch=event.repository.default_branch,
         ref=f"refs/heads/{pr.base.ref}", sha=pr.merge_commit_sha, requested_by=f"github:{pr.user.login}",
         pull_numbers=(pr.number,),
     )

@@ -20,6 +20,7 @@ def on_push(payload: dict, pipeline) -> str:
         return f"ignored: {event.ref} deleted or not a branch"
     request = DeployRequest(
         repo=event.repository.full_name, clone_url=pipeline.clone_url_for(event.repository.full_name),
+        default_branch=event.repository.default_branch,
         ref=event.ref, sha=event.after,
         requested_by=f"github:{(event.pusher or {}).get('name') or 'unknown'}",
         pull_numbers=pull_numbers_in([c.message for c in event.commits]),

@@ -132,6 +132,15 @@ class GitClient:
                 return sha
         return None
 
+    def default_branch(self, clone_url: str) -> str | None:
+        """The branch the remote's HEAD points at (GitHub's default branch), or None."""
+        proc = self._git("ls-remote", "--symref", "--", clone_url, "HEAD", check=False)
+        for line in proc.stdout.splitlines():
+            if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
+                name = line[len("ref: refs/heads/"):-len("\tHEAD")]
+                return name if valid_branch(name) else None
+        return None
+
     def resolve(self, clone_url: str, ref: str) -> str:
         """A full 40-hex sha that exists, from a full sha, an abbreviation of one, or a branch
         name; NotFoundError otherwise. Refs from people are resolved before anything uses them."""

@@ -35,6 +35,8 @@ global
     stats socket {socket} mode 600 level admin
     stats timeout 30s
     maxconn 4096
+    # Two load balancers on one address must fail loudly, never share its traffic.
+    noreuseport
 
 defaults
     mode http
