@@ -585,8 +585,13 @@ class Pipeline:
             for env in self.store.environments(svc.id):
                 self._enqueue_drive(svc.name, env.name)
 
-    def approve(self, deploy_id: int, by: str, approved: bool, reason: str = "") -> None:
+    def approve(self, deploy_id: int, by: str, approved: bool, reason: str = "",
+                where: tuple[str, str] | None = None) -> None:
+        """Grant or refuse a deploy's pending approvals. `where` (service, environment) is what
+        the person was authorised for: a deploy of anything else is refused."""
         deploy = self.store.deploy(deploy_id)
+        if where is not None and (self._service_by_id(deploy.service_id).name, deploy.environment) != where:
+            raise AuthError(f"deploy {deploy_id} is not a deploy of {where[0]} in {where[1]}")
         pending = self.store.pending_approvals(deploy_id)
         if not pending:
             raise NotFoundError(f"deploy {deploy_id} waits for no approval")

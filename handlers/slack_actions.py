@@ -70,7 +70,8 @@ def on_button(deps: SlackDeps, actor: Actor, action: ButtonAction) -> None:
     pipeline, deploy = deps.pipeline, f"deploy #{action.deploy_id} of {action.service} in {action.environment}"
     if action.verb in ("approve", "reject"):
         approved = action.verb == "approve"
-        pipeline.approve(action.deploy_id, actor.by, approved, "" if approved else "rejected from Slack")
+        pipeline.approve(action.deploy_id, actor.by, approved, "" if approved else "rejected from Slack",
+                         where=(action.service, action.environment))
         reply(deps, actor, ephemeral(f"You {'approved' if approved else 'rejected'} {deploy}."))
     elif action.verb == "rollback":
         result = pipeline.rollback(action.service, action.environment, actor.by)

@@ -109,7 +109,7 @@ class PipelineDouble:
         return [{"id": 7, "environment": "production", "sha": "a1b2c3d4e5f6", "state": "live",
                  "started_at": "2026-01-05T09:58:00Z", "finished_at": "2026-01-05T10:00:00Z", "events": []}][:limit]
 
-    def approve(self, deploy_id, by, approved, reason=""):
+    def approve(self, deploy_id, by, approved, reason="", where=None):
         self.calls.append(("approve", deploy_id, by, approved, reason))
 
     def service_config(self, service):
