@@ -60,7 +60,6 @@ def test_100_pushes_within_seconds_coalesce_and_the_newest_head_goes_live(make_w
     assert w.status()["live"]["sha"] == landed[-1]
 
 
-
 # -- a property: any schedule of arrivals and of kill -9 of the worker ends in sync --------------------
 
 STEPS = st.one_of(
