@@ -169,6 +169,8 @@ def worker(settings) -> subprocess.Popen:
     env = dict(os.environ, MAINLINE_DATABASE_URL=settings.database_url, MAINLINE_QUEUE_URL=settings.queue_url,
                MAINLINE_STATE_DIR=str(settings.state_dir), MAINLINE_LEASE_SECONDS="3",
                MAINLINE_RECONCILE_SECONDS="1")
+    if settings.github_web_url:
+        env["GITHUB_WEB_URL"] = settings.github_web_url
     with open(settings.state_dir / "worker.log", "ab") as log:
         return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, stdout=log, stderr=log)
 

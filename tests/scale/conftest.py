@@ -148,7 +148,8 @@ def queue_url(redis_server):
 def settings(tmp_path, database_url, queue_url):
     """The shared `settings` fixture, at scale: PostgreSQL and Redis instead of SQLite files."""
     return load_settings(database_url=database_url, queue_url=queue_url, state_dir=tmp_path / "state",
-                         github_webhook_secret=SECRET, lease_seconds=5, reconcile_seconds=1)
+                         github_webhook_secret=SECRET, lease_seconds=5, reconcile_seconds=1,
+                         github_web_url=f"file://{tmp_path}/github")
 
 
 @pytest.fixture

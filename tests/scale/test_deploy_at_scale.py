@@ -10,7 +10,7 @@ from bot.app import create_app
 from bot.errors import NotFoundError
 from bot.pipeline import wait_until
 from tests.e2e.test_rollout_story import cleanup, containers, app_for, kill_when, settle, states, worker  # noqa: F401
-from tests.handlers.test_github_webhook import merged_pr, post
+from tests.handlers.test_github_webhook import merged_pr, post, publish
 
 pytestmark = pytest.mark.docker
 
@@ -31,6 +31,7 @@ def test_merged_pr_goes_live_through_a_worker_process_on_postgresql_and_redis(tm
     web = open_wired("web")
     client = create_app(settings, web).test_client()
     app = app_for(tmp_path, cleanup, "scale", replicas=2, bake="1s")
+    publish(app.repo, settings)  # where the configured GitHub base says the payload's repository is
     proc = worker(settings)
     try:
         v1 = app.release("v1")
