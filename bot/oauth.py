@@ -122,7 +122,7 @@ def may_read(login: str, settings: Settings, store, github) -> bool:
 def blueprint(settings: Settings, store, github=None) -> Blueprint:
     bp = Blueprint("signin", __name__)
     sessions = WebSessions(store)
-    github = GitHubSignIn(settings)
+    signin = GitHubSignIn(settings)  # not `github`: that is the host may_read asks about permissions
     secure = settings.public_url.startswith("https://")
 
     @bp.get("/login")
@@ -132,7 +132,7 @@ def blueprint(settings: Settings, store, github=None) -> Blueprint:
                         "GitHub sign-in needs GITHUB_OAUTH_CLIENT_ID and GITHUB_OAUTH_CLIENT_SECRET. "
                         "Scripts can read with an API token: mainline tokens create NAME --scope read.")
         state = secrets.token_urlsafe(24)
-        response = redirect(github.authorize_url(state), 302)
+        response = redirect(signin.authorize_url(state), 302)
         # The state is bound to this browser: a callback carrying someone else's state is refused.
         response.set_cookie(STATE_COOKIE, f"{state}|{safe_next(request.args.get('next'))}",
                             max_age=STATE_TTL_SECONDS, httponly=True, samesite="Lax", secure=secure, path="/login")
@@ -150,7 +150,7 @@ def blueprint(settings: Settings, store, github=None) -> Blueprint:
         if not code:
             return _refused(400, "GitHub's answer carried no code; sign in again")
         try:
-            login = github.login_for(code[:200])
+            login = signin.login_for(code[:200])
         except SignInError as exc:
             return _refused(exc.status, exc.message)
         if not may_read(login, settings, store, github):
