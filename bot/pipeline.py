@@ -158,7 +158,9 @@ class Pipeline:
         """Take the environment's lease and move its deploys as far as they can go now."""
         service = self.store.service(service_name)
         env = self.store.environment(service.id, environment)
-        token = self.store.acquire_lease(env.id, self.owner, self.opts.lease_seconds)
+        # One owner per drive, not per process: two queue threads of one worker must not both
+        # hold the lease and run the same step at once.
+        token = self.store.acquire_lease(env.id, f"{self.owner}/{uuid.uuid4().hex[:8]}", self.opts.lease_seconds)
         if token is None:
             log.info("%s/%s is being driven by another worker", service_name, environment)
             return
@@ -203,11 +205,11 @@ class Pipeline:
         if in_flight:
             return in_flight[0]
         queued = self.store.deploys(service_id, environment, states=[S.QUEUED.value], limit=50)
-        for deploy in queued:  # newest first
+        live = self.store.live_release(service_id, environment)
+        for deploy in self._newest_commits_first(service_id, queued, live, token):
             results = self.gate(deploy)
             waiting = next((r for r in results if not r.passed), None)
             if waiting is None:
-                live = self.store.live_release(service_id, environment)
                 carried = self._carried_pulls(deploy, queued)
                 self.store.update_deploy(deploy.id, token, state=S.GATING, blocked_by=None, pull_numbers=carried,
                                          started_at=utcnow(), attempts=deploy.attempts + 1,
@@ -227,6 +229,26 @@ class Pipeline:
                             data={"gate": waiting.gate, "status": waiting.status.value,
                                                "reason": waiting.reason})
         return None
+
+    def _newest_commits_first(self, service_id: int, queued: list, live, token: int) -> list:
+        """The queued deploys to try, tips of history first: rows are created out of order (late
+        webhooks, the reconciler, several threads), so the newest row is not the newest commit.
+        A queued sha the live release already contains went out inside it: superseded."""
+        if not queued:
+            return []
+        service = self._service_by_id(service_id)
+        fresh = []
+        for deploy in queued:
+            if live and not deploy.manual and deploy.sha != live.sha and \
+                    self.w.git.is_ancestor(service.clone_url, deploy.sha, live.sha):
+                self._move(deploy, token, S.SUPERSEDED, f"already live inside {live.sha[:12]}",
+                           reason=f"included in {live.sha[:12]}")
+            else:
+                fresh.append(deploy)
+        if len(fresh) < 2:
+            return fresh
+        tips = set(self.w.git.independent(service.clone_url, [d.sha for d in fresh]))
+        return [d for d in fresh if d.sha in tips] + [d for d in fresh if d.sha not in tips]
 
     def _carried_pulls(self, deploy, queued) -> list[int]:
         """The PRs this deploy ships: its own and those of the older queued shas it contains,

@@ -65,6 +65,8 @@ def watch(pipeline, bound: float, now: datetime | None = None) -> list[SyncCheck
             if cause is None:
                 if env.unsynced_since is not None:
                     pipeline.store.set_unsynced(env.id, None, None)
+                    if env.sync_alerted_at is not None:
+                        _all_clear(pipeline, svc, env.name)
                 continue
             found.append(SyncCheck(svc.name, env.name, svc.head_sha, cause))
             since = env.unsynced_since or now
@@ -76,10 +78,20 @@ def watch(pipeline, bound: float, now: datetime | None = None) -> list[SyncCheck
     return found
 
 
+def _all_clear(pipeline, svc, environment: str) -> None:
+    message = f"{svc.branch} and {environment} agree again: {svc.head_sha[:12]} is accounted for"
+    pipeline.store.add_event(None, svc.name, environment, "synced", message)
+    pipeline._tell(DeployNotice(0, svc.name, environment, svc.repo, svc.head_sha, "live", message, kind="gate",
+                                data={"gate": "sync", "status": "pass", "reason": message}))
+
+
+def _for(seconds: float) -> str:
+    return f"{int(seconds)} s" if seconds < 120 else f"{int(seconds // 60)} min"
+
+
 def _alarm(pipeline, svc, environment: str, cause: str, since: datetime) -> None:
-    minutes = max(1, int((utcnow() - since).total_seconds() // 60))
-    message = (f"{svc.branch} and {environment} have disagreed for {minutes} min: {cause}. "
-               f"Mainline queues the head again.")
+    message = (f"{svc.branch} and {environment} have disagreed for {_for((utcnow() - since).total_seconds())}: "
+               f"{cause}. Mainline queues the head again.")
     log.warning("watchdog: %s/%s: %s", svc.name, environment, message)
     pipeline.store.add_event(None, svc.name, environment, "unsynced", message, data={"cause": cause})
     pipeline._tell(DeployNotice(0, svc.name, environment, svc.repo, svc.head_sha, "failed", message, kind="gate",

@@ -194,6 +194,14 @@ class GitClient:
             proc = self._git("merge-base", "--is-ancestor", ancestor, descendant, cwd=mirror, check=False)
             return proc.returncode == 0
 
+    def independent(self, clone_url: str, shas: list[str]) -> list[str]:
+        """Those of `shas` that no other of them contains: the tips of their history."""
+        unique = sorted(set(shas))
+        if len(unique) < 2:
+            return unique
+        with self._mirror_with(clone_url, *unique) as mirror:
+            return self._git("merge-base", "--independent", *unique, cwd=mirror).stdout.split()
+
     def revert_and_push(self, clone_url: str, branch: str, commits: list[str], message: str) -> RevertOutcome:
         for attempt in range(3):
             outcome = self._revert_once(clone_url, branch, commits, message)

@@ -7,6 +7,7 @@ Every write is found-then-edited, so a notice told twice changes nothing the sec
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from bot.adapters.github_port import CheckRunReport, DeploymentStatusReport, GitHost
@@ -162,8 +163,15 @@ class GitHubReporter:
         self._dashboard_url = dashboard_url.rstrip("/") if dashboard_url else None
         self._deployments: dict[tuple[str, str, str], int] = {}
         self._pulls: dict[tuple[str, str], tuple[int, ...]] = {}
+        # Each write is found-then-created (a deployment per sha, a check run per gate, a comment
+        # per marker): two queue threads reporting at once would both create. One at a time.
+        self._lock = threading.RLock()
 
     def notify(self, notice: DeployNotice) -> None:
+        with self._lock:
+            self._notify(notice)
+
+    def _notify(self, notice: DeployNotice) -> None:
         if notice.kind == "alert":
             return  # chat news about no one deploy; GitHub hears it as a check run (kind "gate")
         if notice.kind == "gate":

@@ -160,8 +160,8 @@ class Store(DeliveryStore):
         """Free every environment lease `owner` holds; the number freed. Only for a process
         that is exiting: a thread of it may still believe it holds one."""
         with self.session() as s:
-            result = s.execute(update(EnvironmentRow).where(EnvironmentRow.lease_owner == owner)
-                               .values(lease_owner=None, lease_expires_at=None))
+            mine = (EnvironmentRow.lease_owner == owner) | EnvironmentRow.lease_owner.startswith(f"{owner}/")
+            result = s.execute(update(EnvironmentRow).where(mine).values(lease_owner=None, lease_expires_at=None))
             return result.rowcount
 
     # -- leases -------------------------------------------------------------------------------
@@ -225,7 +225,10 @@ class Store(DeliveryStore):
             if row is not None:
                 if pull_numbers:
                     row.pull_numbers = sorted(set(row.pull_numbers or []) | set(pull_numbers))
-                if (manual or requeue) and row.state in (DeployState.FAILED.value, DeployState.SUPERSEDED.value):
+                again = {DeployState.FAILED.value, DeployState.SUPERSEDED.value}
+                if requeue:  # the watchdog: a head recorded live that no longer runs goes out again
+                    again.add(DeployState.LIVE.value)
+                if (manual or requeue) and row.state in again:
                     row.state, row.reason, row.blocked_by = DeployState.QUEUED.value, None, None
                     row.manual, row.requested_by, row.force_reason = int(manual), requested_by, force_reason
                     row.step_failures = 0

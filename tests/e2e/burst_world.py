@@ -332,7 +332,8 @@ def assert_in_sync(w: BurstWorld, landed: list[str], max_rollouts: int = 3) -> d
     running = w.running()
     assert len(running) == 1 and running[0].labels["mainline.sha"] == head, \
         [c.labels.get("mainline.sha", "")[:12] for c in running]
-    assert w.duplicate_writes() == []
+    duplicates = w.duplicate_writes()
+    assert duplicates == [], duplicates
     return status
 
 
