@@ -89,6 +89,7 @@ def served(settings, wired, github):
     # goes to the stand-in; `wired` (the worker's side) still clones from the file:// base.
     holder["app"] = create_app(settings.model_copy(update={
         "public_url": base, "github_api_url": github.url, "github_web_url": github.url,
+        "admins": "github:octocat",  # may read before any service exists (strangers may not)
         "github_oauth_client_id": OAUTH_CLIENT[0],
         "github_oauth_client_secret": SecretStr(OAUTH_CLIENT[1])}), wired)
     github.oauth.register_app(OAUTH_CLIENT[0], OAUTH_CLIENT[1], f"{base}/login/callback")

@@ -119,7 +119,7 @@ def test_a_visitor_signs_in_with_github_and_out_again(served, page):
     page.goto(served + "/")
     # Not signed in: the dashboard sends the browser to GitHub's authorize page.
     expect(page.get_by_role("heading", name="Authorize Mainline")).to_be_visible()
-    page.get_by_label("Username").fill("hubot")
+    page.get_by_label("Username").fill("octocat")
     page.get_by_role("button", name="Authorize").click()
     page.wait_for_url(served + "/")
     expect(page.get_by_role("heading", level=1, name="Mainline")).to_be_visible()
@@ -128,4 +128,12 @@ def test_a_visitor_signs_in_with_github_and_out_again(served, page):
 
     page.goto(served + "/logout")
     expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
+    assert page.request.get(served + "/api/services").status == 401
+
+
+def test_a_stranger_with_a_github_account_is_refused_at_sign_in(served, page):
+    page.goto(served + "/")
+    page.get_by_label("Username").fill("mallory")
+    page.get_by_role("button", name="Authorize").click()
+    expect(page.get_by_text("not a collaborator of any repository Mainline deploys")).to_be_visible()
     assert page.request.get(served + "/api/services").status == 401

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import threading
 import time
-import uuid
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
@@ -297,7 +296,9 @@ def signin(settings, wired, github):
     github.oauth.register_app(OAUTH[0], OAUTH[1], "http://127.0.0.1:8000/login/callback")
     app_settings = settings.model_copy(update={
         "github_api_url": github.url, "github_web_url": github.url, "public_url": "http://127.0.0.1:8000",
-        "github_oauth_client_id": OAUTH[0], "github_oauth_client_secret": SecretStr(OAUTH[1])})
+        "github_oauth_client_id": OAUTH[0], "github_oauth_client_secret": SecretStr(OAUTH[1]),
+        # No service is deployed here, so only an admin may read; strangers are refused (red team R5).
+        "admins": "github:octocat"})
     return create_app(app_settings, wired).test_client()
 
 
@@ -375,5 +376,5 @@ def test_sign_in_refuses_a_code_github_does_not_accept_and_never_leaves_the_site
     assert used.status_code == 400 and "did not accept the sign-in code" in used.get_data(as_text=True)
 
     query = start_sign_in(signin, github, next_path="//evil.example/steal")
-    landed = signin.get("/login/callback?" + urlencode(authorize(github, query, login=f"u{uuid.uuid4().hex[:6]}")))
+    landed = signin.get("/login/callback?" + urlencode(authorize(github, query)))
     assert landed.status_code == 302 and landed.headers["Location"] == "/"
