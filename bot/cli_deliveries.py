@@ -8,21 +8,12 @@ import sys
 
 import click
 
+from bot.cli_store import open_store
 from bot.errors import MainlineError
 
 
 def _store():
-    from bot.adapters.store import Store
-    from bot.settings import SettingsError, load_settings
-
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        click.echo(str(exc.code), err=True)
-        sys.exit(2)
-    store = Store(settings.database_url)
-    store.migrate()
-    return store
+    return open_store()
 
 
 @click.group(invoke_without_command=True)

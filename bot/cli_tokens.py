@@ -6,22 +6,14 @@ import sys
 
 import click
 
+from bot.cli_store import open_store
 from bot.errors import MainlineError
 
 
 def _tokens():
-    from bot.adapters.store import Store
     from bot.auth import ApiTokens
-    from bot.settings import SettingsError, load_settings
 
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        click.echo(str(exc.code), err=True)
-        sys.exit(2)
-    store = Store(settings.database_url)
-    store.migrate()  # a fresh install creates a token before the bot has ever started
-    return ApiTokens(store)
+    return ApiTokens(open_store())
 
 
 @click.group()

@@ -39,6 +39,16 @@ class GitError(MainlineError):
     """A git command failed; the message carries its stderr (never credentials)."""
 
 
+_UNREACHABLE = ("Could not resolve", "Connection refused", "timed out", " 502", " 503", " 504")
+
+
+def git_failure(args: tuple[str, ...], stderr: str, error: type[MainlineError]) -> MainlineError:
+    """A failed git command as our error: the remote being unreachable is transient (retried,
+    never evidence against a release); anything else is `error`. Carries stderr, never argv."""
+    message = f"git {args[0]} failed: {stderr.strip()[-800:]}"
+    return TransientError(message) if any(s in stderr for s in _UNREACHABLE) else error(message)
+
+
 class GitClient:
     def __init__(self, cache_dir: Path, token: str | None = None, timeout: float = 300):
         self.cache_dir = Path(cache_dir)
@@ -62,10 +72,7 @@ class GitClient:
         proc = subprocess.run(["git", *args], cwd=cwd, env=self._env(), capture_output=True, text=True,
                               timeout=self.timeout)
         if check and proc.returncode != 0:
-            message = f"git {args[0]} failed: {proc.stderr.strip()[-800:]}"
-            if any(s in proc.stderr for s in ("Could not resolve", "Connection refused", "timed out", "502", "503")):
-                raise TransientError(message)
-            raise GitError(message)
+            raise git_failure(args, proc.stderr, GitError)
         return proc
 
     def _mirror_path(self, clone_url: str) -> Path:

@@ -10,8 +10,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.adapters.git import git_failure
 from bot.adapters.github_port import GitRemote
-from bot.errors import MainlineError, TransientError
+from bot.errors import MainlineError
 
 
 class RevertGitError(MainlineError):
@@ -56,10 +57,7 @@ class Git:
         proc = subprocess.run(["git", *args], cwd=self.cwd, env=self._env(), capture_output=True, text=True,
                               timeout=self.timeout, input=input)
         if check and proc.returncode != 0:
-            message = f"git {args[0]} failed: {proc.stderr.strip()[-800:]}"
-            if any(s in proc.stderr for s in ("Connection refused", "timed out", " 502", " 503", " 504")):
-                raise TransientError(message)
-            raise RevertGitError(message)
+            raise git_failure(args, proc.stderr, RevertGitError)
         return proc
 
     def out(self, *args: str) -> str:
