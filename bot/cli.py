@@ -161,9 +161,16 @@ def worker() -> None:
 @click.option("--by", default="cli", show_default=True, help="who asks (recorded)")
 @click.option("--force", is_flag=True, help="deploy past a lock or window (needs --reason)")
 @click.option("--reason", default=None)
-def deploy(service, ref, environment, by, force, reason) -> None:
+@click.option("--dry-run", is_flag=True, help="print what it would ship and what would hold it; change nothing")
+def deploy(service, ref, environment, by, force, reason, dry_run) -> None:
     """Queue a deploy of SERVICE."""
     try:
+        if dry_run:
+            from bot.preview import preview, render_preview_text
+
+            click.echo(render_preview_text(preview(_pipeline(), service, environment, ref, manual=True,
+                                                   force_reason=reason if force else None)))
+            return
         view = _pipeline().request_deploy(service, environment, ref, by, force=force, reason=reason)
     except MainlineError as exc:
         _fail(exc)

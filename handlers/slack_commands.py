@@ -15,7 +15,7 @@ from handlers.slack_common import (Actor, SlackDeps, channel_refusal, default_en
                                    run_job, verify)
 
 USAGE = {
-    "deploy": "/deploy <service> [ref] [to <env>]",
+    "deploy": "/deploy <service> [ref] [to <env>]",  # also `--dry-run`: what it would ship
     "rollback": "/rollback <service> [env] [to <release>]",
     "lock": "/lock <service> [env] <reason>",
     "unlock": "/unlock <service> [env]",
@@ -47,6 +47,7 @@ class Command:
     ref: str | None = None
     release: str | None = None
     reason: str | None = None
+    dry_run: bool = False  # /deploy … --dry-run: say what it would ship, change nothing
 
 
 def help_text() -> str:
@@ -106,10 +107,11 @@ def parse_command(command: str, text: str) -> Command:
             raise UsageError(name)
         return Command(name, service=service)
     if name == "deploy":
-        before, env = _split_to(name, args)
+        dry_run = "--dry-run" in args
+        before, env = _split_to(name, [a for a in args if a != "--dry-run"])
         if len(before) > 1:
             raise UsageError(name)
-        return Command(name, service=service, ref=before[0] if before else None, environment=env)
+        return Command(name, service=service, ref=before[0] if before else None, environment=env, dry_run=dry_run)
     if name == "rollback":
         before, release = _split_to(name, args)
         if len(before) > 1:
@@ -198,7 +200,12 @@ def _run_service_command(deps: SlackDeps, actor: Actor, command: Command) -> Non
         refuse(deps, actor, command.service, env, refusal)
         return
     pipeline = deps.pipeline
-    if command.name == "deploy":
+    if command.name == "deploy" and command.dry_run:
+        from bot.preview import preview, render_preview_text
+
+        text = render_preview_text(preview(pipeline, command.service, env, command.ref, manual=True))
+        reply(deps, actor, ephemeral(f"```{slack_text(text, 3800)}```"))
+    elif command.name == "deploy":
         deploy = pipeline.request_deploy(command.service, env, command.ref, actor.by)
         reply(deps, actor, in_channel(_deploy_text(actor, "asked to deploy", deploy)))
     elif command.name == "rollback":
