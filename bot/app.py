@@ -13,6 +13,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from bot import oauth, webhook
 from bot.adapters.inbox import Inbox
 from bot.auth import SESSION_COOKIE, Authenticator, Principal
+from bot.dora import DoraCollector, four_keys, parse_days
 from bot.errors import MainlineError, NotFoundError
 from bot.release_reporter import releases_view
 from bot.settings import Settings
@@ -24,7 +25,7 @@ log = logging.getLogger("mainline.web")
 OPEN_ENDPOINTS = {"github_webhook", "healthz", "slack_commands.on_slack_command", "slack_actions.on_slack_action",
                   "slack_commands", "slack_actions", "signin.login", "signin.callback", "signin.logout", "static"}
 # Open to everyone only with MAINLINE_PUBLIC_READ=true: the board, never the operator's views.
-PUBLIC_READS = {"dashboard", "api_services", "api_deploys", "api_releases", "prometheus"}
+PUBLIC_READS = {"dashboard", "api_services", "api_deploys", "api_releases", "api_dora", "prometheus"}
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings, adapters=None) -> Flask:
     app.extensions["mainline"] = wired
     metrics = _metrics()
     metrics["registry"].register(SyncCollector(wired.store))
+    metrics["registry"].register(DoraCollector(wired.store))
     secret = settings.github_webhook_secret.get_secret_value() if settings.github_webhook_secret else None
     inbox = Inbox(wired.store)
     authenticator = Authenticator(wired.store)
@@ -127,6 +129,14 @@ def create_app(settings: Settings, adapters=None) -> Flask:
         service, limit = _service_and_limit()
         # Served from the store alone: PR titles and authors were kept when the release went out.
         return jsonify(releases_view(wired.pipeline, service, request.args.get("environment") or None, limit=limit))
+
+    @app.get("/api/dora")
+    def api_dora():
+        service = request.args.get("service")
+        if not service:
+            raise BadRequest("the `service` query parameter is required")
+        days = parse_days(request.args.get("days"))
+        return jsonify(four_keys(wired.store, service, request.args.get("environment") or None, days))
 
     @app.get("/api/deliveries")
     def api_deliveries():

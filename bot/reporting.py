@@ -49,6 +49,11 @@ def reporters_for(settings: Settings, github=None, slack=None, store=None, git=N
     release = release_reporter(settings, github, slack, store, git)
     if release is not None:
         reporters.append(release)
+    if store is not None and git is not None:
+        from bot.dora_reporter import LeadTimeReporter
+
+        # Acts only on a `live` transition, which only the worker makes.
+        reporters.append(LeadTimeReporter(store, git))
     return reporters
 
 

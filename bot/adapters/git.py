@@ -187,6 +187,19 @@ class GitClient:
         with self._mirror_with(clone_url, sha) as mirror:
             return self._git("log", "-1", "--format=%B", sha, cwd=mirror).stdout
 
+    def commit_graph(self, clone_url: str, base: str | None, tip: str,
+                     limit: int = 5000) -> list[tuple[str, tuple[str, ...], int]]:
+        """(sha, parents, author time in UNIX seconds) of every commit in base..tip (of tip's
+        history without `base`), newest first, at most `limit`: what lead times are read from."""
+        with self._mirror_with(clone_url, *(s for s in (base, tip) if s)) as mirror:
+            span = f"{base}..{tip}" if base else tip
+            out = self._git("log", f"--max-count={int(limit)}", "--format=%H %at %P", span, "--", cwd=mirror).stdout
+        graph = []
+        for line in out.splitlines():
+            sha, at, *parents = line.split()
+            graph.append((sha, tuple(parents), int(at)))
+        return graph
+
     def changed_paths(self, clone_url: str, base: str, tip: str) -> list[str]:
         with self._mirror_with(clone_url, base, tip) as mirror:
             return self._git("diff", "--name-only", base, tip, cwd=mirror).stdout.split()
