@@ -6,11 +6,11 @@ import logging
 import time
 from urllib.parse import urlencode
 
-from flask import Flask, Response, g, jsonify, redirect, render_template, request
+from flask import Flask, Response, g, jsonify, redirect, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from bot import oauth, webhook
+from bot import oauth, pages, webhook
 from bot.adapters.inbox import Inbox
 from bot.auth import SESSION_COOKIE, Authenticator, Principal
 from bot.dora import DoraCollector, four_keys, parse_days
@@ -25,7 +25,7 @@ log = logging.getLogger("mainline.web")
 OPEN_ENDPOINTS = {"github_webhook", "healthz", "slack_commands.on_slack_command", "slack_actions.on_slack_action",
                   "slack_commands", "slack_actions", "signin.login", "signin.callback", "signin.logout", "static"}
 # Open to everyone only with MAINLINE_PUBLIC_READ=true: the board, never the operator's views.
-PUBLIC_READS = {"dashboard", "api_services", "api_deploys", "api_releases", "api_dora", "prometheus"}
+PUBLIC_READS = {"api_services", "api_deploys", "api_releases", "api_dora", "prometheus"} | pages.READ_ENDPOINTS
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -57,7 +57,9 @@ def create_app(settings: Settings, adapters=None) -> Flask:
                 g.principal = Principal("public", "anyone", "read")
                 return None
             return _not_signed_in(settings)
-        if not principal.may("read" if reading else "deploy"):
+        # A signed-in user's form: the page's action checks its CSRF token and the deployers.
+        acting_on_a_page = principal.kind == "user" and request.endpoint in pages.ACTION_ENDPOINTS
+        if not principal.may("read" if reading else "deploy") and not acting_on_a_page:
             return jsonify(error=f"the {principal.kind} {principal.name!r} may only read; "
                                  "acting needs a token with --scope deploy"), 403
         g.principal = principal
@@ -143,12 +145,7 @@ def create_app(settings: Settings, adapters=None) -> Flask:
         failed = request.args.get("failed", "false").lower() in ("1", "true", "yes")
         return jsonify([_delivery_json(d) for d in wired.store.deliveries(failed=failed)])
 
-    @app.get("/")
-    def dashboard():
-        services = wired.pipeline.status()
-        recent = {s["service"]: wired.pipeline.deploys(s["service"], limit=5) for s in services}
-        return render_template("dashboard.html", services=services, recent=recent)
-
+    app.register_blueprint(pages.blueprint(settings, wired))
     app.register_blueprint(oauth.blueprint(settings, wired.store, wired.pipeline.w.github))
     _mount_slack(app, settings, wired)
     return app

@@ -35,7 +35,8 @@ def slack_for(settings: Settings, store):
     from bot.adapters.store import StoreCardStore
 
     return slack_reporter(settings.slack_bot_token.get_secret_value(), settings.slack_api_url,
-                          settings.slack_channel, settings.slack_user_map(), StoreCardStore(store))
+                          settings.slack_channel, settings.slack_user_map(), StoreCardStore(store),
+                          public_url=settings.public_url)
 
 
 def reporters_for(settings: Settings, github=None, slack=None, store=None, git=None) -> list:

@@ -183,6 +183,21 @@ class GitClient:
             out = self._git("rev-list", "--first-parent", f"{base}..{tip}", cwd=mirror).stdout
             return out.split()
 
+    def local_log(self, clone_url: str, base: str | None, tip: str, limit: int = 50) -> list[dict] | None:
+        """base..tip on the first-parent chain, newest first, from the mirror as it is: pages call
+        this, so it never fetches, clones nor waits on the mirror's lock. None when the mirror
+        lacks either commit (the worker's next fetch brings them)."""
+        path = self._mirror_path(clone_url)
+        if not (path / "HEAD").exists() or not FULL_SHA.fullmatch(tip) or (base and not FULL_SHA.fullmatch(base)):
+            return None
+        span = f"{base}..{tip}" if base else tip
+        proc = self._git("log", "--first-parent", f"-n{int(limit)}", "--format=%H%x1f%an%x1f%aI%x1f%s",
+                         span, "--", cwd=path, check=False)
+        if proc.returncode != 0:
+            return None
+        fields = ("sha", "author", "at", "subject")
+        return [dict(zip(fields, line.split("\x1f", 3), strict=False)) for line in proc.stdout.splitlines() if line]
+
     def commit_message(self, clone_url: str, sha: str) -> str:
         with self._mirror_with(clone_url, sha) as mirror:
             return self._git("log", "-1", "--format=%B", sha, cwd=mirror).stdout

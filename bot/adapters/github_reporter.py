@@ -189,7 +189,8 @@ class GitHubReporter:
         if notice.data.get("log_url"):
             return notice.data["log_url"]
         if self._dashboard_url:
-            return f"{self._dashboard_url}/api/deploys?service={notice.service}"
+            # The deploy's own page; a notice of no deploy (an invalid config) points at the board.
+            return f"{self._dashboard_url}/deploys/{notice.deploy_id}" if notice.deploy_id else self._dashboard_url + "/"
         return None
 
     def on_gate_result(self, notice: DeployNotice) -> None:

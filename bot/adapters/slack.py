@@ -191,7 +191,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def card(notice: DeployNotice, slack_users: Mapping[str, str]) -> tuple[str, list[dict]]:
+def card(notice: DeployNotice, slack_users: Mapping[str, str], public_url: str | None = None) -> tuple[str, list[dict]]:
     """The deploy card: fallback text and Block Kit blocks for the notice's state."""
     emoji = STATE_EMOJI.get(notice.state, ":grey_question:")
     state = notice.state.replace("_", " ")
@@ -214,6 +214,9 @@ def card(notice: DeployNotice, slack_users: Mapping[str, str]) -> tuple[str, lis
                                                    "text": f":no_entry: Blocked: {slack_text(gate_reason(notice), 2900)}"}})
     if notice.message:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": slack_text(notice.message, 2900)}]})
+    if public_url and notice.deploy_id:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn",
+                                                        "text": f"<{public_url}/deploys/{notice.deploy_id}|Deploy log>"}]})
     blocks.append({"type": "actions", "block_id": f"deploy-{notice.deploy_id}", "elements": _buttons(notice)})
     text = slack_text(f"{notice.service} {notice.sha[:7]} → {notice.environment}: {state}", 300)
     return text, blocks
@@ -266,8 +269,9 @@ class SlackReporter:
     """bot.ports.Reporter for Slack, plus the replies the Slack handlers send."""
 
     def __init__(self, web: SlackWeb, default_channel: str, slack_users: Mapping[str, str] | None = None,
-                 store: CardStore | None = None, retry_pause: float = 5.0):
+                 store: CardStore | None = None, retry_pause: float = 5.0, public_url: str | None = None):
         self._web = web
+        self._public_url = public_url.rstrip("/") if public_url else None  # deploy pages link from cards
         self._default_channel = default_channel
         self._slack_users = dict(slack_users or {})
         self._store = store or MemoryCardStore()
@@ -392,7 +396,7 @@ class SlackReporter:
         self._pending.move_to_end(deploy_id, last=False)
 
     def _deliver(self, deploy_id: int, pending: _Pending) -> None:
-        text, blocks = card(pending.latest, self._slack_users)
+        text, blocks = card(pending.latest, self._slack_users, self._public_url)
         ref = self._store.get(deploy_id)
         fresh = ref is None
         if fresh:
@@ -412,7 +416,8 @@ class SlackReporter:
 
 
 def slack_reporter(token: str, base_url: str, default_channel: str,
-                   slack_users: Mapping[str, str] | None = None, store: CardStore | None = None) -> SlackReporter:
+                   slack_users: Mapping[str, str] | None = None, store: CardStore | None = None,
+                   public_url: str | None = None) -> SlackReporter:
     """The reporter as the app factory wires it: settings' token and SLACK_API_URL."""
-    return SlackReporter(SlackWeb(token, base_url), default_channel, slack_users, store)
+    return SlackReporter(SlackWeb(token, base_url), default_channel, slack_users, store, public_url=public_url)
 

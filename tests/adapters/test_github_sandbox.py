@@ -93,7 +93,8 @@ def test_a_good_deploy_shows_live_on_the_pr_deployment_and_checks(sandbox, host)
     statuses = api(sandbox, f"/deployments/{deployments[0]['id']}/statuses")
     assert [s["state"] for s in statuses][::-1] == ["queued"] + ["in_progress"] * 4 + ["success"]
     assert statuses[0]["environment_url"] == "http://127.0.0.1:8080"
-    assert statuses[0]["log_url"] == "http://127.0.0.1:8000/api/deploys?service=web"
+    assert statuses[0]["log_url"] == "http://127.0.0.1:8000/deploys/7"  # the deploy's page, not JSON
+    assert "[deploy log](http://127.0.0.1:8000/deploys/7)" in body
 
     runs = {r["name"]: r for r in api(sandbox, f"/commits/{sha}/check-runs")["check_runs"]}
     assert set(runs) == {"mainline/lock", "mainline/ci_contexts"}
