@@ -14,8 +14,11 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 MASK = "***"
 SECRET_ENV = ("GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "GITHUB_APP_PRIVATE_KEY", "SLACK_SIGNING_SECRET",
@@ -88,12 +91,45 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+# What a line is about, wherever the code knows it: the deploy step, the event, the delivery.
+CONTEXT_FIELDS = ("service", "environment", "sha", "deploy_id", "delivery_id")
+_context: ContextVar[Mapping[str, object]] = ContextVar("mainline_log_context", default=MappingProxyType({}))
+
+
+@contextmanager
+def log_context(**fields: object) -> Iterator[None]:
+    """Every log line inside the block (in this thread or task) carries these fields, on top of
+    those of any enclosing block; None leaves a field as it was."""
+    unknown = set(fields) - set(CONTEXT_FIELDS)
+    if unknown:
+        raise ValueError(f"not a log context field: {sorted(unknown)}")
+    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class AddContext(logging.Filter):
+    """Copy the current log context onto each record (as attributes a formatter can print)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in _context.get().items():
+            if getattr(record, name, None) is None:
+                setattr(record, name, value)
+        return True
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (and the traceback, if any)."""
+    """One JSON object per line: time, level, logger, message, the context fields it has
+    (service, environment, sha, deploy_id, delivery_id) and the traceback, if any."""
 
     def format(self, record: logging.LogRecord) -> str:
         line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        context = {**_context.get(), **{k: getattr(record, k) for k in CONTEXT_FIELDS
+                                        if getattr(record, k, None) is not None}}
+        line.update({k: context[k] for k in CONTEXT_FIELDS if k in context})
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
@@ -122,6 +158,7 @@ class _StderrHandler(logging.StreamHandler):
 
 
 _filter = RedactSecrets()
+_add_context = AddContext()
 
 
 def setup_logging(level: int = logging.INFO, log_format: str = "text",
@@ -140,6 +177,8 @@ def setup_logging(level: int = logging.INFO, log_format: str = "text",
         root.addHandler(ours)
         root.setLevel(level)
     for handler in root.handlers:
+        if _add_context not in handler.filters:
+            handler.addFilter(_add_context)
         if _filter not in handler.filters:
             handler.addFilter(_filter)
     for noisy in NOISY:

@@ -17,6 +17,7 @@ from typing import Callable
 
 from bot.adapters.pr_store import PullRequests
 from bot.authority import Authority, authority_for, check_takes, follows_production
+from bot.logs import log_context
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
 from bot.watchdog import watch
 from bot.domain import DeployRequest, DeployState, GateResult, GateStatus, RolloutPlan, can_transition, utcnow
@@ -182,16 +183,18 @@ class Pipeline:
                 deploy = self._current(service.id, environment, token)
                 if deploy is None:
                     break
-                try:
-                    self._step(service, deploy, token)
-                except (LeaseLostError, KeyboardInterrupt):
-                    raise
-                except Exception as exc:  # noqa: BLE001 - a step's failure is recorded, then retried or failed
-                    if not self._step_failed(deploy, token, exc):
-                        break
-                else:
-                    if deploy.step_failures:
-                        self.store.update_deploy(deploy.id, token, step_failures=0)
+                # Each log line of the step says which deploy it is about (MAINLINE_LOG_FORMAT=json).
+                with log_context(service=service_name, environment=environment, sha=deploy.sha, deploy_id=deploy.id):
+                    try:
+                        self._step(service, deploy, token)
+                    except (LeaseLostError, KeyboardInterrupt):
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - a step's failure is recorded, then retried or failed
+                        if not self._step_failed(deploy, token, exc):
+                            break
+                    else:
+                        if deploy.step_failures:
+                            self.store.update_deploy(deploy.id, token, step_failures=0)
         except LeaseLostError:
             log.warning("%s/%s: lease lost; another worker takes over", service_name, environment)
         finally:
@@ -745,6 +748,11 @@ class Pipeline:
     def _event(self, deploy, kind: str, message: str, by: str | None = None, data: dict | None = None,
                notify: bool = True) -> None:
         service = self._service_by_id(deploy.service_id)
+        with log_context(service=service.name, environment=deploy.environment, sha=deploy.sha, deploy_id=deploy.id):
+            self._record_event(service, deploy, kind, message, by, data, notify)
+
+    def _record_event(self, service, deploy, kind: str, message: str, by: str | None, data: dict | None,
+                      notify: bool) -> None:
         self.store.add_event(deploy.id, service.name, deploy.environment, kind, message, by=by, data=data or {})
         log.info("%s/%s %s: %s", service.name, deploy.environment, deploy.sha[:12], message)
         if notify:

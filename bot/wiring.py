@@ -17,6 +17,7 @@ from bot.adapters.queue import Queue, make_huey
 from bot.adapters.store import Store
 from bot.config import ConfigError, ConfigProblem, DeployConfig
 from bot.gating import Gatekeeper
+from bot.logs import log_context
 from bot.pipeline import Pipeline, PipelineOptions, Wiring
 from bot.reporting import github_host, pull_request_reverter, reporters_for, slack_for
 from bot.routing import Router
@@ -114,6 +115,10 @@ class Wired:
         """Worker side of the inbox: dispatch a recorded delivery to its handlers, once. Never
         raises: a delivery whose handling fails is recorded, retried with backoff and, after
         `delivery_attempts` tries, dead-lettered, so it never holds back another."""
+        with log_context(delivery_id=delivery_id):  # each line of its handling names it
+            self._process_delivery(delivery_id)
+
+    def _process_delivery(self, delivery_id: str) -> None:
         try:
             if not self.store.claim_delivery(delivery_id, self.pipeline.owner,
                                              max_attempts=self.settings.delivery_attempts):

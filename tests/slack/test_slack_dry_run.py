@@ -3,12 +3,12 @@ asked, and nothing is queued, recorded or announced."""
 
 from __future__ import annotations
 
+from slack_testkit import DEPLOYER, STRANGER, WEB, Slash
 from sqlalchemy import func, select
 
 from bot.adapters.models import DeployEventRow, DeployRow
 from bot.domain import DeployRequest
 from bot.pipeline import wait_until
-from slack_testkit import DEPLOYER, STRANGER, WEB, Slash
 from tests.conftest import LocalRepo
 
 
