@@ -22,6 +22,7 @@ from pathlib import Path
 
 import requests
 
+from bot.sandbox.demo_preview import preview_appears
 from bot.sandbox.sample_app import write_sample_app
 from bot.shutdown import (
     STOP_SIGNALS,
@@ -292,6 +293,7 @@ class Demo:
         self.github.create_branch(REPO, branch, self.github.head(REPO, "master"))
         self.github.push_commit(REPO, branch, app_files(version, mode, self.ports.lb), title, author_login=author)
         number = self.github.open_pull(REPO, branch, "master", title, body=f"Ships {version}.", user=author)
+        preview_appears(self, REPO, TOKEN, number, self.github.head(REPO, branch))  # what merging would ship
         sha = self.github.merge_pull(REPO, number, merged_by="octocat")
         say(f"merged PR #{number} “{title}” by @{author} into master as {sha[:7]}")
         return sha
