@@ -108,3 +108,20 @@ def test_links_from_github_and_slack_lead_to_the_deploy_page():
         "https://mainline.example/deploys/12"
     _, blocks = card(notice, {}, "https://mainline.example")
     assert any("<https://mainline.example/deploys/12|Deploy log>" in str(b) for b in blocks)
+
+
+def test_a_deployer_approves_from_the_deploy_page_and_a_stranger_cannot(client, wired, web):
+    deploy = wired.pipeline.deploys("web")[0]
+    wired.store.request_approval(deploy["id"], "migrations")
+    page = f"/deploys/{deploy['id']}"
+    session_id = signed_in(client, wired, "mallory")
+    assert "Approve" not in client.get(page).get_data(as_text=True)
+    refused = client.post(f"{page}/approve", data={"csrf": csrf_token(session_id)})
+    assert refused.status_code == 403 and wired.store.pending_approvals(deploy["id"])
+
+    session_id = signed_in(client, wired, "octocat")
+    assert ">Approve</button>" in client.get(page).get_data(as_text=True)
+    answer = client.post(f"{page}/approve", data={"csrf": csrf_token(session_id)})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith(page)
+    assert wired.store.pending_approvals(deploy["id"]) == []
+    assert f"Approved deploy #{deploy['id']}." in client.get(page).get_data(as_text=True)
