@@ -336,6 +336,10 @@ class Demo:
                    "the API refuses a request with no sign-in and no token")
         self.check(not self.github.violations, "every GitHub call and webhook matched GitHub's published contract"
                    + (f": {self.github.violations[:3]}" if self.github.violations else ""))
+        # DORA's four keys as GET /api/dora serves them, checked against what was just played.
+        from bot.sandbox.demo_dora import show_four_keys
+
+        show_four_keys(self, live={v1, v2, head}, bad={v3})
 
 
 def demo_token() -> str:
