@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 
 from sqlalchemy import func, select
@@ -124,3 +125,19 @@ def post(w, event: str, payload: dict):
     return w.client.post("/github/webhook", data=body, headers={
         "X-GitHub-Event": event, "X-GitHub-Delivery": str(uuid.uuid4()),
         "X-Hub-Signature-256": webhook.sign(SECRET, body), "Content-Type": "application/json"})
+
+
+def test_a_hostile_title_and_config_cannot_break_out_of_the_preview(world):
+    with_v1_live(world)
+    title = "Fix @acme/everyone [click](https://evil.example) <!-- mainline --> <img src=x>"
+    hostile = world.config_text() + "# ```\n# </details> @acme/security\n"
+    world.open_pr("eve-ish/x", {".github/deploy.yml": hostile}, title, author="hubot")
+    world.relay()
+    process_inbox(world)
+    [run] = preview_runs(world, world.head("eve-ish/x"))
+    summary = run.output["summary"]
+    assert "@acme/everyone" not in summary and "@acme/security" not in summary
+    assert "<!--" not in summary
+    assert not re.search(r"(?<!\\)<img", summary) and not re.search(r"(?<!\\)\[click\]\(", summary)
+    # The diff sits in a fence longer than any backtick run it holds.
+    assert "````diff\n" in summary and "# ```" in summary
