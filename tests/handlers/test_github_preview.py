@@ -141,3 +141,14 @@ def test_a_hostile_title_and_config_cannot_break_out_of_the_preview(world):
     assert not re.search(r"(?<!\\)<img", summary) and not re.search(r"(?<!\\)\[click\]\(", summary)
     # The diff sits in a fence longer than any backtick run it holds.
     assert "````diff\n" in summary and "# ```" in summary
+
+
+def test_octokits_opened_example_is_understood(client, wired):
+    from tests.handlers.test_github_webhook import example
+    from tests.handlers.test_github_webhook import post as post_signed
+
+    payload = example("pull_request.opened")
+    assert post_signed(client, "pull_request", payload, delivery="d-opened").status_code == 202
+    wired.process_delivery("d-opened")
+    assert wired.store.delivery("d-opened").outcome == (
+        f"no preview for #{payload['number']}: Codertocat/Hello-World is not deployed by Mainline")
