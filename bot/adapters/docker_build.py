@@ -23,6 +23,8 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.index.v1+json",
 ])
 LOG_TAIL = 20
+# What a build says when the engine, not the Dockerfile, is at fault.
+ENGINE_HICCUPS = ("unable to find image", "No such image", "layer does not exist", "failed to get layer")
 # What a push says when the registry, not the image, is at fault: worth another try.
 PUSH_HICCUPS = ("500", "502", "503", "504", "429", "toomanyrequests", "connection refused", "connection reset",
                 "timeout", "EOF", "broken pipe", "i/o timeout", "no such host")
@@ -98,7 +100,10 @@ class DockerBuilder:
                     log.extend(line for line in chunk["stream"].splitlines() if line.strip())
                 if "error" in chunk:
                     log.append(chunk["error"].strip())
-                    raise BuildError(f"building {image} failed:\n" + "\n".join(log))
+                    # The engine's own cache lost a layer under us (another build or a prune):
+                    # the engine's hiccup, not the Dockerfile's fault. Built again next pass.
+                    kind = TransientError if any(m in chunk["error"] for m in ENGINE_HICCUPS) else BuildError
+                    raise kind(f"building {image} failed:\n" + "\n".join(log))
         except requests.RequestException as exc:  # the Docker socket itself: not the build's fault
             raise TransientError(f"building {image}: Docker did not answer: {exc}") from exc
         except (APIError, DockerException) as exc:
