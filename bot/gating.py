@@ -9,10 +9,12 @@ from bot.domain import GateResult, GateStatus, Lock
 from bot.errors import MainlineError
 from checks.depends_on import MAX_DEPENDS_ON, parse_depends_on, too_many_dependencies
 from checks.evaluate import evaluate
-from checks.inputs import Approval, CiInput, ContextState, DependencyState, GateInputs, LockInput
+from checks.inputs import Approval, CiInput, MigrationFinding, ContextState, DependencyState, GateInputs, LockInput
 from checks.migrations import classify_migration, detect_migrations, rollback_allowed
 
 log = logging.getLogger("mainline.gating")
+# Migration files read and classified per gate pass or preview; the rest count as contract.
+MAX_MIGRATIONS_READ = 50
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -80,10 +82,16 @@ class Gatekeeper:
         git = pipeline.w.git
         paths = detect_migrations(git.changed_paths(service.clone_url, base, tip), config.migrations.paths)
         findings = []
-        for path in paths:
+        for path in paths[:MAX_MIGRATIONS_READ]:
             text = git.read_file(service.clone_url, tip, path)
             if text is not None:  # a deleted migration has nothing to classify
                 findings.append(classify_migration(path, text))
+        if len(paths) > MAX_MIGRATIONS_READ:
+            # Bounded work per push: what is not read cannot be called safe.
+            rest = len(paths) - MAX_MIGRATIONS_READ
+            findings.append(MigrationFinding(paths[MAX_MIGRATIONS_READ], "contract", [
+                f"{rest} more migration file(s) not read (at most {MAX_MIGRATIONS_READ} are): cannot tell, "
+                "so treated as contract; ship them in smaller changes"]))
         return findings
 
     def dependencies(self, pipeline, service, deploy, config) -> list[DependencyState]:

@@ -54,6 +54,9 @@ def blueprint(settings, wired) -> Blueprint:
             template, github=github, principal=principal, csrf=csrf_token(session_id) if session_id else "",
             flash=_read_flash(), **context), status)
         response.headers["Cache-Control"] = "no-store"
+        # Pages with buttons are never framed (clickjacking), not even by a sibling host.
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
         if request.cookies.get(FLASH_COOKIE):
             response.delete_cookie(FLASH_COOKIE, path="/")
         return response

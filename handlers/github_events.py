@@ -6,8 +6,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
-_MERGE_PR = re.compile(r"^Merge pull request #(\d+)", re.M)
-_SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$", re.M)
+_MERGE_PR = re.compile(r"^Merge pull request #(\d{1,9})\b", re.M)
+_SQUASH_PR = re.compile(r"\(#(\d{1,9})\)\s*$", re.M)
 ZERO_SHA = "0" * 40
 # `owner/name` as GitHub allows them (bot.pipeline.Pipeline.clone_url_for checks the same).
 REPO_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$"

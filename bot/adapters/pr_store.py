@@ -50,7 +50,8 @@ class PullRequests:
 
     def get(self, repo: str, numbers) -> dict[int, StoredPull]:
         """The stored PRs of `repo` among `numbers`, by number; unknown numbers are absent."""
-        wanted = sorted({int(n) for n in numbers})[:MAX_LOOKUP]
+        # A number no database column holds (a hostile commit message's) is simply unknown.
+        wanted = sorted({int(n) for n in numbers if 0 < int(n) < 2**31})[:MAX_LOOKUP]
         if not wanted:
             return {}
         with self.store.session() as s:
