@@ -1,11 +1,11 @@
 """Red team (H13) for issue 14: the stack and deploy pages and their buttons, the preview, DORA.
 
-Each strict xfail is a weakness found, reproduced through the public surface (signed webhooks from
-the GitHub stand-in, the Flask test client with a signed-in session); the passing tests are
-attacks that were tried and held, kept so they stay held."""
+Each test is an attack through the public surface (signed webhooks from the GitHub stand-in, the
+Flask test client with a signed-in session). Four were weaknesses when found (a 500 from an absurd
+PR number, on the pages and in the preview; unbounded migration reads; framing) and are fixed;
+the rest held, and are kept so they stay held."""
 
 from __future__ import annotations
-
 
 from bot.auth import SESSION_COOKIE, WebSessions
 from bot.pages import csrf_token
