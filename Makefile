@@ -22,7 +22,7 @@ system-packages:
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[scale,test]'
+	$(BIN)/python -m pip install -q -e '.[scale,test,demo]'
 	touch $@
 
 install: system-packages $(BIN)/.installed

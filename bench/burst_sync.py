@@ -42,7 +42,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 REPO = "acme/webapp"
 SERVICE = "webapp"
-GITHUB_TOKEN = "demo-token"  # the demo's bot token on its local GitHub (bot.sandbox.demo.TOKEN)
+GITHUB_TOKEN = "demo-token"  # the demo's bot token on its local GitHub (sandbox.demo.TOKEN)
 JUDGED = {"rolling_back", "rolled_back", "reverting", "reverted"}
 
 

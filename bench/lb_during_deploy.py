@@ -29,7 +29,7 @@ from bot.adapters.docker_build import DockerBuilder  # noqa: E402
 from bot.adapters.docker_target import LABEL_SERVICE, DockerTarget  # noqa: E402
 from bot.adapters.haproxy import HAProxy  # noqa: E402
 from bot.domain import HealthPolicy, RolloutPlan  # noqa: E402
-from bot.sandbox.sample_app import write_sample_app  # noqa: E402
+from sandbox.sample_app import write_sample_app  # noqa: E402
 
 MAX_REQUESTS = 200_000
 MAX_SECONDS = 180.0

@@ -28,7 +28,7 @@ from werkzeug.serving import make_server
 
 from bot.adapters.slack import SlackReporter, SlackWeb
 from bot.config import DeployConfig, Environment
-from bot.sandbox.slack import SlackStandIn
+from sandbox.slack import SlackStandIn
 from handlers import slack_actions, slack_commands
 from handlers.slack_common import SlackDeps, thread_pool_runner
 

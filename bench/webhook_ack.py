@@ -46,7 +46,7 @@ from bot.adapters.inbox import Inbox  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 TARGET_RATIO = 1.5
-EXAMPLE = ROOT / "bot" / "sandbox" / "contracts" / "examples" / "pull_request.closed.json"
+EXAMPLE = ROOT / "sandbox" / "contracts" / "examples" / "pull_request.closed.json"
 
 
 # -- the floor ------------------------------------------------------------------------------

@@ -359,7 +359,7 @@ def config_schema() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 def demo(once: bool, port: int) -> None:
     """Start everything on this machine and play merge → live → bad release → rollback → revert."""
-    from bot.sandbox.demo import run_demo
+    from sandbox.demo import run_demo
 
     sys.exit(run_demo(once=once, bot_port=port))
 

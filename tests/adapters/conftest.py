@@ -19,7 +19,7 @@ from bot.adapters.docker_build import DockerBuilder
 from bot.adapters.docker_target import LABEL_SERVICE, DockerTarget
 from bot.adapters.haproxy import HAProxy
 from bot.domain import HealthPolicy, RolloutPlan
-from bot.sandbox.sample_app import write_sample_app
+from sandbox.sample_app import write_sample_app
 
 ENVIRONMENT = "production"
 FAST_HEALTH = HealthPolicy(path="/health", interval=0.2, failures=3, bake=2.0, max_error_rate=0.01, timeout=10.0)

@@ -13,7 +13,7 @@ from bot.adapters.docker_build import DockerBuilder
 from bot.adapters.docker_target import LABEL_SERVICE
 from bot.adapters.haproxy import HAProxy
 from bot.errors import BuildError, RolloutError
-from bot.sandbox.sample_app import write_sample_app
+from sandbox.sample_app import write_sample_app
 
 pytestmark = pytest.mark.docker
 

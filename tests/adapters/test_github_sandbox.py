@@ -12,7 +12,7 @@ from bot.adapters.github import GitHubAdapter, GitHubConfig
 from bot.adapters.github_reporter import GitHubReporter, comment_marker
 from bot.adapters.github_revert import PullRequestReverter, RevertRequest
 from bot.ports import DeployNotice
-from bot.sandbox.github import GitHubSandbox
+from sandbox.github import GitHubSandbox
 
 REPO = "acme/webapp"
 GOOD = {"app.txt": "version 1\n", "README.md": "webapp\n"}

@@ -19,8 +19,8 @@ from bot.adapters.store import Store
 from bot.ports import DeployNotice
 from bot.release_reporter import ReleaseReporter, ReleaseSources, notes_between, notes_for
 from bot.reporting import github_host
-from bot.sandbox.github import GitHubSandbox
-from bot.sandbox.slack import SlackStandIn
+from sandbox.github import GitHubSandbox
+from sandbox.slack import SlackStandIn
 from bot.settings import load_settings
 from tests.conftest import authed
 

@@ -25,7 +25,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 # machine's closed network refuses each try; --no-sandbox because CI runs as root.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-EXAMPLES = Path(__file__).resolve().parents[2] / "bot" / "sandbox" / "contracts" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "sandbox" / "contracts" / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ OAUTH_CLIENT = ("Iv1.dashboardtest", "dashboard-test-secret")
 @pytest.fixture
 def github(tmp_path):
     """The local GitHub stand-in, here for its OAuth sign-in pages."""
-    from bot.sandbox.github import GitHubSandbox
+    from sandbox.github import GitHubSandbox
 
     sandbox = GitHubSandbox(tmp_path / "github-standin", validate=True).start()
     try:

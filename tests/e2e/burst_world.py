@@ -26,7 +26,7 @@ import requests
 
 from bot.domain import utcnow
 from bot.pipeline import wait_until
-from bot.sandbox.github import GitHubSandbox
+from sandbox.github import GitHubSandbox
 from tests.e2e.github_world import (
     COLLABORATORS,
     OWNER,

@@ -21,9 +21,9 @@ import pytest
 import requests
 
 from bot import webhook
-from bot.sandbox.github import GitHubSandbox
-from bot.sandbox.github_webhooks import Delivery
-from bot.sandbox.sample_app import write_sample_app
+from sandbox.github import GitHubSandbox
+from sandbox.github_webhooks import Delivery
+from sandbox.sample_app import write_sample_app
 from bot.settings import load_settings
 
 SECRET = "It's a Secret to Everybody"

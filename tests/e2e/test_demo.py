@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from bot.sandbox.demo import DemoPorts, run_demo
+from sandbox.demo import DemoPorts, run_demo
 
 pytestmark = pytest.mark.docker
 

@@ -8,7 +8,7 @@ import requests
 
 from bot.adapters.haproxy import HAProxy
 from bot.domain import DeployRequest
-from bot.sandbox.sample_app import write_sample_app
+from sandbox.sample_app import write_sample_app
 from tests.conftest import LocalRepo
 from tests.e2e.test_rollout_story import containers, free_port, states
 

@@ -21,7 +21,7 @@ from bot.adapters.haproxy import HAProxy
 from bot.cli import main
 from bot.domain import DeployRequest
 from bot.gating import Gatekeeper
-from bot.sandbox.sample_app import write_sample_app
+from sandbox.sample_app import write_sample_app
 from tests.conftest import LocalRepo, authed, git
 from tests.e2e.test_rollout_story import free_port, states
 from tests.e2e.traffic import background_traffic

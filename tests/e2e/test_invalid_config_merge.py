@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from bot import webhook
-from bot.sandbox.github import GitHubSandbox
+from sandbox.github import GitHubSandbox
 from bot.settings import load_settings
 from tests.conftest import SECRET, authed
 

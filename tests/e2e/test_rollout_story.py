@@ -21,7 +21,7 @@ import requests
 from bot.adapters.haproxy import HAProxy
 from bot.domain import DeployRequest
 from bot.pipeline import wait_until
-from bot.sandbox.sample_app import write_sample_app
+from sandbox.sample_app import write_sample_app
 from tests.conftest import LocalRepo, git
 from tests.e2e.traffic import background_traffic
 

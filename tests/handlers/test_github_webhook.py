@@ -1,6 +1,6 @@
 """POST /github/webhook: verify, record, queue; and what the worker makes of a recorded delivery.
 
-Payloads are octokit's real examples (bot/sandbox/contracts/examples, MIT, @octokit/webhooks-examples
+Payloads are octokit's real examples (sandbox/contracts/examples, MIT, @octokit/webhooks-examples
 7.6.1), with the merged case derived by setting merged/merged_at/merged_by as the corpus notes."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from bot import webhook
 from tests.conftest import SECRET, authed
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "bot" / "sandbox" / "contracts" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "sandbox" / "contracts" / "examples"
 EXAMPLE_REPO = "Codertocat/Hello-World"  # the repository octokit's examples name
 
 

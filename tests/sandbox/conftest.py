@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from bot.sandbox.github import GitHubSandbox
+from sandbox.github import GitHubSandbox
 
 SECRET = "It's a Secret to Everybody"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from bot.sandbox.github import GitHubSandbox
-from bot.sandbox.github_contracts import ApiRequest, ApiResponse, response_errors, webhook_errors
-from bot.sandbox.github_webhooks import from_template, signature
+from sandbox.github import GitHubSandbox
+from sandbox.github_contracts import ApiRequest, ApiResponse, response_errors, webhook_errors
+from sandbox.github_webhooks import from_template, signature
 
 
 def test_a_malformed_request_is_recorded_as_a_violation(tmp_path, caplog):

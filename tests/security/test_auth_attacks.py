@@ -22,8 +22,8 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 
 from bot.cli import main
-from bot.sandbox.github import GitHubSandbox
-from bot.sandbox.slack import SlackStandIn
+from sandbox.github import GitHubSandbox
+from sandbox.slack import SlackStandIn
 from tests.conftest import authed, bearer
 from tests.handlers.test_github_webhook import github_web_url, merged_pr, post, publish
 

@@ -22,8 +22,8 @@ from bot.adapters.github_revert import PullRequestReverter, RevertRequest
 from bot.adapters.slack import SlackReporter, SlackWeb
 from bot.ports import DeployNotice
 from bot.retry import policy
-from bot.sandbox.github import GitHubSandbox
-from bot.sandbox.slack import SlackStandIn, all_text, displayed, live_sequences
+from sandbox.github import GitHubSandbox
+from sandbox.slack import SlackStandIn, all_text, displayed, live_sequences
 from handlers import slack_commands
 from handlers.slack_common import SlackDeps
 

@@ -141,7 +141,7 @@ def _healthy(port: int) -> bool:
 def long_bake(tmp_path):
     """A service whose release bakes for a minute: a worker moving it holds the lease that long."""
     from bot.adapters.haproxy import HAProxy
-    from bot.sandbox.sample_app import write_sample_app
+    from sandbox.sample_app import write_sample_app
 
     service, lb = f"hyg{os.getpid() % 1000}{int(time.time() * 1000) % 100000}", free_port()
     (tmp_path / "app").mkdir()
@@ -216,7 +216,7 @@ class DemoRun:
 
     def __init__(self, state: Path, ports, log: Path, once: bool = False):
         self.state, self.ports, self.log = state, ports, log
-        code = ("import sys; from pathlib import Path; from bot.sandbox.demo import DemoPorts, run_demo; "
+        code = ("import sys; from pathlib import Path; from sandbox.demo import DemoPorts, run_demo; "
                 f"sys.exit(run_demo(once={once}, ports=DemoPorts(bot={ports.bot}, lb={ports.lb}, "
                 f"github={ports.github}, slack={ports.slack}), state_dir=Path({str(state)!r})))")
         with open(log, "ab") as out:
@@ -252,7 +252,7 @@ class DemoRun:
 
 
 def demo_ports():
-    from bot.sandbox.demo import DemoPorts
+    from sandbox.demo import DemoPorts
 
     return DemoPorts(bot=free_port(), lb=free_port(), github=free_port(), slack=free_port())
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from bot.sandbox.sample_app import write_sample_app
+from sandbox.sample_app import write_sample_app
 from tests.e2e.github_world import (  # noqa: F401
     COLLABORATORS,
     DEPLOY_YML,

@@ -13,7 +13,7 @@ import requests
 from bot.adapters.github import GitHubAdapter, GitHubConfig
 from bot.adapters.github_revert import PullRequestReverter, RevertRequest
 from bot.adapters.github_revert_git import Git
-from bot.sandbox.github import GitHubSandbox
+from sandbox.github import GitHubSandbox
 from tests.e2e.github_world import world  # noqa: F401 - the fixture
 
 BOT = "mainline[bot]"

@@ -35,10 +35,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot import webhook
 from bot.pipeline import wait_until
-from bot.sandbox.github import GitHubSandbox
-from bot.sandbox.github_webhooks import Delivery
-from bot.sandbox.sample_app import INDEX_CGI
-from bot.sandbox.slack import SlackStandIn, all_text
+from sandbox.github import GitHubSandbox
+from sandbox.github_webhooks import Delivery
+from sandbox.sample_app import INDEX_CGI
+from sandbox.slack import SlackStandIn, all_text
 from tests.conftest import bearer
 from tests.e2e import github_world as gw
 

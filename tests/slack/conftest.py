@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 
 from bot.adapters.slack import SlackReporter, SlackWeb
-from bot.sandbox.slack import SlackStandIn
+from sandbox.slack import SlackStandIn
 from handlers import slack_actions, slack_commands
 from handlers.slack_common import SlackDeps
 from slack_testkit import DEPLOYER, SECRET, TOKEN, FixedClock, PipelineDouble, Slash, fast_slack_api

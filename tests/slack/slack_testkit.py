@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from bot.config import parse_config
 from bot.errors import MainlineError, NotFoundError
 from bot.retry import policy
-from bot.sandbox.slack import SlackStandIn
+from sandbox.slack import SlackStandIn
 
 SECRET = "test-signing-secret"
 TOKEN = "xoxb-test-token-never-logged"

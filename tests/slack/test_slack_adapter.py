@@ -9,7 +9,7 @@ from slack_testkit import TOKEN, fast_slack_api
 from bot.adapters.slack import MemoryCardStore, SlackReporter, SlackWeb
 from bot.ports import DeployNotice
 from bot.retry import slack_api
-from bot.sandbox.slack import displayed
+from sandbox.slack import displayed
 
 SHA = "a1b2c3d4e5f60718293a"
 

@@ -20,7 +20,7 @@ import requests
 
 from bot.domain import DeployRequest
 from bot.pipeline import wait_until
-from bot.sandbox.sample_app import write_sample_app
+from sandbox.sample_app import write_sample_app
 from slack_testkit import sign
 from tests.conftest import LocalRepo, git
 

@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack import card
 from bot.ports import DeployNotice
-from bot.sandbox.slack import block_problems
+from sandbox.slack import block_problems
 from slack_testkit import TOKEN
 
 

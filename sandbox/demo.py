@@ -22,8 +22,8 @@ from pathlib import Path
 
 import requests
 
-from bot.sandbox.demo_preview import preview_appears
-from bot.sandbox.sample_app import write_sample_app
+from sandbox.demo_preview import preview_appears
+from sandbox.sample_app import write_sample_app
 from bot.shutdown import (
     STOP_SIGNALS,
     alive,
@@ -40,7 +40,7 @@ SLACK_TOKEN = "xoxb-demo"
 SLACK_SIGNING = "demo-slack-signing-secret"
 REPO = "acme/webapp"
 SERVICE = "webapp"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 OAUTH_APP = ("Iv1.mainlinedemo", "demo-oauth-client-secret")  # registered on the local GitHub
 # The demo's own pid and its children's, so a later demo can tell another demo still running
 # (refuse) from the orphans of one that was killed (stop them).
@@ -130,7 +130,7 @@ class Demo:
                     PYTHONUNBUFFERED="1")
 
     def start(self) -> None:
-        from bot.sandbox.github import GitHubSandbox
+        from sandbox.github import GitHubSandbox
 
         say("starting dockerd and the registry (scripts/services.sh up)")
         subprocess.run([str(ROOT / "scripts" / "services.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
@@ -146,7 +146,7 @@ class Demo:
                                     webhook_secret=SECRET, validate=True).start(port=self.ports.github)
         say(f"local GitHub on {self.github.url} (REST + git smart HTTP, checked against GitHub's OpenAPI)")
         self.github.oauth.register_app(*OAUTH_APP, callback_url=f"{self.bot}/login/callback")
-        from bot.sandbox.slack import SlackStandIn
+        from sandbox.slack import SlackStandIn
 
         self.slack = SlackStandIn(token=SLACK_TOKEN, port=self.ports.slack).start()
         say(f"local Slack Web API on {self.slack.url} (deploy cards land in #deploys)")
@@ -337,7 +337,7 @@ class Demo:
         self.check(not self.github.violations, "every GitHub call and webhook matched GitHub's published contract"
                    + (f": {self.github.violations[:3]}" if self.github.violations else ""))
         # DORA's four keys as GET /api/dora serves them, checked against what was just played.
-        from bot.sandbox.demo_dora import show_four_keys
+        from sandbox.demo_dora import show_four_keys
 
         show_four_keys(self, live={v1, v2, head}, bad={v3})
 

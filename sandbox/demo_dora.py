@@ -6,9 +6,9 @@ from __future__ import annotations
 
 
 def show_four_keys(demo, live: set[str], bad: set[str]) -> None:
-    """`demo` is a bot.sandbox.demo.Demo after its story; `live` the shas the story put live,
+    """`demo` is a sandbox.demo.Demo after its story; `live` the shas the story put live,
     `bad` the ones it made bad."""
-    from bot.sandbox.demo import REPO, SERVICE, say
+    from sandbox.demo import REPO, SERVICE, say
 
     deploys = [d for d in demo._get(f"/api/deploys?service={SERVICE}&limit=200") or []
                if d["environment"] == "production"]
