@@ -29,8 +29,9 @@ from werkzeug.serving import make_server
 from bot.adapters.slack import SlackReporter, SlackWeb
 from bot.config import DeployConfig, Environment
 from sandbox.slack import SlackStandIn
-from handlers import slack_actions, slack_commands
-from handlers.slack_common import SlackDeps, thread_pool_runner
+from handlers.slack import actions as slack_actions
+from handlers.slack import commands as slack_commands
+from handlers.slack.common import SlackDeps, thread_pool_runner
 
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench"

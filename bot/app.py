@@ -187,8 +187,9 @@ def _mount_slack(app: Flask, settings: Settings, wired) -> None:
         app.add_url_rule("/slack/actions", "slack_actions", slack_not_configured, methods=["POST"])
         return
     from bot.adapters.clock import SystemClock
-    from handlers import slack_actions, slack_commands
-    from handlers.slack_common import SlackDeps
+    from handlers.slack import actions as slack_actions
+    from handlers.slack import commands as slack_commands
+    from handlers.slack.common import SlackDeps
 
     deps = SlackDeps(signing_secret=settings.slack_signing_secret.get_secret_value(), pipeline=wired.pipeline,
                      chat=wired.slack, clock=SystemClock(), admins=settings.admin_ids())

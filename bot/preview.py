@@ -4,7 +4,7 @@ A preview reads the same things the pre-build gates read (bot/gating.py), and de
 same pure gates (checks/), but through a path of its own that records nothing: no deploy row, no
 event, no approval asked, no PR metadata stored, no service config recorded. Git's mirror cache
 is the only thing on disk it may refresh. Used by the `mainline/preview` check run on open pull
-requests (handlers/github_preview.py), `mainline deploy --dry-run` and Slack's `/deploy … --dry-run`.
+requests (handlers/github/preview.py), `mainline deploy --dry-run` and Slack's `/deploy … --dry-run`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from bot.adapters.pr_store import PullRequests
+from bot.commit_messages import pull_numbers_in
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
 from bot.domain import GateResult, GateStatus, Lock
 from bot.errors import MainlineError, NotFoundError
@@ -25,7 +26,6 @@ from bot.preview_render import render_preview_markdown, render_preview_text
 from checks.evaluate import evaluate
 from checks.inputs import CiInput, GateInputs, LockInput
 from checks.window import WindowError, window_state
-from handlers.github_events import pull_numbers_in
 
 log = logging.getLogger("mainline.preview")
 

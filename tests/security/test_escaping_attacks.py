@@ -24,8 +24,8 @@ from bot.ports import DeployNotice
 from bot.retry import policy
 from sandbox.github import GitHubSandbox
 from sandbox.slack import SlackStandIn, all_text, displayed, live_sequences
-from handlers import slack_commands
-from handlers.slack_common import SlackDeps
+from handlers.slack import commands as slack_commands
+from handlers.slack.common import SlackDeps
 
 TOKEN = "xoxb-escaping"
 SECRET = "slack-signing-secret"

@@ -125,8 +125,9 @@ class RecordingChat:
 @pytest.fixture
 def slack(settings):
     """Both Slack blueprints, as create_app mounts them, on a pipeline double; jobs run inline."""
-    from handlers import slack_actions, slack_commands
-    from handlers.slack_common import SlackDeps
+    from handlers.slack import actions as slack_actions
+    from handlers.slack import commands as slack_commands
+    from handlers.slack.common import SlackDeps
 
     clock = FixedClock()
     deps = SlackDeps(signing_secret=SLACK_SECRET, pipeline=PipelineDouble(), chat=RecordingChat(), clock=clock,

@@ -17,8 +17,8 @@ from flask import Flask
 
 from bot.adapters.slack import SlackReporter, SlackWeb
 from sandbox.slack import SlackStandIn
-from handlers import slack_commands
-from handlers.slack_common import SlackDeps
+from handlers.slack import commands as slack_commands
+from handlers.slack.common import SlackDeps
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-test-token"

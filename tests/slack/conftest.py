@@ -8,8 +8,9 @@ from flask import Flask
 
 from bot.adapters.slack import SlackReporter, SlackWeb
 from sandbox.slack import SlackStandIn
-from handlers import slack_actions, slack_commands
-from handlers.slack_common import SlackDeps
+from handlers.slack import actions as slack_actions
+from handlers.slack import commands as slack_commands
+from handlers.slack.common import SlackDeps
 from slack_testkit import DEPLOYER, SECRET, TOKEN, FixedClock, PipelineDouble, Slash, fast_slack_api
 
 

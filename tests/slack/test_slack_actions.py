@@ -9,9 +9,9 @@ from flask import Flask
 
 from bot.adapters.slack import card
 from bot.ports import DeployNotice
-from handlers import slack_actions
-from handlers.slack_actions import ButtonAction, parse_action_id
-from handlers.slack_common import SlackDeps
+from handlers.slack import actions as slack_actions
+from handlers.slack.actions import ButtonAction, parse_action_id
+from handlers.slack.common import SlackDeps
 from slack_testkit import DEPLOYER, SECRET, STAGER, STRANGER, FixedClock, sign
 
 

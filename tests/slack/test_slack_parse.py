@@ -3,7 +3,7 @@
 import pytest
 
 from bot.config import parse_config
-from handlers.slack_commands import Command, UsageError, parse_command, resolve
+from handlers.slack.commands import Command, UsageError, parse_command, resolve
 from slack_testkit import WEB
 
 

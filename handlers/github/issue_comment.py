@@ -17,7 +17,7 @@ from bot.config import CONFIG_PATH, ConfigError, DeployConfig
 from bot.domain import DeployRequest
 from bot.errors import AuthError, MainlineError
 from bot.routing import Router
-from handlers.github_events import Repository, User
+from handlers.github.events import Repository, User
 
 log = logging.getLogger("mainline.handlers.issue_comment")
 router = Router()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.domain import DeployRequest
 from bot.routing import Router
-from handlers.github_events import PullRequestEvent
+from handlers.github.events import PullRequestEvent
 
 router = Router()
 

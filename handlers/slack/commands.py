@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request
 from bot.config import DeployConfig
 from bot.errors import MainlineError
 from bot.escape import slack_text
-from handlers.slack_common import (Actor, SlackDeps, channel_refusal, default_environment, deployer_refusal,
+from handlers.slack.common import (Actor, SlackDeps, channel_refusal, default_environment, deployer_refusal,
                                    environment_problem, ephemeral, error, form, in_channel, refuse, reply,
                                    run_job, verify)
 

@@ -19,7 +19,7 @@ from bot.escape import clip, github_inline
 from bot.preview import PullInfo, preview_pull, render_preview_markdown, would_hold
 from bot.preview_render import headline
 from bot.routing import Router
-from handlers.github_events import REPO_NAME, Repository, User, _Edge
+from handlers.github.events import REPO_NAME, Repository, User, _Edge
 
 log = logging.getLogger("mainline.handlers.preview")
 router = Router()

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, ConfigDict, Field
 
-_MERGE_PR = re.compile(r"^Merge pull request #(\d{1,9})\b", re.M)
-_SQUASH_PR = re.compile(r"\(#(\d{1,9})\)\s*$", re.M)
 ZERO_SHA = "0" * 40
 # `owner/name` as GitHub allows them (bot.pipeline.Pipeline.clone_url_for checks the same).
 REPO_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$"
@@ -65,12 +61,3 @@ class PushEvent(_Edge):
     repository: Repository
     pusher: dict | None = None
 
-
-def pull_numbers_in(messages: list[str]) -> tuple[int, ...]:
-    """PR numbers named by merge and squash commit messages, as GitHub writes them."""
-    found: set[int] = set()
-    for message in messages:
-        found.update(int(n) for n in _MERGE_PR.findall(message))
-        first = message.split("\n", 1)[0]
-        found.update(int(n) for n in _SQUASH_PR.findall(first))
-    return tuple(sorted(found))

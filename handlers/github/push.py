@@ -7,7 +7,8 @@ import logging
 
 from bot.domain import DeployRequest
 from bot.routing import Router
-from handlers.github_events import ZERO_SHA, PushEvent, pull_numbers_in
+from bot.commit_messages import pull_numbers_in
+from handlers.github.events import ZERO_SHA, PushEvent
 
 log = logging.getLogger("mainline.handlers.push")
 router = Router()

@@ -1,0 +1,1 @@
+"""Slack's slash commands and the deploy card's buttons."""
