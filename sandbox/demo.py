@@ -22,8 +22,6 @@ from pathlib import Path
 
 import requests
 
-from sandbox.demo_preview import preview_appears
-from sandbox.sample_app import write_sample_app
 from bot.shutdown import (
     STOP_SIGNALS,
     alive,
@@ -33,6 +31,8 @@ from bot.shutdown import (
     stop_foreign_group,
     stop_process_groups,
 )
+from sandbox.demo_preview import preview_appears
+from sandbox.sample_app import write_sample_app
 
 SECRET = "demo-webhook-secret"
 TOKEN = "demo-token"

@@ -10,25 +10,19 @@ import logging
 import threading
 from pathlib import Path
 
-from werkzeug.serving import make_server
-
+from .github_api import BOT_LOGIN, SandboxError
 from .github_events import Events
 from .github_git import ZERO_SHA, BareRepo, GitError, MergeConflictError
 from .github_oauth import OAuthStandIn, with_oauth
+from .github_rest import build_app
 from .github_shapes import Shapes, person_for
 from .github_state import Comment, Pull, Repo, now_iso
 from .github_webhooks import Delivery, WebhookSender
+from .serving import LocalServer
+
+__all__ = ["GitHubSandbox", "SandboxError"]
 
 log = logging.getLogger(__name__)
-
-
-class SandboxError(Exception):
-    """A request the stand-in refuses, with the status GitHub would answer."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class GitHubSandbox:
@@ -51,31 +45,22 @@ class GitHubSandbox:
         self._webhooks = WebhookSender(webhook_url, webhook_secret, self.report_violation, validate)
         # One lock for state and ref moves: GitHub serialises writes to a repository too.
         self.lock = threading.RLock()
-        self._server = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer | None = None
         self.oauth = OAuthStandIn()  # GitHub's OAuth web flow: oauth.register_app(id, secret, callback)
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> "GitHubSandbox":
-        from .github_rest import build_app
-
-        self._server = make_server(host, port, with_oauth(build_app(self), self.oauth, lambda: self.url),
-                                   threaded=True)
-        self.url = f"http://{host}:{self._server.server_port}"
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> GitHubSandbox:
+        self._server = LocalServer(with_oauth(build_app(self), self.oauth, lambda: self.url), host, port,
+                                   "sandbox-github")
+        self.url = f"http://{host}:{self._server.port}"
         self.shapes.base = self.url
         self._webhooks.start()
-        # A short poll keeps stop() quick; tests start and stop many stand-ins.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="sandbox-github", daemon=True)
-        self._thread.start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=10)
+            self._server.stop()
             self._server = None
         self._webhooks.stop()
 
@@ -97,8 +82,6 @@ class GitHubSandbox:
         self._webhooks.flush(timeout)
 
     def login_for(self, token: str) -> str:
-        from .github_rest_routes import BOT_LOGIN
-
         return self.tokens.get(token, BOT_LOGIN)
 
     def report_violation(self, message: str) -> None:

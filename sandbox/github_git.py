@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ZERO_SHA = "0" * 40
@@ -75,7 +76,7 @@ class BareRepo:
         return self.git(*args, **kwargs).stdout.decode().strip()
 
     @classmethod
-    def init(cls, path: Path, default_branch: str) -> "BareRepo":
+    def init(cls, path: Path, default_branch: str) -> BareRepo:
         path.parent.mkdir(parents=True, exist_ok=True)
         repo = cls(path)
         subprocess.run(["git", "init", "-q", "--bare", "-b", default_branch, str(path)],
@@ -148,7 +149,7 @@ class BareRepo:
 
     # -- writing -----------------------------------------------------------------
 
-    def write_commit(self, parents: list[str], files: dict[str, bytes | str | None],
+    def write_commit(self, parents: list[str], files: Mapping[str, bytes | str | None],
                      message: str, author: Person) -> str:
         """Write a commit whose tree is the first parent's with `files` applied (None deletes)."""
         with tempfile.TemporaryDirectory() as tmp:
@@ -200,4 +201,4 @@ class BareRepo:
 
 def _utc(iso: str) -> str:
     """Turn git's strict ISO date into GitHub's `YYYY-MM-DDTHH:MM:SSZ`."""
-    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

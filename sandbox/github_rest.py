@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
 
-from .github_contracts import ApiRequest, ApiResponse, request_errors, response_errors
+from .github_api import APP_SLUG, SandboxError, caller, error, ok
+from .github_contracts import ApiRequest, ApiResponse, request_errors, response_errors, schema_errors
 from .github_git import GitError
-from .github_rest_routes import register_routes
+from .github_routes_checks import register_deployment_routes, register_status_routes
+from .github_routes_code import register_code_routes, register_git_database_routes
+from .github_routes_pulls import register_comment_routes, register_pull_routes
 from .github_smart_http import run_http_backend
 
-DOCS = "https://docs.github.com/rest"
+# Every group of REST routes, by what it serves.
+ROUTES = (register_code_routes, register_git_database_routes, register_status_routes,
+          register_deployment_routes, register_pull_routes, register_comment_routes)
 
 
 def build_app(sandbox) -> Flask:
@@ -65,8 +70,6 @@ def build_app(sandbox) -> Flask:
                                  "X-RateLimit-Used": "1", "X-RateLimit-Reset": str(reset),
                                  "X-RateLimit-Resource": "core", "X-GitHub-Media-Type": "github.v3"})
         if sandbox.validate and request.path.rstrip("/") in UNVENDORED and response.status_code == 200:
-            from .github_contracts import schema_errors
-
             for problem in schema_errors(UNVENDORED[request.path.rstrip("/")], response.get_json()):
                 sandbox.report_violation(f"response {request.method} {request.path}: {problem}")
         if sandbox.validate and "api_request" in g:
@@ -79,10 +82,6 @@ def build_app(sandbox) -> Flask:
 
     @app.errorhandler(Exception)
     def on_error(exc: Exception):
-        from werkzeug.exceptions import HTTPException
-
-        from .github import SandboxError
-
         if isinstance(exc, SandboxError):
             return error(exc.status, exc.message)
         if isinstance(exc, HTTPException):
@@ -92,8 +91,35 @@ def build_app(sandbox) -> Flask:
         sandbox.report_violation(f"stand-in crashed on {request.method} {request.path}: {exc!r}")
         raise exc
 
-    register_routes(app, sandbox)
+    for register in ROUTES:
+        register(app, sandbox)
+    register_account_routes(app, sandbox)
     return app
+
+
+def register_account_routes(app: Flask, sb) -> None:
+    """People, the app and its installation tokens, and the rate limit."""
+
+    @app.get("/repos/<owner>/<name>/collaborators/<username>/permission")
+    def collaborator_permission(owner, name, username):
+        repo = sb.repo(f"{owner}/{name}")
+        return ok(sb.shapes.permission(repo, username))
+
+    @app.get("/user")
+    def authenticated_user():
+        return ok(sb.shapes.user(caller()))
+
+    @app.get("/app")
+    def authenticated_app():
+        return ok(sb.shapes.app(APP_SLUG))
+
+    @app.post("/app/installations/<int:installation_id>/access_tokens")
+    def create_installation_token(installation_id):
+        return ok(installation_token(), 201)
+
+    @app.get("/rate_limit")
+    def rate_limit():
+        return ok(sb.shapes.rate_limit(int(time.time()) + 3600))
 
 
 # Paths the vendored OpenAPI subset leaves out, each held to the component GitHub answers with.
@@ -107,13 +133,6 @@ def _git_login(sandbox) -> str | None:
     if auth is None or not auth.password or auth.password not in sandbox.tokens:
         return None
     return sandbox.login_for(auth.password)
-
-
-def error(status: int, message: str) -> Response:
-    body = {"message": message, "documentation_url": DOCS}
-    if status == 422:
-        body["errors"] = []
-    return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
 def _is_git(path: str) -> bool:
@@ -146,7 +165,7 @@ def _check_app_jwt(token: str) -> Response | None:
 
 
 def installation_token() -> dict:
-    expires = datetime.now(timezone.utc) + timedelta(hours=1)
+    expires = datetime.now(UTC) + timedelta(hours=1)
     return {"token": "ghs_" + secrets.token_urlsafe(27), "expires_at": expires.strftime(
         "%Y-%m-%dT%H:%M:%SZ"), "permissions": {"contents": "write", "pull_requests": "write",
                                                 "statuses": "write", "checks": "write",

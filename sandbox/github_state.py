@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .github_git import BareRepo
 
@@ -18,7 +18,7 @@ def next_id() -> int:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def user_id(login: str) -> int:

@@ -118,7 +118,8 @@ class WebhookSender:
         if self.secret is not None:
             headers["X-Hub-Signature-256"] = signature(self.secret, body)
         try:
-            response = self._session.post(self.url, data=body, headers=headers, timeout=10)
+            # The URL may have been unset since this was queued: "" fails as a delivery error too.
+            response = self._session.post(self.url or "", data=body, headers=headers, timeout=10)
             delivery.status_code = response.status_code
         except requests.RequestException as error:
             # GitHub records a failed delivery and moves on; so do we.

@@ -45,7 +45,8 @@ case "$REQUEST_URI" in
   /health/*|/health)
     if [ "$health" = ok ]; then answer "200 OK" ok; else answer "500 Internal Server Error" "unhealthy: $health"; fi ;;
   *)
-    if [ "$root" = 200 ]; then answer "200 OK" "$version"; else answer "500 Internal Server Error" "error from $version"; fi ;;
+    if [ "$root" = 200 ]; then answer "200 OK" "$version"
+    else answer "500 Internal Server Error" "error from $version"; fi ;;
 esac
 """
 

@@ -2,45 +2,29 @@
 
 It serves the methods Mainline calls at its root (so `SLACK_API_URL` can point straight at it),
 records what it receives, checks the shape of every call (token, channel, text or blocks,
-Block Kit structure) into `.violations`, and can be told to fail the next calls with 429 or 5xx.
-Limits follow Slack's Block Kit reference (docs.slack.dev/reference/block-kit).
+Block Kit structure, see slack_blocks.py) into `.violations`, and can be told to fail the next
+calls with 429 or 5xx.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
-import re
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.serving import make_server
 
-MAX_BLOCKS = 50
-MAX_TEXT = 40_000
-BLOCK_TYPES = {"section", "divider", "header", "context", "actions", "image", "input", "rich_text", "file", "video"}
-ELEMENT_TYPES = {"button", "static_select", "overflow", "datepicker", "users_select", "conversations_select",
-                 "channels_select", "checkboxes", "radio_buttons", "timepicker", "multi_static_select"}
+from .serving import LocalServer
+from .slack_blocks import MAX_TEXT, block_problems, displayed, live_sequences
+
+__all__ = ["Call", "Message", "SlackStandIn", "all_text", "block_problems", "displayed", "live_sequences"]
 
 
-# What Slack's mrkdwn turns into something live: `<!channel>`, `<!here>`, `<!everyone>`,
-# `<!subteam^…>`, `<@U…>`, `<#C…>` and `<url|label>` links. Escaped text has no raw `<`.
-_CONTROL_SEQUENCE = re.compile(r"<([^<>]*)>")
-
-
-def live_sequences(text: str) -> list[str]:
-    """The control sequences Slack would act on in `text` (mentions, broadcasts, links)."""
-    return _CONTROL_SEQUENCE.findall(text or "")
-
-
-def displayed(text: str) -> str:
-    """`text` as a person reads it in Slack: the three escapes shown as the characters."""
-    return (text or "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def all_text(message: "Message") -> str:
+def all_text(message: Message) -> str:
     """Every mrkdwn string of a message: its text and each block's text and elements."""
     parts = [message.text or ""]
 
@@ -94,96 +78,6 @@ class _State:
     violations: list[str] = field(default_factory=list)
 
 
-def _text_object_problems(obj, where: str, plain_only: bool = False, limit: int = 3000) -> list[str]:
-    if not isinstance(obj, dict):
-        return [f"{where}: a text object must be an object"]
-    problems = []
-    kind = obj.get("type")
-    if kind not in ("plain_text", "mrkdwn") or (plain_only and kind != "plain_text"):
-        problems.append(f"{where}: text type {kind!r} not allowed here")
-    text = obj.get("text")
-    if not isinstance(text, str) or not text:
-        problems.append(f"{where}: text must be a non-empty string")
-    elif len(text) > limit:
-        problems.append(f"{where}: text longer than {limit}")
-    if "emoji" in obj and kind != "plain_text":
-        problems.append(f"{where}: emoji only goes with plain_text")
-    return problems
-
-
-def _element_problems(element, where: str, action_ids: set) -> list[str]:
-    if not isinstance(element, dict) or element.get("type") not in ELEMENT_TYPES:
-        return [f"{where}: unknown element {element.get('type') if isinstance(element, dict) else element!r}"]
-    problems = []
-    action_id = element.get("action_id")
-    if action_id is not None:
-        if not isinstance(action_id, str) or not 0 < len(action_id) <= 255:
-            problems.append(f"{where}: action_id must be 1-255 characters")
-        elif action_id in action_ids:
-            problems.append(f"{where}: action_id {action_id!r} is not unique")
-        action_ids.add(action_id)
-    if element["type"] == "button":
-        problems += _text_object_problems(element.get("text"), f"{where}.text", plain_only=True, limit=75)
-        if len(str(element.get("value", ""))) > 2000:
-            problems.append(f"{where}: value longer than 2000")
-        if element.get("style") not in (None, "primary", "danger"):
-            problems.append(f"{where}: style must be primary or danger")
-    return problems
-
-
-def block_problems(blocks) -> list[str]:
-    """Why `blocks` is not valid Block Kit for a message (empty when it is)."""
-    if not isinstance(blocks, list):
-        return ["blocks must be a list"]
-    problems = []
-    if len(blocks) > MAX_BLOCKS:
-        problems.append(f"{len(blocks)} blocks, at most {MAX_BLOCKS}")
-    block_ids: set = set()
-    action_ids: set = set()
-    for i, block in enumerate(blocks):
-        where = f"blocks[{i}]"
-        if not isinstance(block, dict) or block.get("type") not in BLOCK_TYPES:
-            problems.append(f"{where}: unknown block type")
-            continue
-        block_id = block.get("block_id")
-        if block_id is not None:
-            if not isinstance(block_id, str) or len(block_id) > 255 or block_id in block_ids:
-                problems.append(f"{where}: block_id must be unique and at most 255 characters")
-            block_ids.add(block_id)
-        kind = block["type"]
-        if kind == "section":
-            if "text" not in block and "fields" not in block:
-                problems.append(f"{where}: a section needs text or fields")
-            if "text" in block:
-                problems += _text_object_problems(block["text"], f"{where}.text")
-            fields = block.get("fields", [])
-            if len(fields) > 10:
-                problems.append(f"{where}: more than 10 fields")
-            for j, item in enumerate(fields):
-                problems += _text_object_problems(item, f"{where}.fields[{j}]", limit=2000)
-            if "accessory" in block:
-                problems += _element_problems(block["accessory"], f"{where}.accessory", action_ids)
-        elif kind == "header":
-            problems += _text_object_problems(block.get("text"), f"{where}.text", plain_only=True, limit=150)
-        elif kind == "context":
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not 0 < len(elements) <= 10:
-                problems.append(f"{where}: a context needs 1-10 elements")
-            else:
-                for j, item in enumerate(elements):
-                    if isinstance(item, dict) and item.get("type") == "image":
-                        continue
-                    problems += _text_object_problems(item, f"{where}.elements[{j}]")
-        elif kind == "actions":
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not 0 < len(elements) <= 25:
-                problems.append(f"{where}: actions need 1-25 elements")
-            else:
-                for j, item in enumerate(elements):
-                    problems += _element_problems(item, f"{where}.elements[{j}]", action_ids)
-    return problems
-
-
 class SlackStandIn:
     """A threaded local Slack Web API; `.start()`, `.url`, `.stop()`."""
 
@@ -195,25 +89,21 @@ class SlackStandIn:
         self._failures = _Failures()
         self._ts = itertools.count(1)
         self._response_ids = itertools.count(1)
-        self._server = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer | None = None
         self.app = self._make_app()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "SlackStandIn":
-        self._server = make_server(self._host, self._port, self.app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-standin", daemon=True)
-        self._thread.start()
+    def start(self) -> SlackStandIn:
+        self._server = LocalServer(self.app, self._host, self._port, "slack-standin")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
-    def __enter__(self) -> "SlackStandIn":
+    def __enter__(self) -> SlackStandIn:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -224,7 +114,7 @@ class SlackStandIn:
         """The Web API base URL (methods at its root), e.g. `http://127.0.0.1:PORT/`."""
         if self._server is None:
             raise RuntimeError("the Slack stand-in is not started")
-        return f"http://{self._host}:{self._server.server_port}/"
+        return f"http://{self._host}:{self._server.port}/"
 
     def response_url(self) -> str:
         """A fresh `response_url`, as Slack puts in each command and action payload."""
@@ -307,7 +197,7 @@ class SlackStandIn:
         def response(rid: str):
             failure = self._take_failure("response_url")
             if failure:
-                return self._fail_response(failure)
+                return _fail_response(failure)
             payload = request.get_json(silent=True)
             if not isinstance(payload, dict):
                 self._violate("response_url: body must be a JSON object")
@@ -321,19 +211,19 @@ class SlackStandIn:
 
         @app.post("/<method>")
         def api(method: str):
-            params = self._params()
+            params = _params()
             failure = self._take_failure(method)
             if failure:
                 self._record(method, params, failure.status)
-                return self._fail_response(failure)
+                return _fail_response(failure)
             handler = self._methods.get(method)
             if handler is None:
                 self._record(method, params, 404)
-                return self._ok(False, error="unknown_method")
+                return _ok(False, error="unknown_method")
             token_error = self._check_token(method)
             if token_error:
                 self._record(method, params, 200)
-                return self._ok(False, error=token_error)
+                return _ok(False, error=token_error)
             self._record(method, params, 200)
             return handler(params)
 
@@ -344,19 +234,6 @@ class SlackStandIn:
             "chat.postEphemeral": self._post_ephemeral,
         }
         return app
-
-    def _params(self) -> dict:
-        if request.is_json:
-            body = request.get_json(silent=True)
-            return body if isinstance(body, dict) else {}
-        params = request.form.to_dict()
-        for key in ("blocks", "attachments"):
-            if isinstance(params.get(key), str):
-                try:
-                    params[key] = json.loads(params[key])
-                except ValueError:
-                    pass
-        return params
 
     def _check_token(self, method: str) -> str | None:
         header = request.headers.get("Authorization", "")
@@ -397,30 +274,17 @@ class SlackStandIn:
     def _ts_now(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
-    @staticmethod
-    def _ok(ok: bool = True, **data) -> Response:
-        return Response(json.dumps({"ok": ok, **data}), mimetype="application/json")
-
-    @staticmethod
-    def _fail_response(failure: _Failures) -> Response:
-        headers = {}
-        if failure.status == 429 and failure.retry_after is not None:
-            headers["Retry-After"] = str(failure.retry_after)
-        error = "ratelimited" if failure.status == 429 else "internal_error"
-        return Response(json.dumps({"ok": False, "error": error}), status=failure.status,
-                        headers=headers, mimetype="application/json")
-
     def _auth_test(self, params: dict) -> Response:
-        return self._ok(url="https://mainline-sandbox.slack.com/", team="Mainline sandbox", user="mainline",
+        return _ok(url="https://mainline-sandbox.slack.com/", team="Mainline sandbox", user="mainline",
                         team_id="T0MAINLINE", user_id="U0MAINLINE", bot_id="B0MAINLINE")
 
     def _post_message(self, params: dict) -> Response:
         channel = params.get("channel")
         if not channel:
             self._violate("chat.postMessage: no channel")
-            return self._ok(False, error="channel_not_found")
+            return _ok(False, error="channel_not_found")
         if not self._check_message("chat.postMessage", params):
-            return self._ok(False, error="invalid_blocks")
+            return _ok(False, error="invalid_blocks")
         channel_id = self.channel_id(str(channel))
         thread_ts = params.get("thread_ts")
         with self._lock:
@@ -430,32 +294,59 @@ class SlackStandIn:
             msg = Message(self._ts_now(), channel_id, params.get("text") or "", params.get("blocks") or [],
                           thread_ts=thread_ts or None)
             msgs.append(msg)
-        return self._ok(channel=channel_id, ts=msg.ts, message={"text": msg.text, "ts": msg.ts})
+        return _ok(channel=channel_id, ts=msg.ts, message={"text": msg.text, "ts": msg.ts})
 
     def _update(self, params: dict) -> Response:
         channel, ts = params.get("channel"), params.get("ts")
         if not channel or not ts:
             self._violate("chat.update: channel and ts are required")
-            return self._ok(False, error="invalid_arguments")
+            return _ok(False, error="invalid_arguments")
         if str(channel).startswith("#"):
             self._violate("chat.update: channel must be an id, not a #name")
         if not self._check_message("chat.update", params):
-            return self._ok(False, error="invalid_blocks")
+            return _ok(False, error="invalid_blocks")
         with self._lock:
             for msg in self._state.messages.get(self.channel_id(str(channel)), []):
                 if msg.ts == ts:
                     msg.text = params.get("text") or msg.text
-                    msg.blocks = params.get("blocks") if params.get("blocks") is not None else msg.blocks
+                    if params.get("blocks") is not None:
+                        msg.blocks = params["blocks"]
                     msg.updates += 1
-                    return self._ok(channel=msg.channel, ts=ts, text=msg.text)
-        return self._ok(False, error="message_not_found")
+                    return _ok(channel=msg.channel, ts=ts, text=msg.text)
+        return _ok(False, error="message_not_found")
 
     def _post_ephemeral(self, params: dict) -> Response:
         if not params.get("channel") or not params.get("user"):
             self._violate("chat.postEphemeral: channel and user are required")
-            return self._ok(False, error="invalid_arguments")
+            return _ok(False, error="invalid_arguments")
         if not self._check_message("chat.postEphemeral", params):
-            return self._ok(False, error="invalid_blocks")
+            return _ok(False, error="invalid_blocks")
         with self._lock:
             self._state.ephemeral.append(dict(params))
-        return self._ok(message_ts=self._ts_now())
+        return _ok(message_ts=self._ts_now())
+
+
+def _params() -> dict:
+    """A Web API call's arguments: a JSON body, or a form whose blocks and attachments are JSON."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        return body if isinstance(body, dict) else {}
+    params: dict[str, Any] = request.form.to_dict()
+    for key in ("blocks", "attachments"):
+        if isinstance(params.get(key), str):
+            with contextlib.suppress(ValueError):  # Slack leaves what is not JSON as it came
+                params[key] = json.loads(params[key])
+    return params
+
+
+def _ok(ok: bool = True, **data) -> Response:
+    return Response(json.dumps({"ok": ok, **data}), mimetype="application/json")
+
+
+def _fail_response(failure: _Failures) -> Response:
+    headers = {}
+    if failure.status == 429 and failure.retry_after is not None:
+        headers["Retry-After"] = str(failure.retry_after)
+    error = "ratelimited" if failure.status == 429 else "internal_error"
+    return Response(json.dumps({"ok": False, "error": error}), status=failure.status,
+                    headers=headers, mimetype="application/json")
