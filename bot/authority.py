@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bot.config import CONFIG_PATH, ConfigError, ConfigProblem, DeployConfig
 from bot.domain import DeployRequest
 from bot.errors import AuthError, NotFoundError
+from bot.globs import glob_match
 
 log = logging.getLogger("mainline.authority")
 
@@ -101,8 +102,6 @@ def check_takes(pipeline, authority: Authority, environment: str, branch: str, s
 
 def takes_branch(config: DeployConfig, environment: str, branch: str) -> bool:
     """Whether the production config lets `environment` run `branch` (globs, linear time)."""
-    from bot.globs import glob_match
-
     patterns = config.environments[environment].branches or [config.branch]
     return any(glob_match(branch, pattern) for pattern in patterns)
 

@@ -123,13 +123,17 @@ class Gatekeeper:
             return DependencyState(f"{repo}#{number}", False, f"could not read its Depends-On lines: {exc}")
 
     def _service_live(self, pipeline, name: str) -> DependencyState:
+        """Whether `name` runs its production branch head in production (as `status` says it)."""
+        store = pipeline.store
         try:
-            rows = [r for r in pipeline.status(name) if r["environment"] == "production"]
+            svc = store.service(name)
         except MainlineError:
             return DependencyState(name, False, "Mainline does not know this service yet")
-        if not rows or rows[0]["live"] is None:
+        known = any(env.name == "production" for env in store.environments(svc.id))
+        live = store.live_release(svc.id, "production") if known else None
+        if live is None:
             return DependencyState(name, False, "nothing live in production yet")
-        if not rows[0]["in_sync"]:
+        if not (svc.head_sha and live.sha == svc.head_sha):
             return DependencyState(name, False, "its production branch has changes not yet live")
         return DependencyState(name, True)
 

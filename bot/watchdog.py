@@ -5,13 +5,17 @@ named gate. When none of these holds for longer than a bound, say so loudly (a f
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.authority import follows_production
 from bot.domain import DeployRequest, DeployState, utcnow
+from bot.engine.context import Context
+from bot.engine.notices import Notices
 from bot.errors import MainlineError
-from bot.ports import DeployNotice
+from bot.ports import DeployNotice, DeployStore, ServiceRecord
 
 log = logging.getLogger("mainline.watchdog")
 
@@ -27,12 +31,11 @@ class SyncCheck:
     cause: str | None  # None: accounted for
 
 
-def why_unsynced(pipeline, svc, env_name: str) -> str | None:
+def why_unsynced(store: DeployStore, svc: ServiceRecord, env_name: str) -> str | None:
     """None when the head is accounted for, else what is wrong, in words a person can act on."""
     head = svc.head_sha
     if head is None:
         return None
-    store = pipeline.store
     live = store.live_release(svc.id, env_name)
     if live is not None and live.sha == head:
         return None
@@ -48,56 +51,66 @@ def why_unsynced(pipeline, svc, env_name: str) -> str | None:
     return f"the head {head[:12]} is {row.state}: {row.reason or 'no reason recorded'}"
 
 
-def watch(pipeline, bound: float, now: datetime | None = None) -> list[SyncCheck]:
-    """One pass over every production-following environment; returns what it found wrong."""
-    now = now or utcnow()
-    found = []
-    for svc in pipeline.store.services():
-        try:
-            config = pipeline.authority_config(svc)
-        except (MainlineError, ValueError) as exc:
-            log.warning("watchdog: no config for %s: %s", svc.name, exc)
-            continue
-        for env in pipeline.store.environments(svc.id):
-            if env.name not in config.environments or not follows_production(config, env.name):
-                continue
-            cause = why_unsynced(pipeline, svc, env.name)
-            if cause is None:
-                if env.unsynced_since is not None:
-                    pipeline.store.set_unsynced(env.id, None, None)
-                    if env.sync_alerted_at is not None:
-                        _all_clear(pipeline, svc, env.name)
-                continue
-            found.append(SyncCheck(svc.name, env.name, svc.head_sha, cause))
-            since = env.unsynced_since or now
-            if env.unsynced_since is None:
-                pipeline.store.set_unsynced(env.id, since, None)
-            if now - since >= timedelta(seconds=bound) and env.sync_alerted_at is None:
-                _alarm(pipeline, svc, env.name, cause, since)
-                pipeline.store.set_unsynced(env.id, since, now)
-    return found
+class Watchdog:
+    """Says so when a production branch and what runs disagree, and queues the head again."""
 
+    def __init__(self, ctx: Context, notices: Notices, request: Callable[[DeployRequest], Any]):
+        self.ctx = ctx
+        self.notices = notices
+        self.request = request
 
-def _all_clear(pipeline, svc, environment: str) -> None:
-    message = f"{svc.branch} and {environment} agree again: {svc.head_sha[:12]} is accounted for"
-    pipeline.store.add_event(None, svc.name, environment, "synced", message)
-    pipeline._tell(DeployNotice(0, svc.name, environment, svc.repo, svc.head_sha, "live", message, kind="gate",
-                                data={"gate": "sync", "status": "pass", "reason": message}))
+    def watch(self, bound: float, now: datetime | None = None) -> list[SyncCheck]:
+        """One pass over every production-following environment; returns what it found wrong."""
+        now = now or utcnow()
+        found = []
+        store = self.ctx.store
+        for svc in store.services():
+            try:
+                config = self.ctx.authority_config(svc)
+            except (MainlineError, ValueError) as exc:
+                log.warning("watchdog: no config for %s: %s", svc.name, exc)
+                continue
+            for env in store.environments(svc.id):
+                if env.name not in config.environments or not follows_production(config, env.name):
+                    continue
+                cause = why_unsynced(store, svc, env.name)
+                if cause is None:
+                    if env.unsynced_since is not None:
+                        store.set_unsynced(env.id, None, None)
+                        if env.sync_alerted_at is not None:
+                            self._all_clear(svc, env.name)
+                    continue
+                found.append(SyncCheck(svc.name, env.name, svc.head_sha, cause))
+                since = env.unsynced_since or now
+                if env.unsynced_since is None:
+                    store.set_unsynced(env.id, since, None)
+                if now - since >= timedelta(seconds=bound) and env.sync_alerted_at is None:
+                    self._alarm(svc, env.name, cause, since)
+                    store.set_unsynced(env.id, since, now)
+        return found
+
+    def _all_clear(self, svc: ServiceRecord, environment: str) -> None:
+        head = svc.head_sha or ""
+        message = f"{svc.branch} and {environment} agree again: {head[:12]} is accounted for"
+        self.ctx.store.add_event(None, svc.name, environment, "synced", message)
+        self.notices.tell(DeployNotice(0, svc.name, environment, svc.repo, head, "live", message, kind="gate",
+                                       data={"gate": "sync", "status": "pass", "reason": message}))
+
+    def _alarm(self, svc: ServiceRecord, environment: str, cause: str, since: datetime) -> None:
+        head = svc.head_sha or ""
+        message = (f"{svc.branch} and {environment} have disagreed for "
+                   f"{_for((utcnow() - since).total_seconds())}: {cause}. Mainline queues the head again.")
+        log.warning("watchdog: %s/%s: %s", svc.name, environment, message)
+        self.ctx.store.add_event(None, svc.name, environment, "unsynced", message, data={"cause": cause})
+        channel = self.notices.slack_channel(svc)
+        self.notices.tell(DeployNotice(0, svc.name, environment, svc.repo, head, "failed", message, kind="gate",
+                                       data={"gate": "sync", "status": "block", "reason": message,
+                                             "slack_channel": channel}))
+        self.notices.tell(DeployNotice(0, svc.name, environment, svc.repo, head, "failed", message, kind="alert",
+                                       data={"cause": cause, "slack_channel": channel}))
+        self.request(DeployRequest(svc.repo, svc.clone_url, f"refs/heads/{svc.branch}", head,
+                                   environment=environment, requested_by="watchdog", requeue=True))
 
 
 def _for(seconds: float) -> str:
     return f"{int(seconds)} s" if seconds < 120 else f"{int(seconds // 60)} min"
-
-
-def _alarm(pipeline, svc, environment: str, cause: str, since: datetime) -> None:
-    message = (f"{svc.branch} and {environment} have disagreed for {_for((utcnow() - since).total_seconds())}: "
-               f"{cause}. Mainline queues the head again.")
-    log.warning("watchdog: %s/%s: %s", svc.name, environment, message)
-    pipeline.store.add_event(None, svc.name, environment, "unsynced", message, data={"cause": cause})
-    pipeline._tell(DeployNotice(0, svc.name, environment, svc.repo, svc.head_sha, "failed", message, kind="gate",
-                                data={"gate": "sync", "status": "block", "reason": message,
-                                      "slack_channel": pipeline._slack_channel(svc)}))
-    pipeline._tell(DeployNotice(0, svc.name, environment, svc.repo, svc.head_sha, "failed", message, kind="alert",
-                                data={"cause": cause, "slack_channel": pipeline._slack_channel(svc)}))
-    pipeline.request(DeployRequest(svc.repo, svc.clone_url, f"refs/heads/{svc.branch}", svc.head_sha,
-                                   environment=environment, requested_by="watchdog", requeue=True))

@@ -1,0 +1,99 @@
+"""What every part of the engine and the use cases shares: the ports, the options, who we are,
+and the config a service runs under (always its production branch head's)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
+from bot.domain import RolloutPlan
+from bot.errors import NotFoundError
+from bot.ports import DeployStore, ServiceRecord, Wiring
+
+log = logging.getLogger("mainline.pipeline")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    registry: str = "127.0.0.1:5000"
+    state_dir: Path = Path(".mainline")
+    lease_seconds: float = 30.0
+    public_url: str = "http://127.0.0.1:8000"
+    # A recorded delivery whose task never ran (lost with a killed worker) is queued again after this.
+    redeliver_after: float = 30.0
+    # Clone URLs are built from this and a repository's full name, never taken from a payload.
+    github_web_base: str = "https://github.com"
+    # How long the production branch head may go unaccounted for before the watchdog says so.
+    sync_bound: float = 300.0
+
+
+class Context:
+    """The ports (`w`, shared and mutable: tests swap an adapter on a running pipeline), the
+    options and this process's owner name."""
+
+    def __init__(self, wiring: Wiring, options: PipelineOptions, owner: str | None = None):
+        self.w = wiring
+        self.opts = options
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+    @property
+    def store(self) -> DeployStore:
+        return self.w.store
+
+    def service_by_id(self, service_id: int) -> Any:
+        return next(s for s in self.store.services() if s.id == service_id)
+
+    def enqueue_drive(self, service: str, environment: str) -> None:
+        if self.w.queue is not None:
+            self.w.queue.drive(service, environment)
+
+    # -- configs ---------------------------------------------------------------------------------
+
+    def config_at(self, clone_url: str, sha: str) -> DeployConfig:
+        text = self.w.git.read_file(clone_url, sha, CONFIG_PATH)
+        if text is None:
+            raise ConfigError([])
+        return parse_config(text)
+
+    def authority_config(self, service: ServiceRecord) -> DeployConfig:
+        """The config a service runs under: its production branch head's, as last recorded."""
+        if service.config_text:
+            try:
+                return DeployConfig.model_validate_json(service.config_text)
+            except ValueError:
+                # Recorded under older, looser rules: read the head again, and let a config
+                # that no longer validates fail as a config error does.
+                log.warning("the recorded config of %s no longer validates; reading its head", service.name)
+        return self.service_config(service.name)
+
+    def service_config(self, service: str) -> DeployConfig:
+        """The config on the production branch head: who may deploy is decided by what was
+        merged, never by a branch someone pushed. Recorded as the service's authority."""
+        svc = self.store.service(service)
+        head = self.w.git.head(svc.clone_url, svc.branch)
+        if head is None:
+            raise NotFoundError(f"{svc.repo} has no branch {svc.branch}")
+        config = self.config_at(svc.clone_url, head)
+        if config.service == svc.name:
+            self.store.upsert_service(svc.name, svc.repo, svc.clone_url, config.branch,
+                                      config_text=config.model_dump_json(), config_sha=head)
+            self.store.set_head(svc.id, head)
+        return config
+
+    # -- what a rollout needs ------------------------------------------------------------------------
+
+    def plan(self, service: ServiceRecord, environment: str, config: DeployConfig, sha: str,
+             image: str) -> RolloutPlan:
+        env = config.environments[environment]
+        return RolloutPlan(service=service.name, environment=environment, sha=sha, image=image,
+                           replicas=env.replicas, strategy=env.strategy, health=config.health.policy(),
+                           listen=env.listen)
+
+    def image(self, service: str, sha: str) -> str:
+        return f"{self.opts.registry}/{service}:{sha}"

@@ -1,0 +1,54 @@
+"""`apply()`: the only writer of a deploy's state. It checks the move against the table of
+bot.domain.states, writes it fenced by the lease token (a driver that lost its lease writes
+nothing), records the event and tells the reporters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.domain import DeployRequest, DeployState, can_transition, utcnow
+from bot.engine.context import Context
+from bot.engine.notices import Notices
+from bot.errors import MainlineError
+from bot.ports import DeployRecord
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A move a step asks for; nothing is written until it is applied."""
+
+    target: DeployState
+    message: str
+    fields: dict[str, Any] = field(default_factory=dict)  # columns written with the state
+    data: dict | None = None  # the event's data (evidence, gate results)
+    kind: str | None = None  # the event's kind; the target state's name when None
+    by: str | None = None
+    # Moves of other deploys that come with this one (coalesced shas), applied after it.
+    follow: tuple[tuple[DeployRecord, Transition], ...] = ()
+    # A deploy to ask for once applied (the branch head after a revert).
+    request: DeployRequest | None = None
+
+
+class Transitions:
+    def __init__(self, ctx: Context, notices: Notices, request: Callable[[DeployRequest], object]):
+        self.ctx = ctx
+        self.notices = notices
+        self.request = request
+
+    def apply(self, deploy: DeployRecord, token: int | None, move: Transition) -> None:
+        """Write `move` for `deploy`. `token` None only for a person's command made outside a
+        driver (the command checks that nothing is in flight)."""
+        current = DeployState(self.ctx.store.deploy(deploy.id).state)
+        if current is not move.target and not can_transition(current, move.target):
+            raise MainlineError(f"deploy {deploy.id} cannot go from {current.value} to {move.target.value}")
+        fields = dict(move.fields)
+        if move.target.terminal:
+            fields.setdefault("finished_at", utcnow())
+        self.ctx.store.update_deploy(deploy.id, token, state=move.target, **fields)
+        self.notices.event(deploy, move.kind or move.target.value, move.message, by=move.by, data=move.data)
+        for other, then in move.follow:
+            self.apply(other, token, then)
+        if move.request is not None:
+            self.request(move.request)
