@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from urllib.parse import urlencode
 
 from flask import Flask, Response, g, jsonify, redirect, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from bot import oauth, pages, webhook
+from bot import oauth, pages
 from bot.adapters.inbox import Inbox
 from bot.auth import SESSION_COOKIE, Authenticator, Principal
 from bot.dora import DoraCollector, four_keys, parse_days
@@ -18,12 +17,14 @@ from bot.errors import MainlineError, NotFoundError
 from bot.release_reporter import releases_view
 from bot.settings import Settings
 from bot.sync_metrics import SyncCollector
+from handlers.github import intake as github_intake
 
 log = logging.getLogger("mainline.web")
 
 # Reachable by anyone: GitHub and Slack sign their own requests, and the sign-in pages must be.
-OPEN_ENDPOINTS = {"github_webhook", "healthz", "slack_commands.on_slack_command", "slack_actions.on_slack_action",
-                  "slack_commands", "slack_actions", "signin.login", "signin.callback", "signin.logout", "static"}
+OPEN_ENDPOINTS = {"github_intake.github_webhook", "healthz", "slack_commands.on_slack_command",
+                  "slack_actions.on_slack_action", "slack_commands", "slack_actions", "signin.login",
+                  "signin.callback", "signin.logout", "static"}
 # Open to everyone only with MAINLINE_PUBLIC_READ=true: the board, never the operator's views.
 PUBLIC_READS = {"api_services", "api_deploys", "api_releases", "api_dora", "prometheus"} | pages.READ_ENDPOINTS
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -40,7 +41,6 @@ def create_app(settings: Settings, adapters=None) -> Flask:
     metrics = _metrics()
     metrics["registry"].register(SyncCollector(wired.store))
     metrics["registry"].register(DoraCollector(wired.store))
-    secret = settings.github_webhook_secret.get_secret_value() if settings.github_webhook_secret else None
     inbox = Inbox(wired.store)
     authenticator = Authenticator(wired.store)
 
@@ -76,38 +76,6 @@ def create_app(settings: Settings, adapters=None) -> Flask:
     @app.errorhandler(MainlineError)
     def mainline_error(exc: MainlineError):
         return jsonify(error=str(exc)), 400
-
-    @app.post("/github/webhook")
-    def github_webhook():
-        started = time.perf_counter()
-        body = request.get_data(cache=False)
-        if secret is None:
-            return jsonify(error="GITHUB_WEBHOOK_SECRET is not set; refusing unsigned webhooks"), 401
-        if not webhook.verify(secret, body, request.headers.get("X-Hub-Signature-256")):
-            metrics["webhooks"].labels("unknown", "bad_signature").inc()
-            return jsonify(error="missing or wrong X-Hub-Signature-256"), 401
-        event = request.headers.get("X-GitHub-Event", "")
-        delivery = request.headers.get("X-GitHub-Delivery", "")
-        if not webhook.EVENT.fullmatch(event) or not webhook.DELIVERY.fullmatch(delivery):
-            return jsonify(error="X-GitHub-Event (an event name) and X-GitHub-Delivery (a delivery GUID) "
-                                 "headers are required"), 400
-        payload, problem = webhook.parse(body)
-        if problem:
-            return jsonify(error=problem), 400
-        action = webhook.action_of(payload)
-        if event == "ping":
-            return jsonify(ok="pong"), 200
-        if not wired.router.accepts(event, action):
-            log.info("ignoring %s%s delivery %s: no handler", event, f".{action}" if action else "", delivery)
-            metrics["webhooks"].labels(event, "ignored").inc()
-            return jsonify(ignored=f"Mainline does not act on {event}" + (f".{action}" if action else "")), 202
-        # Stored as received: the worker parses these bytes with the same parser (orjson).
-        if not inbox.record(delivery, event, action, body.decode("utf-8")):
-            metrics["webhooks"].labels(event, "duplicate").inc()
-            return jsonify(duplicate=delivery), 200
-        metrics["webhooks"].labels(event, "queued").inc()
-        metrics["ack"].observe(time.perf_counter() - started)
-        return jsonify(queued=delivery), 202
 
     @app.get("/healthz")
     def healthz():
@@ -145,6 +113,8 @@ def create_app(settings: Settings, adapters=None) -> Flask:
         failed = request.args.get("failed", "false").lower() in ("1", "true", "yes")
         return jsonify([_delivery_json(d) for d in wired.store.deliveries(failed=failed)])
 
+    app.register_blueprint(github_intake.blueprint(settings, inbox, wired.router, deliveries=metrics["webhooks"],
+                                                   ack_seconds=metrics["ack"]))
     app.register_blueprint(pages.blueprint(settings, wired))
     app.register_blueprint(oauth.blueprint(settings, wired.store, wired.pipeline.w.github))
     _mount_slack(app, settings, wired)
