@@ -359,7 +359,12 @@ def config_schema() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 def demo(once: bool, port: int) -> None:
     """Start everything on this machine and play merge → live → bad release → rollback → revert."""
-    from sandbox.demo import run_demo
+    # The stand-ins are not part of the bot: the `sandbox` package, installed with the `demo` extra.
+    try:
+        from sandbox.demo import run_demo
+    except ModuleNotFoundError as exc:
+        install = "pip install 'mainline[demo]'"
+        raise click.ClickException(f"`mainline demo` needs the demo extra: {install} ({exc})") from exc
 
     sys.exit(run_demo(once=once, bot_port=port))
 

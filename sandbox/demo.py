@@ -7,76 +7,45 @@ rolled back to v2 → v3 reverted on master by a revert pull request."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from bot.shutdown import (
-    STOP_SIGNALS,
-    alive,
-    command_line,
-    parent_of,
-    process_env,
-    stop_foreign_group,
-    stop_process_groups,
-)
+from bot.shutdown import STOP_SIGNALS, stop_process_groups
+from sandbox.demo_dora import show_four_keys
 from sandbox.demo_preview import preview_appears
-from sandbox.sample_app import write_sample_app
+from sandbox.demo_setup import (
+    OAUTH_APP,
+    PIDS,
+    REPO,
+    ROOT,
+    SECRET,
+    SERVICE,
+    SLACK_TOKEN,
+    TOKEN,
+    DemoPorts,
+    StoryFailed,
+    app_files,
+    bot_env,
+    demo_token,
+    make_read_token,
+    remove_app,
+    require_free,
+    say,
+    stop_orphans,
+    write_pids,
+)
+from sandbox.github import GitHubSandbox
+from sandbox.slack import SlackStandIn
 
-SECRET = "demo-webhook-secret"
-TOKEN = "demo-token"
-SLACK_TOKEN = "xoxb-demo"
-SLACK_SIGNING = "demo-slack-signing-secret"
-REPO = "acme/webapp"
-SERVICE = "webapp"
-ROOT = Path(__file__).resolve().parents[1]
-OAUTH_APP = ("Iv1.mainlinedemo", "demo-oauth-client-secret")  # registered on the local GitHub
-# The demo's own pid and its children's, so a later demo can tell another demo still running
-# (refuse) from the orphans of one that was killed (stop them).
-PIDS = "demo.pids"
-
-
-@dataclass(frozen=True)
-class DemoPorts:
-    bot: int = 8000
-    lb: int = 8080
-    github: int = 8100
-    slack: int = 8110
-
-
-class StoryFailed(Exception):
-    """A step of the story did not hold."""
-
-
-def say(line: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')}  {line}", flush=True)
-
-
-def app_files(version: str, mode: str, lb_port: int) -> dict[str, bytes]:
-    with tempfile.TemporaryDirectory() as tmp:
-        write_sample_app(Path(tmp), f"{SERVICE} {version}", mode=mode, listen=f"127.0.0.1:{lb_port}")
-        return {str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+__all__ = ["Demo", "DemoPorts", "StoryFailed", "run_demo"]
 
 
 class Demo:
@@ -84,134 +53,81 @@ class Demo:
         self.ports = ports
         self.state = state_dir
         self.procs: list[subprocess.Popen] = []
-        self.github = None
-        self.slack = None
+        self._github: GitHubSandbox | None = None
+        self._slack: SlackStandIn | None = None
         self.stop_timeline = threading.Event()
         self.bot = f"http://127.0.0.1:{ports.bot}"
         self.owns_app = False
         # The read-only API token of this run: MAINLINE_DEMO_API_TOKEN when a script chose one.
         self.api_token = os.environ.get("MAINLINE_DEMO_API_TOKEN") or demo_token()
 
+    @property
+    def github(self) -> GitHubSandbox:
+        if self._github is None:
+            raise StoryFailed("the local GitHub is not started")
+        return self._github
+
+    @property
+    def slack(self) -> SlackStandIn:
+        if self._slack is None:
+            raise StoryFailed("the local Slack is not started")
+        return self._slack
+
     # -- set-up ------------------------------------------------------------------------------
 
-    def remove_app(self) -> None:
-        """Stop the sample app's containers and its load balancer (this run's or an earlier one's)."""
-        import docker
-
-        from bot.adapters.haproxy import HAProxy
-
-        HAProxy(self.state / "bot", SERVICE, "production", f"127.0.0.1:{self.ports.lb}").stop()
-        try:
-            client = docker.from_env()
-            for container in client.containers.list(all=True, filters={"label": f"mainline.service={SERVICE}"}):
-                container.remove(force=True)
-        except docker.errors.DockerException:
-            pass  # no engine yet: nothing of ours runs on it
-
-    def env(self) -> dict:
-        return dict(os.environ,
-                    MAINLINE_DATABASE_URL=f"sqlite:///{self.state}/bot/mainline.db",
-                    MAINLINE_QUEUE_URL=f"sqlite:///{self.state}/bot/queue.db",
-                    MAINLINE_STATE_DIR=str(self.state / "bot"),
-                    MAINLINE_PUBLIC_URL=self.bot,
-                    MAINLINE_RECONCILE_SECONDS="5",
-                    MAINLINE_LEASE_SECONDS="15",
-                    MAINLINE_GITHUB_WRITE_INTERVAL="0",
-                    GITHUB_WEBHOOK_SECRET=SECRET,
-                    GITHUB_API_URL=f"http://127.0.0.1:{self.ports.github}",
-                    GITHUB_TOKEN=TOKEN,
-                    SLACK_API_URL=self.slack.url,
-                    SLACK_BOT_TOKEN=SLACK_TOKEN,
-                    SLACK_SIGNING_SECRET=SLACK_SIGNING,
-                    MAINLINE_SLACK_CHANNEL="#deploys",
-                    MAINLINE_SLACK_USERS="octocat=U0OCTOCAT,hubot=U0HUBOT",
-                    GITHUB_OAUTH_CLIENT_ID=OAUTH_APP[0], GITHUB_OAUTH_CLIENT_SECRET=OAUTH_APP[1],
-                    MAINLINE_ADMINS="github:octocat,slack:U0OCTOCAT",
-                    PYTHONUNBUFFERED="1")
+    def env(self) -> dict[str, str]:
+        return bot_env(self.state, self.bot, self.ports, self.slack.url)
 
     def start(self) -> None:
-        from sandbox.github import GitHubSandbox
-
         say("starting dockerd and the registry (scripts/services.sh up)")
         subprocess.run([str(ROOT / "scripts" / "services.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
-        self.stop_orphans()
+        stop_orphans(self.state)
         # Refuse before touching the app: another demo on these ports owns the containers too.
-        self.require_free(("bot", self.ports.bot), ("GitHub", self.ports.github), ("Slack", self.ports.slack))
+        require_free(("bot", self.ports.bot), ("GitHub", self.ports.github), ("Slack", self.ports.slack))
         self.owns_app = True
-        self.remove_app()  # frees the load balancer's port when an earlier run of ours held it
-        self.require_free(("load balancer", self.ports.lb))
+        remove_app(self.state, self.ports.lb)  # frees the load balancer's port when an earlier run of ours held it
+        require_free(("load balancer", self.ports.lb))
         shutil.rmtree(self.state, ignore_errors=True)
         (self.state / "bot").mkdir(parents=True)
-        self.github = GitHubSandbox(self.state / "github", webhook_url=f"{self.bot}/github/webhook",
-                                    webhook_secret=SECRET, validate=True).start(port=self.ports.github)
+        self._github = GitHubSandbox(self.state / "github", webhook_url=f"{self.bot}/github/webhook",
+                                     webhook_secret=SECRET, validate=True).start(port=self.ports.github)
         say(f"local GitHub on {self.github.url} (REST + git smart HTTP, checked against GitHub's OpenAPI)")
         self.github.oauth.register_app(*OAUTH_APP, callback_url=f"{self.bot}/login/callback")
-        from sandbox.slack import SlackStandIn
-
-        self.slack = SlackStandIn(token=SLACK_TOKEN, port=self.ports.slack).start()
+        self._slack = SlackStandIn(token=SLACK_TOKEN, port=self.ports.slack).start()
         say(f"local Slack Web API on {self.slack.url} (deploy cards land in #deploys)")
         self.v1 = app_files("v1", "healthy", self.ports.lb)
         self.github.create_repo("acme", "webapp", dict(self.v1, **{"README.md": "# webapp\n"}),
                                 collaborators={"octocat": "admin", "hubot": "write"})
-        log = open(self.state / "bot.log", "ab")
-        cli = [sys.executable, "-m", "bot.cli"]
-        # Each in its own process group, so stopping one stops everything it started too.
-        for args in (["serve", "--port", str(self.ports.bot), "--workers", "1"], ["worker"]):
-            self.procs.append(subprocess.Popen(cli + args, env=self.env(), stdout=log, stderr=log, cwd=ROOT,
-                                               start_new_session=True))
-            self.write_pids()
-        log.close()
-        self.wait(lambda: self._get("/healthz") is not None, 30, "the bot did not start; see " + str(self.state / "bot.log"))
+        self.start_bot()
         make_read_token(self.env()["MAINLINE_DATABASE_URL"], self.api_token)
         say(f"bot on {self.bot} (dashboard /, API /api/services), worker running; log: {self.state / 'bot.log'}")
         say(f"sign in at {self.bot}/login as any user of the local GitHub (octocat, hubot); "
             f"read API token: {self.api_token}")
         threading.Thread(target=self.timeline, daemon=True).start()
 
-    def require_free(self, *ports: tuple[str, int]) -> None:
-        for name, port in ports:
-            if not port_free(port):
-                raise StoryFailed(f"port {port} ({name}) is taken by another process; stop it, or give the demo "
-                                  f"other ports (`ss -ltnp 'sport = :{port}'` names the process)")
+    def start_bot(self) -> None:
+        """The bot's web server and worker, as `mainline serve` and `mainline worker` run them."""
+        cli = [sys.executable, "-m", "bot.cli"]
+        with open(self.state / "bot.log", "ab") as log:
+            # Each in its own process group, so stopping one stops everything it started too.
+            for args in (["serve", "--port", str(self.ports.bot), "--workers", "1"], ["worker"]):
+                self.procs.append(subprocess.Popen(cli + args, env=self.env(), stdout=log, stderr=log, cwd=ROOT,
+                                                   start_new_session=True))
+                write_pids(self.state, self.procs)
+        self.wait(lambda: self._get("/healthz") is not None, 30,
+                  f"the bot did not start; see {self.state / 'bot.log'}")
 
     def stop(self) -> None:
         """Stop the bot's processes (the worker hands its leases back), the stand-ins and the app."""
         self.stop_timeline.set()
         stop_process_groups(self.procs, grace=8)
-        if self.github is not None:
-            self.github.stop()
-        if self.slack is not None:
-            self.slack.stop()
+        if self._github is not None:
+            self._github.stop()
+        if self._slack is not None:
+            self._slack.stop()
         if self.owns_app:  # not when it refused to start because another demo runs
-            self.remove_app()
+            remove_app(self.state, self.ports.lb)
             (self.state / PIDS).unlink(missing_ok=True)
-
-    # -- what an earlier demo left ---------------------------------------------------------------
-
-    def write_pids(self) -> None:
-        (self.state / PIDS).write_text(json.dumps({"demo": os.getpid(), "children": [p.pid for p in self.procs]}))
-
-    def stop_orphans(self) -> None:
-        """Stop the web and worker processes of an earlier demo on this state dir that was killed
-        before it could stop them; refuse while that demo still runs. Only processes provably its
-        own are touched: listed in its pid file, running `bot.cli`, on this state dir."""
-        try:
-            record = json.loads((self.state / PIDS).read_text())
-        except (OSError, ValueError):
-            return
-        ours = [pid for pid in record.get("children", []) if self.is_ours(pid)]
-        owner = record.get("demo")
-        if any(parent_of(pid) == owner for pid in ours):
-            raise StoryFailed(f"another demo (pid {owner}) is running on {self.state}; stop it first")
-        for pid in ours:
-            args = command_line(pid)
-            role = args[args.index("bot.cli") + 1] if "bot.cli" in args[:-1] else "(gone)"
-            say(f"stopping `mainline {role}` (pid {pid}), left running by an earlier demo")
-            stop_foreign_group(pid)
-
-    def is_ours(self, pid: int) -> bool:
-        return (isinstance(pid, int) and alive(pid) and "bot.cli" in command_line(pid)
-                and process_env(pid).get("MAINLINE_STATE_DIR") == str(self.state / "bot"))
 
     # -- watching ------------------------------------------------------------------------------
 
@@ -237,7 +153,7 @@ class Demo:
         seen: set[tuple] = set()
         slack_seen: dict = {}
         while not self.stop_timeline.wait(0.5):
-            if self.slack is not None:
+            if self._slack is not None:
                 self.slack_lines(slack_seen)
             for deploy in reversed(self._get(f"/api/deploys?service={SERVICE}&limit=10") or []):
                 for i, event in enumerate(deploy["events"]):
@@ -324,8 +240,9 @@ class Demo:
         [status] = [s for s in self._get("/api/services") if s["environment"] == "production"]
         self.check(status["in_sync"] and status["head"] == head,
                    f"master ({head[:7]}) and production agree (in_sync: {status['in_sync']})")
-        comments = requests.get(f"{self.github.url}/repos/{REPO}/issues/{pulls_number(pulls, 'Rework the health check')}"
-                                "/comments", headers={"Authorization": f"token {TOKEN}"}, timeout=5).json()
+        v3_pull = pulls_number(pulls, "Rework the health check")
+        comments = requests.get(f"{self.github.url}/repos/{REPO}/issues/{v3_pull}/comments",
+                                headers={"Authorization": f"token {TOKEN}"}, timeout=5).json()
         self.check(any("roll" in c["body"].lower() for c in comments), "the author of v3 was told on the PR")
         cards = self.slack.top_level("#deploys")
         self.check(any("revert" in (m.text or "").lower() for m in cards),
@@ -337,23 +254,7 @@ class Demo:
         self.check(not self.github.violations, "every GitHub call and webhook matched GitHub's published contract"
                    + (f": {self.github.violations[:3]}" if self.github.violations else ""))
         # DORA's four keys as GET /api/dora serves them, checked against what was just played.
-        from sandbox.demo_dora import show_four_keys
-
         show_four_keys(self, live={v1, v2, head}, bad={v3})
-
-
-def demo_token() -> str:
-    import secrets
-
-    return "mlt_" + secrets.token_urlsafe(32)
-
-
-def make_read_token(database_url: str, token: str) -> None:
-    """Store the run's read-only token, as `mainline tokens create demo --scope read` would."""
-    from bot.adapters.store import Store
-    from bot.auth import ApiTokens
-
-    ApiTokens(Store(database_url)).create("demo", "read", token=token)
 
 
 def pulls_number(pulls: list[dict], title: str) -> int:

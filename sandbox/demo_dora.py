@@ -4,12 +4,12 @@ went out, a restore that took time)."""
 
 from __future__ import annotations
 
+from sandbox.demo_setup import REPO, SERVICE, say
+
 
 def show_four_keys(demo, live: set[str], bad: set[str]) -> None:
     """`demo` is a sandbox.demo.Demo after its story; `live` the shas the story put live,
     `bad` the ones it made bad."""
-    from sandbox.demo import REPO, SERVICE, say
-
     deploys = [d for d in demo._get(f"/api/deploys?service={SERVICE}&limit=200") or []
                if d["environment"] == "production"]
     went_live = {d["sha"] for d in deploys if any(e["kind"] == "live" for e in d["events"])}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from .github_api import BOT_LOGIN, SandboxError
@@ -96,7 +97,7 @@ class GitHubSandbox:
         except KeyError:
             raise SandboxError(404, "Not Found") from None
 
-    def create_repo(self, owner: str, name: str, files: dict[str, bytes | str],
+    def create_repo(self, owner: str, name: str, files: Mapping[str, bytes | str],
                     branch: str = "master",
                     collaborators: dict[str, str] | None = None) -> Repo:
         """Create `owner/name` with one commit holding `files` on `branch` (no webhook)."""
@@ -115,7 +116,7 @@ class GitHubSandbox:
             raise SandboxError(404, "Branch not found")
         return sha
 
-    def push_commit(self, full_name: str, branch: str, files: dict[str, bytes | str | None],
+    def push_commit(self, full_name: str, branch: str, files: Mapping[str, bytes | str | None],
                     message: str, author_login: str = "octocat") -> str:
         """Commit `files` (None deletes) on top of `branch` and send `push`, as a real push would."""
         repo = self.repo(full_name)

@@ -1,4 +1,6 @@
-"""Check the stand-in against GitHub's published contracts: OpenAPI for REST, octokit for webhooks."""
+"""Check the stand-in against GitHub's published contracts: OpenAPI for REST, octokit for webhooks.
+
+openapi-core comes with the `demo` extra, as this whole package does; production code never needs it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ import re
 from pathlib import Path
 
 import jsonschema
+from openapi_core import Config, OpenAPI
+from openapi_core.datatypes import RequestParameters
+from openapi_schema_validator import OAS30Validator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 CONTRACTS = Path(__file__).parent / "contracts"
@@ -40,10 +45,7 @@ def _allow_null_in_nullable_enums(node):
 
 
 @functools.cache
-def _openapi():
-    # Imported here: openapi-core is a test/demo dependency, never needed by production code.
-    from openapi_core import Config, OpenAPI
-
+def _openapi() -> OpenAPI:
     # The vendored spec is GitHub's own; validating the spec itself costs seconds and proves nothing.
     return OpenAPI.from_dict(openapi_document(), config=Config(spec_validator_cls=None))
 
@@ -63,12 +65,9 @@ def _webhook_validator(definition: str) -> jsonschema.Draft7Validator:
 
 
 @functools.cache
-def _component_validator(name: str):
-    from openapi_schema_validator import OAS30Validator
-
+def _component_validator(name: str) -> OAS30Validator:
     doc = openapi_document()
-    return OAS30Validator({"$ref": f"#/components/schemas/{name}",
-                                       "components": doc["components"]})
+    return OAS30Validator({"$ref": f"#/components/schemas/{name}", "components": doc["components"]})
 
 
 # openapi-core cannot match a path parameter that holds slashes (`git/ref/heads/main`,
@@ -88,8 +87,6 @@ class ApiRequest:
 
     def __init__(self, method: str, path: str, body: bytes, content_type: str,
                  query: dict | ImmutableMultiDict, headers: dict | Headers):
-        from openapi_core.datatypes import RequestParameters
-
         self.host_url = GITHUB_API
         self.path = _validation_path(path)
         self.method = method.lower()

@@ -107,8 +107,8 @@ def register_deployment_routes(app: Flask, sb) -> None:
 
     @app.post("/repos/<owner>/<name>/deployments/<int:dep_id>/statuses")
     def create_deployment_status(owner, name, dep_id):
-        repo, data = sb.repo(f"{owner}/{name}"), body()
-        dep = found(repo.deployments, dep_id)
+        repo = sb.repo(f"{owner}/{name}")
+        dep, data = found(repo.deployments, dep_id), body()
         with sb.lock:
             status = _add_deployment_status(dep, data)
             if status.state == "success" and data.get("auto_inactive", True):

@@ -60,15 +60,21 @@ class Comment:
 
 
 @dataclass
-class Status:
+class _Record:
+    """What every record carries: a unique id and when it was made (keyword-only, after the rest)."""
+
+    id: int = field(default_factory=next_id, kw_only=True)
+    created_at: str = field(default_factory=now_iso, kw_only=True)
+
+
+@dataclass
+class Status(_Record):
     sha: str
     state: str
     context: str
     description: str | None
     target_url: str | None
     creator: str
-    id: int = field(default_factory=next_id)
-    created_at: str = field(default_factory=now_iso)
 
 
 @dataclass
@@ -86,7 +92,7 @@ class CheckRun:
 
 
 @dataclass
-class DeploymentStatus:
+class DeploymentStatus(_Record):
     deployment_id: int
     state: str
     creator: str
@@ -94,8 +100,6 @@ class DeploymentStatus:
     environment: str
     environment_url: str
     log_url: str
-    id: int = field(default_factory=next_id)
-    created_at: str = field(default_factory=now_iso)
 
 
 @dataclass
