@@ -47,12 +47,7 @@ TRANSITIONS: dict[DeployState, dict[DeployState, str]] = {
         S.SUPERSEDED: "already live inside a newer release",
         S.FAILED: "a gate blocks it",
     },
-    S.GATING: {
-        S.BUILDING: "build",
-        S.QUEUED: "back in line",
-        S.FAILED: "gave up",
-        S.SUPERSEDED: "coalesced",
-    },
+    S.GATING: {S.BUILDING: "build", S.FAILED: "kept failing"},
     S.BUILDING: {
         S.ROLLING_OUT: "image built, checks pass",
         S.LIVE: "same tree as the live release",
@@ -61,12 +56,12 @@ TRANSITIONS: dict[DeployState, dict[DeployState, str]] = {
     S.ROLLING_OUT: {
         S.VERIFYING: "every replica serves",
         S.ROLLING_BACK: "rollout failed, or the infrastructure kept failing",
-        S.FAILED: "gave up, nothing to restore",
+        S.FAILED: "kept failing, nothing to restore",
     },
     S.VERIFYING: {
         S.LIVE: "healthy through the bake",
         S.ROLLING_BACK: "unhealthy, or the infrastructure kept failing",
-        S.FAILED: "gave up, nothing to restore",
+        S.FAILED: "kept failing, nothing to restore",
     },
     S.ROLLING_BACK: {
         S.ROLLED_BACK: "the previous release verified",
