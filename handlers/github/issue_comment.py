@@ -17,17 +17,12 @@ from bot.config import CONFIG_PATH, ConfigError, DeployConfig
 from bot.domain import DeployRequest
 from bot.errors import AuthError, MainlineError
 from bot.routing import Router
+from handlers.commands import PR_COMMANDS, UsageError, default_environment, environment_problem, lock_words
 from handlers.github.events import Repository, User
 
 log = logging.getLogger("mainline.handlers.issue_comment")
 router = Router()
 
-USAGE = {
-    "deploy": "/deploy <environment>",
-    "rollback": "/rollback [environment]",
-    "lock": "/lock [environment] <reason>",
-    "unlock": "/unlock [environment]",
-}
 # Only the first line counts, and only our words: `/cc @someone` or prose is not a command.
 COMMAND = re.compile(r"^/(deploy|rollback|lock|unlock)(?:\s+(.*))?$", re.IGNORECASE)
 REACTION = {"done": "+1", "refused": "-1", "failed": "confused"}
@@ -82,13 +77,6 @@ class Refused(MainlineError):
     """The person may not, or the pull request cannot, do this; the message says why."""
 
 
-class UsageError(MainlineError):
-    """The command was not typed the way its usage line says."""
-
-    def __init__(self, name: str, why: str = ""):
-        super().__init__(f"{why} Usage: `{USAGE[name]}`".strip())
-
-
 def parse_pr_command(body: str) -> PrCommand | None:
     """The command on the comment's first non-empty line, or None when it holds none."""
     first = next((line.strip() for line in body.splitlines() if line.strip()), "")
@@ -98,36 +86,23 @@ def parse_pr_command(body: str) -> PrCommand | None:
     return PrCommand(match.group(1).lower(), tuple((match.group(2) or "").split()))
 
 
-def default_environment(config: DeployConfig) -> str:
-    return "production" if "production" in config.environments else next(iter(config.environments))
-
-
 def resolve(command: PrCommand, config: DeployConfig) -> Resolved:
     """Which environment the command is about (and the lock's reason); UsageError when unclear."""
-    words = list(command.words)
+    words = command.words
     if command.name == "deploy":
         if len(words) != 1:
-            raise UsageError("deploy", "Name the environment.")
-        environment = words[0]
+            raise PR_COMMANDS.misuse("deploy", "Name the environment.")
+        resolved = Resolved(words[0])
     elif command.name == "lock":
-        if words and words[0] in config.environments:
-            environment, words = words[0], words[1:]
-        else:
-            environment = default_environment(config)
-        if not words:
-            raise UsageError("lock", "Give a reason.")
-        return _known(Resolved(environment, " ".join(words)), config)
+        environment, reason = lock_words(words, config, PR_COMMANDS)
+        resolved = Resolved(environment or default_environment(config), reason)
     else:
         if len(words) > 1:
-            raise UsageError(command.name)
-        environment = words[0] if words else default_environment(config)
-    return _known(Resolved(environment), config)
-
-
-def _known(resolved: Resolved, config: DeployConfig) -> Resolved:
-    if resolved.environment not in config.environments:
-        known = ", ".join(f"`{e}`" for e in sorted(config.environments))
-        raise Refused(f"{config.service} has no environment `{resolved.environment}` (known: {known}).")
+            raise PR_COMMANDS.misuse(command.name)
+        resolved = Resolved(words[0] if words else default_environment(config))
+    problem = environment_problem(config, resolved.environment, show=lambda e: f"`{e}`")
+    if problem:
+        raise Refused(problem)
     return resolved
 
 

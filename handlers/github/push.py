@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 
+from bot.commit_messages import pull_numbers_in
 from bot.domain import DeployRequest
 from bot.routing import Router
-from bot.commit_messages import pull_numbers_in
 from handlers.github.events import ZERO_SHA, PushEvent
 
 log = logging.getLogger("mainline.handlers.push")

@@ -8,8 +8,20 @@ from dataclasses import dataclass
 
 from flask import Blueprint, request
 
-from handlers.slack.common import (Actor, SlackDeps, channel_refusal, deployer_refusal, environment_problem,
-                                   ephemeral, error, form, refuse, reply, run_job, verify)
+from handlers.commands import environment_problem
+from handlers.slack.common import (
+    Actor,
+    SlackDeps,
+    channel_refusal,
+    deployer_refusal,
+    ephemeral,
+    error,
+    form,
+    refuse,
+    reply,
+    run_job,
+    verify,
+)
 
 log = logging.getLogger("mainline.slack")
 

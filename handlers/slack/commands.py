@@ -8,35 +8,32 @@ from dataclasses import dataclass, replace
 from flask import Blueprint, jsonify, request
 
 from bot.config import DeployConfig
-from bot.errors import MainlineError
 from bot.escape import slack_text
-from handlers.slack.common import (Actor, SlackDeps, channel_refusal, default_environment, deployer_refusal,
-                                   environment_problem, ephemeral, error, form, in_channel, refuse, reply,
-                                   run_job, verify)
+from handlers.commands import (
+    SLACK_COMMANDS,
+    SLACK_USAGE,
+    UsageError,
+    default_environment,
+    environment_problem,
+    lock_words,
+)
+from handlers.slack.common import (
+    Actor,
+    SlackDeps,
+    channel_refusal,
+    deployer_refusal,
+    ephemeral,
+    error,
+    form,
+    in_channel,
+    refuse,
+    reply,
+    run_job,
+    verify,
+)
 
-USAGE = {
-    "deploy": "/deploy <service> [ref] [to <env>]",  # also `--dry-run`: what it would ship
-    "rollback": "/rollback <service> [env] [to <release>]",
-    "lock": "/lock <service> [env] <reason>",
-    "unlock": "/unlock <service> [env]",
-    "status": "/status [service]",
-    "history": "/history <service>",
-    "freeze": "/freeze <reason>",
-    "unfreeze": "/unfreeze",
-    "help": "/help",
-}
-READ_ONLY = {"status", "history", "help"}
 SERVICE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 HISTORY_LIMIT = 10
-
-
-class UsageError(MainlineError):
-    """The command was not typed the way its usage line says."""
-
-    def __init__(self, name: str, why: str = ""):
-        self.name = name
-        line = f"Usage: `{USAGE[name]}`" if name in USAGE else help_text()
-        super().__init__(f"{why} {line}".strip())
 
 
 @dataclass(frozen=True)
@@ -50,16 +47,12 @@ class Command:
     dry_run: bool = False  # /deploy … --dry-run: say what it would ship, change nothing
 
 
-def help_text() -> str:
-    return "Mainline commands (also as `/mainline <command> …`):\n" + "\n".join(f"• `{u}`" for u in USAGE.values())
-
-
 # -- parsing (pure) ----------------------------------------------------------------------------
 
 
 def _service(name: str, word: str) -> str:
     if not SERVICE.match(word):
-        raise UsageError(name, f"`{word}` is not a service name.")
+        raise SLACK_COMMANDS.misuse(name, f"`{word}` is not a service name.")
     return word
 
 
@@ -69,7 +62,7 @@ def _split_to(name: str, words: list[str]) -> tuple[list[str], str | None]:
         return words, None
     at = words.index("to")
     if at != len(words) - 2:
-        raise UsageError(name)
+        raise SLACK_COMMANDS.misuse(name)
     return words[:at], words[at + 1]
 
 
@@ -81,61 +74,58 @@ def parse_command(command: str, text: str) -> Command:
         if not words:
             return Command("help")
         name, words = words[0].lower(), words[1:]
-    if name not in USAGE:
-        raise UsageError(name, f"Unknown command `{name}`.")
+    if name not in SLACK_USAGE:
+        raise SLACK_COMMANDS.misuse(name, f"Unknown command `{name}`.")
     rest = " ".join(words)
     if name == "help":
         return Command("help")
     if name == "unfreeze":
         if words:
-            raise UsageError(name)
+            raise SLACK_COMMANDS.misuse(name)
         return Command(name)
     if name == "freeze":
         if not words:
-            raise UsageError(name, "Give a reason.")
+            raise SLACK_COMMANDS.misuse(name, "Give a reason.")
         return Command(name, reason=rest)
     if name == "status":
         if len(words) > 1:
-            raise UsageError(name)
+            raise SLACK_COMMANDS.misuse(name)
         return Command(name, service=_service(name, words[0]) if words else None)
     if not words:
-        raise UsageError(name)
+        raise SLACK_COMMANDS.misuse(name)
     service = _service(name, words[0])
     args = words[1:]
     if name == "history":
         if args:
-            raise UsageError(name)
+            raise SLACK_COMMANDS.misuse(name)
         return Command(name, service=service)
     if name == "deploy":
         dry_run = "--dry-run" in args
         before, env = _split_to(name, [a for a in args if a != "--dry-run"])
         if len(before) > 1:
-            raise UsageError(name)
+            raise SLACK_COMMANDS.misuse(name)
         return Command(name, service=service, ref=before[0] if before else None, environment=env, dry_run=dry_run)
     if name == "rollback":
         before, release = _split_to(name, args)
         if len(before) > 1:
-            raise UsageError(name)
+            raise SLACK_COMMANDS.misuse(name)
         return Command(name, service=service, environment=before[0] if before else None, release=release)
     if name == "unlock":
         if len(args) > 1:
-            raise UsageError(name)
+            raise SLACK_COMMANDS.misuse(name)
         return Command(name, service=service, environment=args[0] if args else None)
     # lock: whether the first word after the service is an environment depends on the service's
     # config, so `resolve` decides; here the whole rest is the reason.
     if not args:
-        raise UsageError(name, "Give a reason.")
+        raise SLACK_COMMANDS.misuse(name, "Give a reason.")
     return Command(name, service=service, reason=" ".join(args))
 
 
 def resolve(command: Command, config: DeployConfig) -> Command:
     """Fill in the default environment, and split `/lock web staging why` by the known environments."""
     if command.name == "lock" and command.reason and command.environment is None:
-        first, _, rest = command.reason.partition(" ")
-        if first in config.environments:
-            if not rest.strip():
-                raise UsageError("lock", "Give a reason.")
-            command = replace(command, environment=first, reason=rest.strip())
+        environment, reason = lock_words(command.reason.split(), config, SLACK_COMMANDS)
+        command = replace(command, environment=environment, reason=reason)
     if command.environment is None:
         command = replace(command, environment=default_environment(config))
     return command
@@ -273,7 +263,7 @@ def blueprint(deps: SlackDeps) -> Blueprint:
         except UsageError as exc:
             return jsonify(ephemeral(str(exc)))
         if command.name == "help":
-            return jsonify(ephemeral(help_text()))
+            return jsonify(ephemeral(SLACK_COMMANDS.help_text()))
         run_job(deps, actor, lambda: on_command(deps, actor, command))
         said = f"{fields['command']} {fields.get('text', '')}".strip()
         return jsonify(ephemeral(f":hourglass_flowing_sand: On it: {said}"))

@@ -7,9 +7,10 @@ import hashlib
 import hmac
 import logging
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from flask import Request, jsonify
@@ -150,17 +151,6 @@ def channel_refusal(deps: SlackDeps, actor: Actor) -> str | None:
     if deps.allowed_channels and actor.channel_id not in deps.allowed_channels:
         return "Mainline does not take commands in this channel."
     return None
-
-
-def default_environment(config: DeployConfig) -> str:
-    return "production" if "production" in config.environments else next(iter(config.environments))
-
-
-def environment_problem(config: DeployConfig, environment: str) -> str | None:
-    if environment in config.environments:
-        return None
-    known = ", ".join(sorted(config.environments))
-    return f"{config.service} has no environment `{environment}` (known: {known})."
 
 
 def deployer_refusal(config: DeployConfig, environment: str, actor: Actor) -> str | None:
