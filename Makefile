@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 APT_PACKAGES := docker.io docker-registry haproxy busybox-static git curl ca-certificates chromium fonts-liberation postgresql redis-server
 
-.PHONY: all install system-packages services test demo bench clean
+.PHONY: all install system-packages services lint test demo bench clean
 
 all: test
 
@@ -29,6 +29,11 @@ install: system-packages $(BIN)/.installed
 
 services: install
 	scripts/services.sh up
+
+# ruff and mypy read their settings from pyproject.toml; .pre-commit-config.yaml runs the same two.
+lint: install
+	$(BIN)/ruff check bot handlers checks sandbox tests bench
+	$(BIN)/mypy
 
 test: services
 	$(BIN)/python -m pytest -q -p no:cacheprovider

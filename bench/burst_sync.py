@@ -183,7 +183,7 @@ def burst(demo: Demo, work: Path, pushes: int, within: float, timeout: float, ro
     rollbacks = sum(1 for d in new if d["state"] in JUDGED or any(e["kind"] in JUDGED for e in d.get("events", [])))
     head = demo.master()
     outcome = Outcome(pushes, pushed_in, in_sync_after, len(demo.revert_pulls() - reverts_before), rollbacks,
-                      duplicate_writes(demo, list(dict.fromkeys(shas + [head]))))
+                      duplicate_writes(demo, list(dict.fromkeys([*shas, head]))))
     rolled = [d["sha"][:12] for d in new if any(e["kind"] == "rolling_out" for e in d.get("events", []))]
     print(f"  pushed in {pushed_in:.2f}s; deploys recorded: {len(new)}; rolled out: {rolled}; "
           f"head {head[:12]}", flush=True)

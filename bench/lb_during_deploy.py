@@ -63,7 +63,7 @@ class Load:
                     if len(self.latencies) >= MAX_REQUESTS:
                         self.stop.set()
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         for t in self.threads:
             t.start()
         return self
@@ -76,7 +76,7 @@ class Load:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else 0.0
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else 0.0
 
 
 def free_port() -> int:
@@ -110,7 +110,8 @@ def main() -> int:
         target.roll_out(plans["v1"], quiet)
 
         print(f"load balancer {listen}, {args.replicas} replicas, {args.clients} concurrent clients, GET /")
-        print(f"{'phase':<28}{'requests':>10}{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'seconds':>9}  ends on")
+        print(f"{'phase':<28}{'requests':>10}{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'seconds':>9}"
+              "  ends on")
         worst = 0
         for phase, plan in (("rolling deploy v1 -> v2", plans["v2"]), ("rollback v2 -> v1", plans["v1"])):
             with Load(f"http://{listen}/", args.clients) as load:

@@ -19,7 +19,7 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import requests
@@ -28,10 +28,10 @@ from werkzeug.serving import make_server
 
 from bot.adapters.slack import SlackReporter, SlackWeb
 from bot.config import DeployConfig, Environment
-from sandbox.slack import SlackStandIn
 from handlers.slack import actions as slack_actions
 from handlers.slack import commands as slack_commands
 from handlers.slack.common import SlackDeps, thread_pool_runner
+from sandbox.slack import SlackStandIn
 
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench"
@@ -42,7 +42,7 @@ COMMANDS = [("/deploy", "web"), ("/status", ""), ("/lock", "web bench lock"), ("
 
 class WallClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -61,7 +61,8 @@ class SlowPipeline:
 
     def request_deploy(self, service, environment, ref, by, *, force=False, reason=None):
         self._slow()
-        return {"id": next(self.ids), "service": service, "environment": environment, "sha": "a1b2c3d4", "state": "queued"}
+        return {"id": next(self.ids), "service": service, "environment": environment, "sha": "a1b2c3d4",
+                "state": "queued"}
 
     def lock(self, service, environment, by, reason):
         self._slow()
@@ -91,7 +92,7 @@ def signed(body: str) -> dict:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -152,7 +153,8 @@ def main() -> None:
     print(f"  status codes: {codes}   throughput: {args.requests / wall:.0f} req/s")
     print(f"  p50 {statistics.median(ms):.1f} ms   p90 {percentile(ms, 90):.1f} ms   p99 {percentile(ms, 99):.1f} ms"
           f"   max {max(ms):.1f} ms   (target p99 < 3000 ms: {'met' if percentile(ms, 99) < 3000 else 'MISSED'})")
-    print(f"  follow-ups delivered to response_url: {answered()}/{expected}; stand-in violations: {len(standin.violations)}")
+    print(f"  follow-ups delivered to response_url: {answered()}/{expected}; "
+          f"stand-in violations: {len(standin.violations)}")
     server.shutdown()
     reporter.close()
     standin.stop()

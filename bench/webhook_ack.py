@@ -102,7 +102,7 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen([*self.command, "--port", str(self.port)], env=self.env, cwd=ROOT,
                                         stdout=log, stderr=subprocess.STDOUT)
@@ -186,7 +186,7 @@ class Result:
     wall: float = 0.0
     server_cpu: float = 0.0  # seconds of CPU the server's processes used while measured
 
-    def add(self, other: "Result") -> None:
+    def add(self, other: Result) -> None:
         self.latencies += other.latencies
         self.errors += other.errors
         self.wall += other.wall
@@ -271,7 +271,7 @@ def run_round(server: Server, body: bytes, load: Load) -> Result:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def summary(values_s: list[float]) -> dict:
@@ -324,7 +324,7 @@ def time_pieces(body: bytes, iterations: int, threads: int) -> dict[str, list[fl
                 t2 = time.perf_counter()
                 assert inbox.record(delivery, "pull_request", payload["action"], body.decode("utf-8", "replace"))
                 t3 = time.perf_counter()
-                for key, seconds in zip(mine, (t1 - t0, t2 - t1, t3 - t2)):
+                for key, seconds in zip(mine, (t1 - t0, t2 - t1, t3 - t2), strict=True):
                     mine[key].append(seconds)
             with lock:
                 for key, values in mine.items():

@@ -298,7 +298,8 @@ def migrations() -> None:
 
 
 @migrations.command("check")
-@click.option("--base", default=None, help="classify the migrations changed between BASE and HEAD (in the git work tree here)")
+@click.option("--base", default=None,
+              help="classify the migrations changed between BASE and HEAD (in the git work tree here)")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def migrations_check(base: str | None, paths: tuple[Path, ...]) -> None:
     """Print each migration with its class (expand or contract) and why; exit 1 when any is contract.
@@ -320,8 +321,8 @@ def migrations_check(base: str | None, paths: tuple[Path, ...]) -> None:
         for reason in finding.reasons:
             click.echo(f"  {reason}")
     contract = [f for f in findings if f.contract]
-    click.echo(f"{len(findings)} migration(s), {len(contract)} contract"
-               + (": old code may break against this schema; deploys carrying it wait for a person" if contract else ""))
+    warning = ": old code may break against this schema; deploys carrying it wait for a person" if contract else ""
+    click.echo(f"{len(findings)} migration(s), {len(contract)} contract{warning}")
     sys.exit(1 if contract else 0)
 
 

@@ -231,11 +231,11 @@ def _line_index(root: yaml.Node | None) -> dict[tuple, int]:
         lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
-                lines[path + (key.value,)] = key.start_mark.line + 1
-                walk(value, path + (key.value,))
+                lines[(*path, key.value)] = key.start_mark.line + 1
+                walk(value, (*path, key.value))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
-                walk(item, path + (i,))
+                walk(item, (*path, i))
 
     if root is not None:
         walk(root, ())
@@ -278,7 +278,8 @@ def load_config(path: Path | str) -> DeployConfig:
         raw = fh.read(safe_yaml.MAX_BYTES + 1)  # never more: the file may be huge
     if len(raw) > safe_yaml.MAX_BYTES:
         line = raw[:safe_yaml.MAX_BYTES].count(b"\n") + 1
-        raise ConfigError([ConfigProblem(line, "", f"the file is too large: the limit is {safe_yaml.MAX_BYTES // 1024} KB")])
+        limit = f"the file is too large: the limit is {safe_yaml.MAX_BYTES // 1024} KB"
+        raise ConfigError([ConfigProblem(line, "", limit)])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -173,14 +173,16 @@ def _pairs(store, service: str | None, environment: str | None) -> list[Pair]:
     if service is not None:
         query = query.where(ServiceRow.name == service)
     with store.session() as s:
-        pairs = [tuple(row) for row in s.execute(query)]
-        if service is not None and not pairs and s.scalar(select(ServiceRow.id).where(ServiceRow.name == service)) is None:
+        pairs: list[Pair] = [(svc, env) for svc, env in s.execute(query)]
+        unknown = (service is not None and not pairs
+                   and s.scalar(select(ServiceRow.id).where(ServiceRow.name == service)) is None)
+        if unknown:
             raise NotFoundError(f"unknown service {service!r}")
     if environment is not None:
         pairs = [p for p in pairs if p[1] == environment]
         if not pairs and service is not None:
             raise NotFoundError(f"{service} has no environment {environment!r}")
-    return pairs  # type: ignore[return-value]
+    return pairs
 
 
 def _p50(values: list[float] | None) -> float | None:

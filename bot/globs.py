@@ -3,7 +3,7 @@
 Patterns come from repository configs (branch globs, migration paths), so they are hostile:
 a regex translation backtracks (`**a` twelve times against a 32-character path took seconds).
 Here a pattern compiles to a small NFA that is simulated a character at a time, with the sets
-of states it reaches cached as a lazy DFA: the cost is O(len(text) × len(pattern)) at worst and
+of states it reaches cached as a lazy DFA: the cost is O(len(text) * len(pattern)) at worst and
 one dict lookup per character once warm.
 
 Syntax: `*`, `?`, `[abc]`, `[a-z]`, `[!abc]` / `[^abc]`, and `**`. Everything else is literal,

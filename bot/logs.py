@@ -28,7 +28,8 @@ SECRET_ENV = ("GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "GITHUB_APP_PRIVATE_KEY",
 MIN_SECRET_LENGTH = 6
 # Tokens the bot is handed at run time (a GitHub App's installation tokens) are not in the
 # environment; their published shapes catch them.
-TOKEN_SHAPES = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|xox[abposr]-[A-Za-z0-9-]{10,})")
+TOKEN_SHAPES = re.compile(
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|xox[abposr]-[A-Za-z0-9-]{10,})")
 NOISY = ("urllib3", "docker", "huey", "werkzeug", "alembic")
 
 
@@ -78,7 +79,7 @@ class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a malformed record is logging's to report, not ours
+        except Exception:  # a malformed record is logging's to report, not ours
             return True
         # The arguments are folded into the message so no handler formats them unredacted.
         record.msg, record.args = self.redact(message), ()

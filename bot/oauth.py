@@ -142,8 +142,9 @@ def blueprint(settings: Settings, store, github=None) -> Blueprint:
     def callback():
         expected, _, next_path = (request.cookies.get(STATE_COOKIE) or "").partition("|")
         state, code = request.args.get("state", ""), request.args.get("code", "")
-        if request.args.get("error"):
-            return _refused(400, f"GitHub did not sign you in: {request.args.get('error')[:100]}")
+        error = request.args.get("error")
+        if error:
+            return _refused(400, f"GitHub did not sign you in: {error[:100]}")
         if not expected or not state or not hmac.compare_digest(expected.encode(), state.encode()):
             return _refused(400, "The sign-in state does not match this browser's (expired, or not started "
                                  "here); sign in again")

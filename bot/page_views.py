@@ -118,7 +118,7 @@ def undeployed(pipeline, svc, config, status: dict, queue: list) -> list[dict]:
     reader = getattr(pipeline.w.git, "local_log", None)
     try:
         log_rows = reader(svc.clone_url, live, head, UNDEPLOYED_MAX) if reader else None
-    except Exception as exc:  # noqa: BLE001 - a page shows less rather than fail
+    except Exception as exc:  # a page shows less rather than fail
         log.warning("pages: could not read %s's commits locally: %s", svc.repo, exc)
         log_rows = None
     if log_rows is None:
@@ -154,7 +154,7 @@ def four_keys(store, service: str, environment: str) -> list[dict]:
         return []
     try:
         return [rows[0] for rows in (dora.four_keys(store, service, environment, days=d) for d in (7, 30, 90)) if rows]
-    except Exception as exc:  # noqa: BLE001 - the keys are extra; the page stands without them
+    except Exception as exc:  # the keys are extra; the page stands without them
         log.warning("pages: four keys of %s/%s unavailable: %s", service, environment, exc)
         return []
 
@@ -166,7 +166,7 @@ def daily_series(store, service: str, environment: str) -> list[dict]:
         return list(dora.daily_series(store, service, environment, days=30))
     except ImportError:
         return []
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # the chart is extra; the page stands without it
         log.warning("pages: daily series of %s/%s unavailable: %s", service, environment, exc)
         return []
 
@@ -212,7 +212,7 @@ def deploy_page_view(pipeline, deploy_id: int) -> dict:
     if reader and view["previous_sha"] and view["previous_sha"] != view["sha"]:
         try:
             commits = reader(svc.clone_url, view["previous_sha"], view["sha"], UNDEPLOYED_MAX)
-        except Exception:  # noqa: BLE001 - the page shows the deploy's own sha instead
+        except Exception:  # the page shows the deploy's own sha instead
             commits = None
     return {**view, "repo": svc.repo, "events": events, "bad": view["state"] in BAD_STATES,
             "pulls": [(n, known[n].title if n in known else "", known[n].author if n in known else "")

@@ -137,10 +137,8 @@ def _commits(git, clone_url: str, live: str | None, tips: list[str]) -> tuple[li
     its base lacks, newest first; how many in all; and how many live commits the result lacks
     (a deploy of an older ref takes those back out)."""
     base = tips[0]
-    if live is None:
-        shas = [tips[-1]]  # nothing live: the whole history ships; the tip stands for it
-    else:
-        shas = git.first_parent_commits(clone_url, live, base)
+    # Nothing live: the whole history ships, and the tip stands for it.
+    shas = [tips[-1]] if live is None else git.first_parent_commits(clone_url, live, base)
     if len(tips) > 1:
         shas = [s for s in git.first_parent_commits(clone_url, base, tips[1]) if s not in shas] + shas
     behind = len(git.first_parent_commits(clone_url, base, live)) if live else 0

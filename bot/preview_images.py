@@ -46,7 +46,7 @@ def manifest_size(registry: str, image: str) -> int | None:
         manifest = _manifest(registry, name, first["digest"]) if first and first.get("digest") else None
     if not manifest or "layers" not in manifest:
         return None
-    blobs = [manifest.get("config") or {}] + list(manifest["layers"])
+    blobs = [manifest.get("config") or {}, *manifest["layers"]]
     return sum(int(b.get("size") or 0) for b in blobs)
 
 

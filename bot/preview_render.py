@@ -99,7 +99,8 @@ def _md_image(p: dict) -> list[str]:
     image = p.get("image")
     if not image:
         return []
-    return ["#### Image", f"{human_bytes(image['live_bytes'])} live → {human_bytes(image['new_bytes'])} ({_delta(image)})"]
+    sizes = f"{human_bytes(image['live_bytes'])} live → {human_bytes(image['new_bytes'])} ({_delta(image)})"
+    return ["#### Image", sizes]
 
 
 def _delta(image: dict) -> str:

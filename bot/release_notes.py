@@ -33,7 +33,7 @@ class ReleaseNotes:
 
     @classmethod
     def build(cls, service: str, environment: str, previous_sha: str | None, sha: str,
-              pulls: list[tuple[int, str, str, str]]) -> "ReleaseNotes":
+              pulls: list[tuple[int, str, str, str]]) -> ReleaseNotes:
         """From (number, title, author, url) tuples, oldest first as merged."""
         return cls(service, environment, previous_sha, sha, tuple(PullSummary(*p) for p in pulls))
 

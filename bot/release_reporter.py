@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
+from bot.adapters.github_port import GitHost
 from bot.adapters.pr_store import PullRequests
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
 from bot.errors import MainlineError, NotFoundError
-from bot.ports import DeployNotice
+from bot.ports import DeployNotice, DeployStore, Git
 from bot.release_notes import ReleaseNotes
 
 log = logging.getLogger("mainline.release_notes")
@@ -30,9 +33,9 @@ class ReleaseSources:
     """What release notes are read from: the store (services, deploys, releases), the git port
     (first-parent commits, messages, deploy.yml) and, when configured, GitHub for PR titles."""
 
-    store: object  # bot.adapters.store.Store
-    git: object  # bot.ports.Git + commit_message, read_file
-    github: object | None = None  # bot.adapters.github_port.GitHost
+    store: DeployStore
+    git: Git
+    github: GitHost | None = None
     web_url: str = "https://github.com"  # for PR links when GitHub is not configured
 
 
@@ -64,10 +67,11 @@ def notes_between(sources: ReleaseSources, service, environment: str, previous_s
                 cancelled |= {commit, target}
     pulls: dict[int, tuple[int, str, str, str]] = {}
     kept = [c for c in commits if c not in cancelled]
-    if sources.github is None:
+    github = sources.github
+    if github is None:
         found = _stored_pulls(sources, service.repo, [(c, messages[c]) for c in kept])
     else:
-        found = [pull for c in kept for pull in _pulls_from_github(sources, service.repo, c, messages[c])]
+        found = [pull for c in kept for pull in _pulls_from_github(sources, github, service.repo, c, messages[c])]
     for pull in found:
         pulls.setdefault(pull[0], pull)
     return ReleaseNotes.build(service.name, environment, previous_sha, sha, list(pulls.values()))
@@ -80,26 +84,28 @@ def _number_of(message: str) -> int | None:
     return int(merge.group(1)) if merge else int(squash.group("number")) if squash else None
 
 
-def _pulls_from_github(sources: ReleaseSources, repo: str, commit: str, message: str) -> list[tuple[int, str, str, str]]:
+def _pulls_from_github(sources: ReleaseSources, github: GitHost, repo: str, commit: str,
+                       message: str) -> list[tuple[int, str, str, str]]:
     """(number, title, author, url) of the pull requests `commit` merged, asked of GitHub, and kept
     so that views read them from the store; the commit message when GitHub does not answer."""
     number = _number_of(message)
     try:
         if number is not None:
-            found = [sources.github.get_pull(repo, number)]
+            found = [github.get_pull(repo, number)]
         else:
-            found = [p for p in sources.github.pulls_for_commit(repo, commit) if p.merged]
+            found = [p for p in github.pulls_for_commit(repo, commit) if p.merged]
     except MainlineError as exc:
         log.warning("release notes: GitHub did not answer for %s@%s, using the commit message: %s",
                     repo, commit[:12], exc)
         return _pulls_from_message(sources, repo, message)
     store = PullRequests(sources.store)
     for pull in found:
-        store.put(repo, pull.number, pull.title, pull.user_login, getattr(pull, "merge_commit_sha", None) or commit)
+        store.put(repo, pull.number, pull.title, pull.user_login, pull.merge_commit_sha or commit)
     return [(p.number, p.title, p.user_login, p.html_url) for p in found]
 
 
-def _stored_pulls(sources: ReleaseSources, repo: str, commits: list[tuple[str, str]]) -> list[tuple[int, str, str, str]]:
+def _stored_pulls(sources: ReleaseSources, repo: str,
+                  commits: list[tuple[str, str]]) -> list[tuple[int, str, str, str]]:
     """The pull requests of `commits` as stored when they went out (one query for all of them);
     a PR never stored is told from its merge message."""
     numbered = [(commit, message, _number_of(message)) for commit, message in commits]
@@ -173,7 +179,7 @@ def releases_view(pipeline_or_parts, service: str, environment: str | None = Non
     return [view for _, _, view in dated[:limit]]
 
 
-def _previous_of(sources: ReleaseSources, rows: list, index: int) -> str | None:
+def _previous_of(sources: ReleaseSources, rows: Sequence[Any], index: int) -> str | None:
     """What was live before rows[index]: its deploy's record, else the release listed before it
     (a rollback's release has no deploy)."""
     row = rows[index]

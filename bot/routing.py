@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 Handler = Callable[..., object]
 
 
 class Router:
-    def __init__(self, *routers: "Router"):
+    def __init__(self, *routers: Router):
         self._routes: dict[tuple[str, str | None], list[Handler]] = {}
         for other in routers:
             for key, handlers in other._routes.items():

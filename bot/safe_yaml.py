@@ -34,7 +34,7 @@ def _line(mark: Any) -> int | None:
     return mark.line + 1 if mark is not None else None
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
+class _Loader(_Base):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         # Scalars become ints, floats, dates: `2026-13-45` or a 5,000-digit int raise a
         # ValueError rather than a YAMLError, and it should still name its line.

@@ -6,6 +6,7 @@ leaves its port taken and its state shared with whatever starts next."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -103,10 +104,8 @@ def alive(pid: int) -> bool:
 
 def _signal(pids: Iterable[int], signum: int) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def stop_children(grace: float = 2.0) -> None:
@@ -152,10 +151,8 @@ def _exited(pid: int) -> bool:
 
 
 def kill_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 # -- the worker ------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ class SyncCollector:
                 since = env.unsynced_since
                 unsynced.add_metric([svc.name, env.name], (now - since).total_seconds() if since else 0.0)
                 live = self.store.live_release(svc.id, env.name)
-                in_sync.add_metric([svc.name, env.name], float(bool(live and svc.head_sha and live.sha == svc.head_sha)))
+                synced = bool(live and svc.head_sha and live.sha == svc.head_sha)
+                in_sync.add_metric([svc.name, env.name], float(synced))
         yield unsynced
         yield in_sync

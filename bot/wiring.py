@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr, ValidationError
 
@@ -23,6 +24,11 @@ from bot.reporting import github_host, pull_request_reverter, reporters_for, sla
 from bot.routing import Router
 from bot.settings import Settings
 
+if TYPE_CHECKING:
+    # Imported where first used: docker and boto3 load only in a process that needs them.
+    from bot.adapters.docker_target import DockerTarget
+    from bot.adapters.ecs_target import EcsTarget
+
 log = logging.getLogger("mainline.wiring")
 
 _URL_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
@@ -33,8 +39,8 @@ class Targets:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._docker = None
-        self._ecs_targets: dict = {}
+        self._docker: DockerTarget | None = None
+        self._ecs_targets: dict[tuple[str, str, str], EcsTarget] = {}
         self._lock = threading.Lock()
 
     def __call__(self, service: str, environment: str, config: DeployConfig):
@@ -126,7 +132,7 @@ class Wired:
             row = self.store.delivery(delivery_id)
             outcome = self._dispatch(row)
             self.store.finish_delivery(delivery_id, outcome)  # should this fail, handlers are idempotent
-        except Exception as exc:  # noqa: BLE001 - any failure is this delivery's alone
+        except Exception as exc:  # any failure is this delivery's alone
             self._delivery_failed(delivery_id, exc)
             return
         log.info("delivery %s (%s): %s", delivery_id, row.event, outcome)
@@ -196,7 +202,7 @@ def poll_inbox(wired: Wired, stop: threading.Event, interval: float = 0.2) -> No
         if passes % 10 == 0:
             try:
                 wired.store.checkpoint()  # the web process's inbox writer leaves this to us
-            except Exception as exc:  # noqa: BLE001 - e.g. the web process still migrating: next time
+            except Exception as exc:  # e.g. the web process still migrating: next time
                 log.warning("WAL checkpoint skipped: %s", exc)
 
 
@@ -214,13 +220,16 @@ def wire(settings: Settings, role: str = "all", reporters: list | None = None) -
     github = github_host(settings)
     slack = slack_for(settings, store)
     git = GitClient(settings.state_dir / "git", token=token)
+    if reporters is None:
+        chat = slack if role in ("worker", "all") else None  # only a process that runs deploys reports them
+        reporters = reporters_for(settings, github, chat, store=store, git=git)
     wiring = Wiring(
         store=store,
         git=git,
         builder=LazyBuilder(settings.registry),
         target_for=Targets(settings),
         queue=queue,
-        reporters=list(reporters if reporters is not None else reporters_for(settings, github, slack if role in ("worker", "all") else None, store=store, git=git)),
+        reporters=list(reporters),
         github=github,
         gates=Gatekeeper(github=github),
         checker=LazyChecker(),

@@ -48,7 +48,8 @@ def ci_contexts_gate(
         if waited > timeout.total_seconds():
             return GateResult.block(
                 GATE,
-                f"CI still not green after {short_duration(waited)} (timeout {short_duration(timeout.total_seconds())}): "
+                f"CI still not green after {short_duration(waited)} "
+                f"(timeout {short_duration(timeout.total_seconds())}): "
                 f"{waiting}; re-run CI or fix it, then deploy again",
             )
     return GateResult.wait(GATE, f"waiting for CI: {waiting}")

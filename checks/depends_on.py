@@ -57,7 +57,8 @@ def depends_on_gate(deps: list[DependencyState]) -> GateResult:
         return GateResult.wait(GATE, too_many.detail)
     missing = [d for d in deps if not d.live]
     if not missing:
-        return GateResult.ok(GATE, "dependencies live: " + ", ".join(str(d.name) for d in deps) if deps else "no dependencies")
+        live = "dependencies live: " + ", ".join(str(d.name) for d in deps) if deps else "no dependencies"
+        return GateResult.ok(GATE, live)
     parts = [f"{d.name} ({d.detail})" if d.detail else str(d.name) for d in missing]
     return GateResult.wait(GATE, "waiting for these to be live in production first: " + ", ".join(parts))
 
@@ -74,11 +75,11 @@ def deploy_order(services: dict[str, list[str]]) -> list[str]:
         if state.get(name) == "done":
             return
         if state.get(name) == "visiting":
-            raise DependencyCycleError(path[path.index(name):] + [name])
+            raise DependencyCycleError([*path[path.index(name):], name])
         state[name] = "visiting"
         for dep in services.get(name, []):
             if dep in services:
-                visit(dep, path + [name])
+                visit(dep, [*path, name])
         state[name] = "done"
         order.append(name)
 

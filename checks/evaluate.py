@@ -16,7 +16,7 @@ from checks.window import window_gate
 CONFIG_GATE = "config"
 # Repo checks run in a container of the built image, so they come last and only after a build.
 PRE_BUILD = ("config", "lock", "window", "ci", "migrations", "depends-on")
-ORDER = PRE_BUILD + ("repo-checks",)
+ORDER = (*PRE_BUILD, "repo-checks")
 
 Stage = Literal["all", "pre-build", "post-build"]
 
@@ -28,7 +28,8 @@ def config_gate(inputs: GateInputs) -> GateResult:
         return GateResult.block(CONFIG_GATE, f"invalid config: {problems}")
     if inputs.environment not in inputs.config.environments:
         known = ", ".join(inputs.config.environments) or "none"
-        return GateResult.block(CONFIG_GATE, f"environment {inputs.environment!r} is not in .github/deploy.yml (it has: {known})")
+        return GateResult.block(CONFIG_GATE,
+                                f"environment {inputs.environment!r} is not in .github/deploy.yml (it has: {known})")
     return GateResult.ok(CONFIG_GATE, "config valid")
 
 

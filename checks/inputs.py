@@ -14,6 +14,8 @@ from bot.domain import Lock
 
 # The normalised states a CI context can be in; `ContextState.from_check_run` maps check runs here.
 ContextStatus = Literal["success", "pending", "failure", "error"]
+_STATUS_STATES: dict[str, ContextStatus] = {"success": "success", "pending": "pending", "failure": "failure",
+                                            "error": "error"}
 
 # GitHub counts these conclusions as passing for required checks.
 _PASSING_CONCLUSIONS = {"success", "neutral", "skipped"}
@@ -31,15 +33,16 @@ class ContextState:
     url: str = ""
 
     @classmethod
-    def from_status(cls, context: str, state: str, updated_at: datetime, description: str = "", url: str = "") -> "ContextState":
-        """A commit status (`success`, `pending`, `failure`, `error`)."""
-        normal = state if state in ("success", "pending", "failure", "error") else "error"
+    def from_status(cls, context: str, state: str, updated_at: datetime, description: str = "",
+                    url: str = "") -> ContextState:
+        """A commit status (`success`, `pending`, `failure`, `error`); anything else counts as an error."""
+        normal = _STATUS_STATES.get(state, "error")
         return cls(context, normal, updated_at, "status", description or "", url or "")
 
     @classmethod
     def from_check_run(
         cls, name: str, status: str, conclusion: str | None, updated_at: datetime, summary: str = "", url: str = ""
-    ) -> "ContextState":
+    ) -> ContextState:
         """A check run: `queued`/`in_progress` are pending; a completed run is green when its
         conclusion is success, neutral or skipped, and a failure otherwise."""
         if status != "completed" or conclusion is None:
@@ -163,7 +166,7 @@ class GateInputs:
 
 def short_duration(seconds: float) -> str:
     """`1h 5m`, `42s`: durations people read in a reason."""
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     minutes, secs = divmod(seconds, 60)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config import Window
@@ -46,7 +46,8 @@ def parse_days(text: str) -> frozenset[int]:
             a = DAY_NAMES.index(first[:3])
             b = DAY_NAMES.index(last[:3]) if last else a
         except ValueError:
-            raise WindowError(f"days: {part!r} is not a day or range of days (use e.g. mon-fri or mon,wed,fri)") from None
+            raise WindowError(f"days: {part!r} is not a day or range of days "
+                              "(use e.g. mon-fri or mon,wed,fri)") from None
         days.update((a + i) % 7 for i in range((b - a) % 7 + 1))
     return frozenset(days)
 
@@ -107,7 +108,7 @@ def _at(tz: ZoneInfo, day: date, minutes: int) -> datetime:
     """The instant of a local wall-clock time, in UTC. In a spring-forward gap the
     pre-transition offset applies, so 02:30 that day means 03:30 summer time."""
     wall = datetime.combine(day, time(0)) + timedelta(minutes=minutes)
-    return wall.replace(tzinfo=tz).astimezone(timezone.utc)
+    return wall.replace(tzinfo=tz).astimezone(UTC)
 
 
 def _spans(schedule: _Schedule, day: date):
@@ -125,7 +126,7 @@ def window_state(window: Window, now: datetime) -> WindowState:
 
     A naive `now` is taken as UTC. Raises WindowError when the window cannot be read."""
     schedule = _schedule(window)
-    now_utc = (now if now.tzinfo else now.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    now_utc = (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(UTC)
     today = now_utc.astimezone(schedule.tz).date()
     why_closed = _closed_on(schedule, today)
     if not why_closed:
@@ -163,7 +164,10 @@ def window_gate(window: Window | None, now: datetime, override_reason: str | Non
         return GateResult.block(GATE, f"deploy window in .github/deploy.yml is invalid: {exc}")
     if state.open:
         return GateResult.ok(GATE, "inside the deploy window")
-    opens = f"opens {format_opening(state.opens_at)}" if state.opens_at else f"does not open in the next {HORIZON_DAYS} days"
+    if state.opens_at:
+        opens = f"opens {format_opening(state.opens_at)}"
+    else:
+        opens = f"does not open in the next {HORIZON_DAYS} days"
     if override_reason is not None:
         if not override_reason.strip():
             return GateResult.block(GATE, f"{state.why_closed}; an override of the deploy window needs a reason")

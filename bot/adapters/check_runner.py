@@ -3,6 +3,7 @@ the check's CPU and memory limits, killed at its timeout, output tail kept."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -87,11 +88,11 @@ class ContainerCheckRunner:
         try:
             result = self._run_container(container, check, timeout, started)
         finally:
-            try:
+            # Already gone, or not removable now: a leftover is labelled mainline.check for cleanup.
+            with contextlib.suppress(APIError, DockerException):
                 container.remove(force=True)
-            except (APIError, DockerException):
-                pass  # already gone; a leftover is labelled mainline.check for cleanup
-        outcome = "passed" if result.passed else "timed out" if result.timed_out else f"failed (exit {result.exit_code})"
+        outcome = ("passed" if result.passed else "timed out" if result.timed_out
+                   else f"failed (exit {result.exit_code})")
         on_event(f"check {check.name} {outcome} in {result.duration:.1f}s", check=check.name, step="check_finished",
                  exit_code=result.exit_code, timed_out=result.timed_out)
         return result
@@ -108,10 +109,8 @@ class ContainerCheckRunner:
             exit_code = int(container.wait(timeout=timeout)["StatusCode"])
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             timed_out = True
-            try:
+            with contextlib.suppress(APIError):  # it exited between the timeout and the kill
                 container.kill()
-            except APIError:
-                pass  # it exited between the timeout and the kill
         tail = self._tail(container)
         return RepoCheckResult(check.name, exit_code, timed_out, tail, time.monotonic() - started, timeout)
 

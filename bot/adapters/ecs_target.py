@@ -17,20 +17,26 @@ The service's deployment controller decides how a release goes out:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from bot.config import EcsSettings
 from bot.domain import Replica, RolloutPlan, VerifyReport
 from bot.errors import MainlineError, NotFoundError, RolloutError, TransientError
 from bot.ports import EventSink
 from bot.retry import aws_api
-
 
 # botocore retries once at most on its own (max_attempts counts the first call), so the
 # `aws_api` tenacity policy is the one retry policy, with its log line per retry.
@@ -56,7 +62,8 @@ REVISION_SEARCH_LIMIT = 50
 # What a new task set copies from the primary set (or, for the first, from the service).
 TASK_SET_PLACEMENT = ("loadBalancers", "serviceRegistries", "networkConfiguration", "launchType",
                       "capacityProviderStrategy", "platformVersion")
-FULL_SCALE = {"value": 100.0, "unit": "PERCENT"}
+FULL_PERCENT = 100.0
+FULL_SCALE = {"value": FULL_PERCENT, "unit": "PERCENT"}
 NO_SCALE = {"value": 0.0, "unit": "PERCENT"}
 TARGET_STATES_LEAVING = frozenset({"draining", "unhealthy.draining"})
 MISSING_ALARM = " does not exist"
@@ -138,7 +145,7 @@ class EcsDeployment:
         return self.rollout_state == "COMPLETED"
 
     @classmethod
-    def parse(cls, raw: dict) -> "EcsDeployment":
+    def parse(cls, raw: dict) -> EcsDeployment:
         return cls(
             id=raw["id"], status=raw.get("status", ""), task_definition=raw.get("taskDefinition", ""),
             rollout_state=raw.get("rolloutState"), reason=raw.get("rolloutStateReason", ""),
@@ -165,7 +172,7 @@ class EcsTaskSet:
         return self.stability == "STEADY_STATE" and self.running >= self.desired
 
     @classmethod
-    def parse(cls, raw: dict) -> "EcsTaskSet":
+    def parse(cls, raw: dict) -> EcsTaskSet:
         # scale's unit is PERCENT, the only one AWS has.
         scale = raw.get("scale") or {}
         desired = raw.get("computedDesiredCount", 0)
@@ -202,14 +209,15 @@ class EcsService:
         return next((d for d in self.deployments if d.id == deployment_id), None)
 
     @classmethod
-    def parse(cls, raw: dict) -> "EcsService":
+    def parse(cls, raw: dict) -> EcsService:
+        balancers = raw.get("loadBalancers", [])
         return cls(
             arn=raw["serviceArn"], name=raw["serviceName"], task_definition=raw.get("taskDefinition", ""),
             controller=raw.get("deploymentController", {}).get("type", "ECS"),
             running=raw.get("runningCount", 0), desired=raw.get("desiredCount", 0),
             deployments=tuple(EcsDeployment.parse(d) for d in raw.get("deployments", [])),
-            target_groups=tuple(lb["targetGroupArn"] for lb in raw.get("loadBalancers", []) if lb.get("targetGroupArn")),
-            container_ports=tuple((lb["containerName"], lb["containerPort"]) for lb in raw.get("loadBalancers", [])
+            target_groups=tuple(lb["targetGroupArn"] for lb in balancers if lb.get("targetGroupArn")),
+            container_ports=tuple((lb["containerName"], lb["containerPort"]) for lb in balancers
                                   if lb.get("containerName") and lb.get("containerPort")),
             task_sets=tuple(EcsTaskSet.parse(t) for t in raw.get("taskSets", [])),
         )
@@ -249,7 +257,7 @@ class ImagePusher(Protocol):
 
 
 def image_tag(image: str) -> str:
-    name, sep, tag = image.rpartition(":")
+    _, sep, tag = image.rpartition(":")
     return tag if sep and "/" not in tag else ""
 
 
@@ -384,7 +392,8 @@ class EcsTarget:
             time.sleep(max(0.0, min(health.interval, deadline - time.monotonic())))
         if lingering:
             name = sorted(lingering)[0]
-            reason = f"{firing[name]}; it was already in ALARM when the bake started and did not clear in {health.bake:g}s"
+            reason = (f"{firing[name]}; it was already in ALARM when the bake started "
+                      f"and did not clear in {health.bake:g}s")
             return VerifyReport(False, probes, failed, 0, 0, reason=reason, last_output=reason)
         on_event(f"baked {health.bake:g}s: {probes} probes, {failed} failed", step="ecs_baked")
         return VerifyReport(True, probes, failed, 0, 0, last_output=last)
@@ -441,7 +450,7 @@ class EcsTarget:
             # Rolling back: the previous release's set is still there, only scaled down.
             on_event(f"re-using task set {kept.id} ({kept.task_definition}) for {image}", step="ecs_task_set_reused",
                      task_set=kept.id, task_definition=kept.task_definition)
-            if kept.scale < FULL_SCALE["value"]:
+            if kept.scale < FULL_PERCENT:
                 self._scale(kept, FULL_SCALE)
             incoming = kept
         else:
@@ -530,11 +539,9 @@ class EcsTarget:
         on_event(f"no task set of ECS service {service.name} serves {plan.sha[:12]}", step="ecs_discarded")
 
     def _delete_task_set(self, task_set: EcsTaskSet, on_event: EventSink) -> None:
-        try:
+        with contextlib.suppress(EcsNotFoundError):  # already gone: what we wanted
             call(self.ecs, "delete_task_set", cluster=self.settings.cluster, service=self.settings.service,
                  taskSet=task_set.arn, force=True)
-        except EcsNotFoundError:
-            pass  # already gone: what we wanted
         on_event(f"task set {task_set.id} ({task_set.task_definition}) deleted", step="ecs_task_set_deleted",
                  task_set=task_set.id, task_definition=task_set.task_definition)
 
@@ -630,7 +637,8 @@ class EcsTarget:
                 f"is {health['State']} ({health.get('Reason', '')}: {health.get('Description', '')})")
 
     def _replica(self, task: dict, lb_port: int | None) -> Replica:
-        container = next((c for c in task.get("containers", []) if c.get("name") == self.settings.container), {})
+        container: dict = next((c for c in task.get("containers", []) if c.get("name") == self.settings.container),
+                               {})
         image = container.get("image", "")
         ip = next((n.get("privateIpv4Address") for n in container.get("networkInterfaces", [])), None)
         port = next((b.get("hostPort") for b in container.get("networkBindings", [])), lb_port)

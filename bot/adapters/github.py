@@ -11,9 +11,10 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import github
 import jwt
@@ -78,7 +79,7 @@ class GitHubConfig:
 
     base_url: str = DEFAULT_API_URL
     token: str | None = None
-    app_id: str | None = None
+    app_id: int | str | None = None  # the JWT's `iss`, sent as a string either way
     private_key: str | None = None
     installation_id: int | None = None
     git_url: str | None = None  # where /OWNER/REPO.git is served; derived from base_url if None
@@ -128,7 +129,7 @@ def translate_response(response: requests.Response, what: str) -> MainlineError:
     return translate(GithubException(response.status_code, data, dict(response.headers)), what)
 
 
-def app_jwt(app_id: str, private_key: str, now: float | None = None) -> str:
+def app_jwt(app_id: int | str, private_key: str, now: float | None = None) -> str:
     """The short-lived RS256 JWT a GitHub App signs to ask for installation tokens."""
     issued = int(now if now is not None else time.time())
     claims = {"iat": issued - JWT_BACKDATE, "exp": issued + JWT_LIFETIME, "iss": str(app_id)}
@@ -205,7 +206,7 @@ class WriteSpacer:
 
 def _utc(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 
@@ -236,16 +237,20 @@ class GitHubAdapter:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _client(self, repo: str) -> tuple[github.Github, Auth.Auth]:
-        if self._config.token:
-            key = None
-        elif self._config.installation_id is not None:
-            key = self._config.installation_id
-        else:
-            key = self._installation_for(repo)
+        token = self._config.token
+        if token:
+            return self._cached_client(None, lambda: Auth.Token(token))
+        installation = self._config.installation_id
+        if installation is None:
+            installation = self._installation_for(repo)
+        return self._cached_client(installation,
+                                   lambda: InstallationTokenAuth(self._config, installation, self._clock))
+
+    def _cached_client(self, key: int | None, make_auth: Callable[[], Auth.Auth]) -> tuple[github.Github, Auth.Auth]:
+        """One client per installation (or for the token, key None), made on first use."""
         with self._lock:
             if key not in self._clients:
-                auth = Auth.Token(self._config.token) if key is None else InstallationTokenAuth(
-                    self._config, key, self._clock)
+                auth = make_auth()
                 client = github.Github(
                     auth=auth,
                     base_url=self._config.base_url.rstrip("/"),
@@ -363,8 +368,8 @@ class GitHubAdapter:
             made = self._repo(repo).get_commit(sha).create_status(
                 status.state, target_url=status.target_url or github.GithubObject.NotSet,
                 description=status.description, context=status.context)
-            return CommitStatus(made.context or status.context, made.state, made.description or "", made.target_url or "",
-                                _utc(made.updated_at))
+            return CommitStatus(made.context or status.context, made.state, made.description or "",
+                                made.target_url or "", _utc(made.updated_at))
 
         return self._call(f"status {status.context} on {repo}@{sha[:12]}", write, write=True)
 
@@ -469,7 +474,8 @@ class GitHubAdapter:
             payload["log_url"] = report.log_url
 
         def write() -> DeploymentStatus:
-            return self._deployment_status_from(self._post_json(repo, f"/deployments/{deployment_id}/statuses", payload))
+            answer = self._post_json(repo, f"/deployments/{deployment_id}/statuses", payload)
+            return self._deployment_status_from(answer)
 
         return self._call(f"status {report.state} of deployment {deployment_id} of {repo}", write, write=True)
 

@@ -190,7 +190,8 @@ class GitHubReporter:
             return notice.data["log_url"]
         if self._dashboard_url:
             # The deploy's own page; a notice of no deploy (an invalid config) points at the board.
-            return f"{self._dashboard_url}/deploys/{notice.deploy_id}" if notice.deploy_id else self._dashboard_url + "/"
+            page = f"deploys/{notice.deploy_id}" if notice.deploy_id else ""
+            return f"{self._dashboard_url}/{page}"
         return None
 
     def on_gate_result(self, notice: DeployNotice) -> None:

@@ -27,7 +27,7 @@ class Identity:
     email: str
 
     @classmethod
-    def of(cls, login: str) -> "Identity":
+    def of(cls, login: str) -> Identity:
         return cls(login, f"{login}@users.noreply.github.com")
 
 
@@ -122,7 +122,8 @@ def is_own_revert(git: Git, head: str, base: str, commits: list[str]) -> bool:
         return False
     expected = set(commits)
     for sha in made:
-        author, committer, parents, message = git.out("show", "-s", "--format=%ae%x00%ce%x00%P%x00%B", sha).split("\0", 3)
+        shown = git.out("show", "-s", "--format=%ae%x00%ce%x00%P%x00%B", sha)
+        author, committer, parents, message = shown.split("\0", 3)
         reverts = {c for c in expected if f"This reverts commit {c}" in message}
         if author != git.identity.email or committer != git.identity.email or len(parents.split()) != 1 or not reverts:
             return False

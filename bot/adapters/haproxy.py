@@ -6,6 +6,7 @@ socket (`add server`, `enable server`, `set server … state drain|maint`, `del 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
@@ -177,10 +178,8 @@ class HAProxy:
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
                 time.sleep(0.05)

@@ -15,7 +15,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 
-from sqlalchemy import insert
+from sqlalchemy import Executable, insert
 
 from bot.adapters.models import DeliveryRow
 from bot.adapters.store import Store, utcnow
@@ -53,6 +53,7 @@ class Inbox:
         self._since_checkpoint = 0
         self._conn: sqlite3.Connection | None = None
         self._sqlite_path = store.engine.url.database if store.url.startswith("sqlite") else None
+        self._insert: Executable
         if self._sqlite_path is None:
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -91,11 +92,12 @@ class Inbox:
 
     def _write(self, batch: list[_Pending]) -> None:
         try:
-            if self._sqlite_path is not None:
-                self._write_sqlite(batch)
+            path = self._sqlite_path
+            if path is not None:
+                self._write_sqlite(path, batch)
             else:
                 self._write_sqlalchemy(batch)
-        except Exception as exc:  # noqa: BLE001 - every waiting request hears of the failure
+        except Exception as exc:  # every waiting request hears of the failure
             log.exception("inbox write of %d deliveries failed", len(batch))
             for item in batch:
                 item.error = exc
@@ -113,16 +115,16 @@ class Inbox:
                 item.new = result.first() is not None
                 seen.add(item.delivery_id)
 
-    def _write_sqlite(self, batch: list[_Pending]) -> None:
+    def _write_sqlite(self, path: str, batch: list[_Pending]) -> None:
         """The hot path on SQLite: one transaction on the writer's own connection (the ORM's
         per-row overhead was most of the acknowledgement's cost)."""
         if self._conn is None:
-            self._conn = sqlite3.connect(self._sqlite_path, timeout=30, isolation_level=None,
+            self._conn = sqlite3.connect(path, timeout=30, isolation_level=None,
                                          check_same_thread=False)  # used by one leader at a time
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA busy_timeout=30000")
             self._conn.execute("PRAGMA wal_autocheckpoint=0")
-            self._lock_file = open(f"{self._sqlite_path}.inbox-lock", "a")  # noqa: SIM115 - lives with the inbox
+            self._lock_file = open(f"{path}.inbox-lock", "a")  # noqa: SIM115 - lives with the inbox
             weakref.finalize(self, _close, self._conn, self._lock_file)
         cursor = self._conn.cursor()
         # Leaders of other web processes queue on a file lock, which wakes the next one the moment

@@ -4,12 +4,14 @@ state lives in the store, so a lost or repeated task costs a delay, never a depl
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 from huey import Huey, RedisHuey
 from huey.storage import SqliteStorage
+
+from bot.errors import MainlineError
 
 log = logging.getLogger("mainline.queue")
 
@@ -39,8 +41,8 @@ class Queue:
 
     def __init__(self, huey):
         self.huey = huey
-        self._process = None
-        self._drive = None
+        self._process: Callable[[str], None] | None = None
+        self._drive: Callable[[str, str], None] | None = None
 
     def bind(self, process: Callable[[str], None], drive_env: Callable[[str, str], None]) -> None:
         # huey names a task by its function's module and name: defining both here keeps the
@@ -55,9 +57,13 @@ class Queue:
         self._drive = self.huey.task(name="drive")(drive)
 
     def process_delivery(self, delivery_id: str) -> None:
+        if self._process is None:
+            raise MainlineError("queue: process_delivery enqueued before bind()")
         self._process(delivery_id)
 
     def drive(self, service: str, environment: str) -> None:
+        if self._drive is None:
+            raise MainlineError("queue: drive enqueued before bind()")
         self._drive(service, environment)
 
     def pending(self) -> int:

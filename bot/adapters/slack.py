@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
@@ -95,11 +96,14 @@ class SlackWeb:
     def call(self, method: str, **params) -> dict:
         def attempt() -> dict:
             try:
-                return self._client.api_call(method, json=params).data
+                data = self._client.api_call(method, json=params).data
             except SlackApiError as exc:
                 raise _mapped(method, exc) from None
             except OSError as exc:  # connection refused or reset, timeouts
                 raise TransientError(f"slack {method}: {type(exc).__name__}") from None
+            if isinstance(data, bytes):  # only file downloads answer in bytes, and we call none
+                raise MainlineError(f"slack {method}: a binary answer where JSON was expected")
+            return data
 
         return self._policy(attempt)()
 
@@ -191,6 +195,14 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _section(mrkdwn: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
+
+
+def _context(mrkdwn: str) -> dict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn}]}
+
+
 def card(notice: DeployNotice, slack_users: Mapping[str, str], public_url: str | None = None) -> tuple[str, list[dict]]:
     """The deploy card: fallback text and Block Kit blocks for the notice's state."""
     emoji = STATE_EMOJI.get(notice.state, ":grey_question:")
@@ -205,18 +217,17 @@ def card(notice: DeployNotice, slack_users: Mapping[str, str], public_url: str |
     if authors:
         details.append(f"authors {authors}")
     body = headline + ("\n" + " · ".join(details) if details else "")
+    title = _clip(f"{notice.service} → {notice.environment}", 150)
     blocks: list[dict] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _clip(f"{notice.service} → {notice.environment}", 150)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(body, 3000)}},
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        _section(_clip(body, 3000)),
     ]
     if notice.kind == "gate" and notice.data.get("status") != "pass" and gate_reason(notice):
-        blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                   "text": f":no_entry: Blocked: {slack_text(gate_reason(notice), 2900)}"}})
+        blocks.append(_section(f":no_entry: Blocked: {slack_text(gate_reason(notice), 2900)}"))
     if notice.message:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": slack_text(notice.message, 2900)}]})
+        blocks.append(_context(slack_text(notice.message, 2900)))
     if public_url and notice.deploy_id:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn",
-                                                        "text": f"<{public_url}/deploys/{notice.deploy_id}|Deploy log>"}]})
+        blocks.append(_context(f"<{public_url}/deploys/{notice.deploy_id}|Deploy log>"))
     blocks.append({"type": "actions", "block_id": f"deploy-{notice.deploy_id}", "elements": _buttons(notice)})
     text = slack_text(f"{notice.service} {notice.sha[:7]} → {notice.environment}: {state}", 300)
     return text, blocks
@@ -304,7 +315,7 @@ class SlackReporter:
                 self._pending[notice.deploy_id] = _Pending(notice, [line])
             else:
                 pending.latest = notice
-                pending.lines = (pending.lines + [line])[-MAX_THREAD_BACKLOG:]
+                pending.lines = [*pending.lines, line][-MAX_THREAD_BACKLOG:]
             self._ensure_worker()
             self._cond.notify_all()
 
@@ -340,13 +351,13 @@ class SlackReporter:
         threading.Thread(target=post, name="slack-alert", daemon=True).start()
 
     def post_ephemeral(self, channel: str, user: str, text: str, blocks: list | None = None) -> None:
-        params = {"channel": channel, "user": user, "text": text}
+        params: dict[str, object] = {"channel": channel, "user": user, "text": text}
         if blocks:
             params["blocks"] = blocks
         self._web.call("chat.postEphemeral", **params)
 
     def post_message(self, channel: str, text: str, blocks: list | None = None, thread_ts: str | None = None) -> dict:
-        params = {"channel": channel, "text": text}
+        params: dict[str, object] = {"channel": channel, "text": text}
         if blocks:
             params["blocks"] = blocks
         if thread_ts:
@@ -399,14 +410,14 @@ class SlackReporter:
         text, blocks = card(pending.latest, self._slack_users, self._public_url)
         ref = self._store.get(deploy_id)
         fresh = ref is None
-        if fresh:
+        if ref is None:
             channel = pending.latest.data.get("slack_channel") or self._default_channel
             answer = self._web.call("chat.postMessage", channel=channel, text=text, blocks=blocks)
             ref = CardRef(answer["channel"], answer["ts"])
             self._store.put(deploy_id, ref)
         while pending.lines:
             line, broadcast = pending.lines[0]
-            params = {"channel": ref.channel, "thread_ts": ref.ts, "text": line}
+            params: dict[str, object] = {"channel": ref.channel, "thread_ts": ref.ts, "text": line}
             if broadcast:
                 params["reply_broadcast"] = True
             self._web.call("chat.postMessage", **params)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterator
+from typing import cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import CursorResult, Result, create_engine, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,6 +47,11 @@ def _sqlite_pragmas(engine) -> None:
     def on_begin(conn):
         # Take the write lock up front: two processes upgrading read locks deadlock in SQLite.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _rowcount(result: Result) -> int:
+    # Session.execute is typed as returning a plain Result; an UPDATE's is a CursorResult.
+    return cast(CursorResult, result).rowcount
 
 
 class Store(DeliveryStore):
@@ -162,7 +168,7 @@ class Store(DeliveryStore):
         with self.session() as s:
             mine = (EnvironmentRow.lease_owner == owner) | EnvironmentRow.lease_owner.startswith(f"{owner}/")
             result = s.execute(update(EnvironmentRow).where(mine).values(lease_owner=None, lease_expires_at=None))
-            return result.rowcount
+            return _rowcount(result)
 
     # -- leases -------------------------------------------------------------------------------
 
@@ -172,7 +178,7 @@ class Store(DeliveryStore):
         with self.session() as s:
             # FOR UPDATE: on PostgreSQL two workers would otherwise both read a free lease and both
             # take it with the same token (SQLite's BEGIN IMMEDIATE already serialises this).
-            env = s.get(EnvironmentRow, env_id, with_for_update=True)
+            env = s.get_one(EnvironmentRow, env_id, with_for_update=True)
             if env.lease_owner and env.lease_owner != owner and env.lease_expires_at and env.lease_expires_at > now:
                 return None
             env.lease_owner = owner
@@ -185,7 +191,7 @@ class Store(DeliveryStore):
             result = s.execute(update(EnvironmentRow)
                                .where(EnvironmentRow.id == env_id, EnvironmentRow.lease_token == token)
                                .values(lease_expires_at=utcnow() + timedelta(seconds=seconds)))
-            return result.rowcount == 1
+            return _rowcount(result) == 1
 
     def release_lease(self, env_id: int, token: int) -> None:
         with self.session() as s:
@@ -269,7 +275,7 @@ class Store(DeliveryStore):
     def update_deploy(self, deploy_id: int, token: int | None, **fields) -> DeployRow:
         """Write a deploy's fields, only while `token` still holds its environment's lease."""
         with self.session() as s:
-            row = s.get(DeployRow, deploy_id)
+            row = s.get_one(DeployRow, deploy_id)
             if token is not None:
                 self._fence(s, row.service_id, row.environment, token)
             for key, value in fields.items():
@@ -307,10 +313,10 @@ class Store(DeliveryStore):
         with self.session() as s:
             if token is not None:
                 self._fence(s, service_id, environment, token)
-            env = s.scalar(select(EnvironmentRow).where(EnvironmentRow.service_id == service_id,
-                                                        EnvironmentRow.name == environment))
+            env = s.scalars(select(EnvironmentRow).where(EnvironmentRow.service_id == service_id,
+                                                         EnvironmentRow.name == environment)).one()
             if env.live_release_id:
-                old = s.get(ReleaseRow, env.live_release_id)
+                old = s.get_one(ReleaseRow, env.live_release_id)
                 if old.sha == sha:
                     return old
                 if old.status == "live":

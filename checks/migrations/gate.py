@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.domain import GateResult
 from checks.approval import approval_gate
 from checks.inputs import Approval, MigrationFinding
@@ -9,7 +11,8 @@ from checks.inputs import Approval, MigrationFinding
 GATE = "migrations"
 
 
-def migrations_gate(findings: list[MigrationFinding], policy: str, approval: Approval | None, deployers: list[str] = ()) -> GateResult:
+def migrations_gate(findings: list[MigrationFinding], policy: str, approval: Approval | None,
+                    deployers: Sequence[str] = ()) -> GateResult:
     """`block`: any migration blocks. `approve`: any migration waits for a person's approval.
     `allow-expand`: expand migrations pass; a contract one waits for approval. A rejection blocks."""
     if not findings:
@@ -17,7 +20,8 @@ def migrations_gate(findings: list[MigrationFinding], policy: str, approval: App
     contract = [f for f in findings if f.contract]
     summary = describe(contract or findings)
     if policy == "block":
-        return GateResult.block(GATE, f"migrations are not deployed automatically (policy: block): {summary}; apply them by hand first")
+        return GateResult.block(GATE, f"migrations are not deployed automatically (policy: block): {summary}; "
+                                      "apply them by hand first")
     if policy == "allow-expand" and not contract:
         return GateResult.ok(GATE, f"expand-only migrations: {summary}")
     asked_for = f"{'contract ' if contract else ''}migration{'s' if len(contract or findings) > 1 else ''} {summary}"
@@ -43,5 +47,6 @@ def rollback_allowed(findings: list[MigrationFinding]) -> tuple[bool, str]:
         return True, "no contract migrations: the previous release still works with the schema"
     return False, (
         "not rolling back automatically: this release applied contract migrations the previous "
-        f"release may not work with: {describe(contract)}; a person must decide (roll forward, or restore the schema, then roll back)"
+        f"release may not work with: {describe(contract)}; "
+        "a person must decide (roll forward, or restore the schema, then roll back)"
     )

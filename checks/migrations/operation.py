@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-EXPAND, CONTRACT = "expand", "contract"
+Kind = Literal["expand", "contract"]
+EXPAND: Kind = "expand"
+CONTRACT: Kind = "contract"
 
 
 @dataclass(frozen=True)
 class Operation:
-    kind: str  # expand | contract
+    kind: Kind
     what: str  # a human phrase: "drops column users.email"

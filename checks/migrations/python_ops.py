@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from typing import Any
 
 from checks.migrations.operation import CONTRACT, EXPAND, Operation
 from checks.migrations.sql import sql_operations
@@ -20,10 +21,11 @@ def python_operations(text: str) -> list[Operation]:
     operations = _django_operations(tree)
     if operations is not None:
         return [op for call in operations for op in _django(call)]
-    return [Operation(CONTRACT, "neither a Django migration (no `operations`) nor an Alembic one (no `upgrade()`); treated as contract")]
+    return [Operation(CONTRACT, "neither a Django migration (no `operations`) nor an Alembic one (no `upgrade()`); "
+                                "treated as contract")]
 
 
-def _const(node: ast.AST | None, default=None):
+def _const(node: ast.AST | None, default: Any = None) -> Any:
     if node is None:
         return default
     try:
@@ -56,12 +58,23 @@ def _django_operations(tree: ast.Module) -> list[ast.AST] | None:
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and node.name == "Migration":
             for stmt in node.body:
-                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
-                if any(isinstance(t, ast.Name) and t.id == "operations" for t in targets):
-                    value = stmt.value
+                value = _operations_value(stmt)
+                if value is not None:
                     return list(value.elts) if isinstance(value, (ast.List, ast.Tuple)) else [value]
             return []
     return None
+
+
+def _operations_value(stmt: ast.stmt) -> ast.expr | None:
+    """What `operations = [...]` (or `operations: list = [...]`) assigns; None for any other statement."""
+    targets: list[ast.expr]
+    if isinstance(stmt, ast.Assign):
+        targets, value = stmt.targets, stmt.value
+    elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        targets, value = [stmt.target], stmt.value
+    else:
+        return None
+    return value if any(isinstance(t, ast.Name) and t.id == "operations" for t in targets) else None
 
 
 _DJANGO_EXPAND = {
@@ -109,7 +122,8 @@ def _django(node: ast.AST) -> list[Operation]:
     if not isinstance(node, ast.Call):
         return [Operation(CONTRACT, f"operation `{ast.unparse(node)[:60]}` cannot be read; treated as contract")]
     op = _call_name(node)
-    model = _const(_arg(node, 0, "name" if op in _DJANGO_MODEL_OPS else "old_name" if op == "RenameModel" else "model_name"), "?")
+    model_keyword = "name" if op in _DJANGO_MODEL_OPS else "old_name" if op == "RenameModel" else "model_name"
+    model = _const(_arg(node, 0, model_keyword), "?")
     field = _const(_arg(node, 1, "old_name" if op == "RenameField" else "name"), "?")
     if op == "AddField":
         return [_django_add_field(node, f"{model}.{field}")]
@@ -119,7 +133,8 @@ def _django(node: ast.AST) -> list[Operation]:
         database = _arg(node, 0, "database_operations")
         elements = database.elts if isinstance(database, (ast.List, ast.Tuple)) else []
         return [o for element in elements for o in _django(element)]
-    names = {"model": model, "field": field, "new": _const(_arg(node, 2 if op == "RenameField" else 1, "new_name"), "?")}
+    new = _const(_arg(node, 2 if op == "RenameField" else 1, "new_name"), "?")
+    names = {"model": model, "field": field, "new": new}
     if op in _DJANGO_EXPAND:
         return [Operation(EXPAND, _DJANGO_EXPAND[op].format(**names))]
     if op in _DJANGO_CONTRACT:
@@ -136,7 +151,8 @@ def _django_add_field(node: ast.Call, name: str) -> Operation:
             return Operation(EXPAND, f"adds nullable field {name}")
         if _has_kw(field, "default") or _has_kw(field, "db_default"):
             return Operation(EXPAND, f"adds field {name} with a default")
-    return Operation(CONTRACT, f"adds field {name} NOT NULL without a default, which the running release does not write")
+    return Operation(CONTRACT, f"adds field {name} NOT NULL without a default, "
+                               "which the running release does not write")
 
 
 def _run_sql(node: ast.AST | None, where: str) -> list[Operation]:
@@ -154,9 +170,19 @@ def _sql_text(node: ast.AST | None) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)):
-        parts = [v if isinstance(v, str) else v[0] if isinstance(v, (list, tuple)) and v and isinstance(v[0], str) else None for v in value]
-        if all(isinstance(p, str) for p in parts):
-            return ";\n".join(parts)
+        parts = [_statement_of(item) for item in value]
+        statements = [p for p in parts if p is not None]
+        if len(statements) == len(parts):
+            return ";\n".join(statements)
+    return None
+
+
+def _statement_of(item: Any) -> str | None:
+    """One item of a RunSQL list: a statement, or a (statement, params) pair."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, (list, tuple)) and item and isinstance(item[0], str):
+        return item[0]
     return None
 
 
@@ -183,11 +209,13 @@ def _alembic(upgrade: ast.FunctionDef) -> list[Operation]:
     for node in ast.walk(upgrade):
         if isinstance(node, ast.With):
             for item in node.items:
-                call = item.context_expr
-                if isinstance(call, ast.Call) and _call_name(call) == "batch_alter_table" and isinstance(item.optional_vars, ast.Name):
-                    batches[item.optional_vars.id] = str(_const(_arg(call, 0, "table_name"), "?"))
+                call, alias = item.context_expr, item.optional_vars
+                if (isinstance(call, ast.Call) and _call_name(call) == "batch_alter_table"
+                        and isinstance(alias, ast.Name)):
+                    batches[alias.id] = str(_const(_arg(call, 0, "table_name"), "?"))
     for node in ast.walk(upgrade):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)):
             continue
         owner, name = node.func.value.id, node.func.attr
         if owner == "op":
@@ -201,7 +229,7 @@ def _alembic_op(name: str, call: ast.Call, batch_table: str | None, created: set
     # In a batch the table is implied, so every positional argument shifts left by one.
     shift = 0 if batch_table is None else -1
 
-    def arg(position: int, keyword: str, default="?"):
+    def arg(position: int, keyword: str, default: Any = "?") -> Any:
         if batch_table is not None and position == 0 and keyword == "table_name":
             return batch_table
         return _const(_arg(call, position + shift, keyword), default)
@@ -220,8 +248,10 @@ def _alembic_op(name: str, call: ast.Call, batch_table: str | None, created: set
         primary = _const(_arg(column, 99, "primary_key"), False) if isinstance(column, ast.Call) else False
         has_default = isinstance(column, ast.Call) and _has_kw(column, "server_default")
         if (nullable is False or primary) and not has_default and table not in created:
-            return [Operation(CONTRACT, f"adds column {table}.{col_name} NOT NULL without a server default, which the running release does not write")]
-        return [Operation(EXPAND, f"adds column {table}.{col_name}" + (" with a server default" if has_default else " (nullable)"))]
+            return [Operation(CONTRACT, f"adds column {table}.{col_name} NOT NULL without a server default, "
+                                        "which the running release does not write")]
+        how = " with a server default" if has_default else " (nullable)"
+        return [Operation(EXPAND, f"adds column {table}.{col_name}{how}")]
     if name == "alter_column":
         table, column = arg(0, "table_name"), arg(1, "column_name")
         return [_alembic_alter_column(call, f"{table}.{column}")]
@@ -233,12 +263,14 @@ def _alembic_op(name: str, call: ast.Call, batch_table: str | None, created: set
             return [Operation(EXPAND, f"creates index {index} on {table} concurrently")]
         if table in created:
             return [Operation(EXPAND, f"creates index {index} on the new table {table}")]
-        return [Operation(CONTRACT, f"creates index {index} on {table} without postgresql_concurrently=True, which blocks writes while it builds")]
+        return [Operation(CONTRACT, f"creates index {index} on {table} without postgresql_concurrently=True, "
+                                    "which blocks writes while it builds")]
     if name == "drop_index":
         index = _const(_arg(call, 0, "index_name"), "?")
         if _const(_arg(call, 99, "postgresql_concurrently"), False) is True:
             return [Operation(EXPAND, f"drops index {index} concurrently")]
-        return [Operation(CONTRACT, f"drops index {index} without postgresql_concurrently=True, which locks its table")]
+        return [Operation(CONTRACT, f"drops index {index} without postgresql_concurrently=True, "
+                                    "which locks its table")]
     if name == "execute":
         return _run_sql(_arg(call, 0, "sqltext"), "op.execute")
     if name in _ALEMBIC_SIMPLE:
@@ -249,15 +281,20 @@ def _alembic_op(name: str, call: ast.Call, batch_table: str | None, created: set
     return [Operation(CONTRACT, f"op.{name} is not recognised; treated as contract")]
 
 
+# alter_column's keywords that only describe the column as it is, and those that loosen it.
+_CONTEXT_ONLY = {"existing_type", "existing_nullable", "existing_server_default", "schema"}
+_LOOSENING = {"nullable", "server_default", "comment", *_CONTEXT_ONLY}
+
+
 def _alembic_alter_column(call: ast.Call, column: str) -> Operation:
-    changes = {kw.arg for kw in call.keywords}
+    changes = {kw.arg for kw in call.keywords if kw.arg is not None}
+    spread = len(changes) < len(call.keywords)  # a `**mapping`, whose keys cannot be read
     if "new_column_name" in changes:
         return Operation(CONTRACT, f"renames column {column} to {_const(_arg(call, 99, 'new_column_name'), '?')}")
     if "type_" in changes:
         return Operation(CONTRACT, f"changes the type of {column}")
     if "nullable" in changes and _const(_arg(call, 99, "nullable")) is False:
         return Operation(CONTRACT, f"sets {column} NOT NULL")
-    loosening = {"nullable", "server_default", "comment", "existing_type", "existing_nullable", "existing_server_default", "schema"}
-    if changes and changes <= loosening and _const(_arg(call, 99, "server_default"), "x") is not None:
-        return Operation(EXPAND, f"alters {column} compatibly ({', '.join(sorted(changes - {'existing_type', 'existing_nullable', 'existing_server_default', 'schema'}))})")
+    if changes and not spread and changes <= _LOOSENING and _const(_arg(call, 99, "server_default"), "x") is not None:
+        return Operation(EXPAND, f"alters {column} compatibly ({', '.join(sorted(changes - _CONTEXT_ONLY))})")
     return Operation(CONTRACT, f"alters column {column}")

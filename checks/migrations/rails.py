@@ -6,7 +6,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from checks.migrations.operation import CONTRACT, EXPAND, Operation
+from checks.migrations.operation import CONTRACT, EXPAND, Kind, Operation
 
 # A Ruby string literal reads like a Python one, so ast's literal reader serves both.
 from checks.migrations.python_ops import _const
@@ -68,10 +68,12 @@ def _ruby_args(args: str) -> tuple[list[str], dict[str, str]]:
 
 
 _RAILS_STRUCTURE = {"class", "end", "def", "reversible", "up_only", "say", "say_with_time", "disable_ddl_transaction!"}
-_RAILS_TABLE_METHODS = {"string", "text", "integer", "bigint", "float", "decimal", "numeric", "datetime", "time", "date",
-                        "binary", "boolean", "json", "jsonb", "uuid", "references", "belongs_to", "timestamps", "column",
-                        "index", "remove", "rename", "change", "change_default", "change_null", "remove_references",
-                        "remove_belongs_to", "remove_index", "remove_timestamps", "primary_key", "inet", "citext", "hstore"}
+_RAILS_TABLE_METHODS = {
+    "string", "text", "integer", "bigint", "float", "decimal", "numeric", "datetime", "time", "date", "binary",
+    "boolean", "json", "jsonb", "uuid", "references", "belongs_to", "timestamps", "column", "index", "remove",
+    "rename", "change", "change_default", "change_null", "remove_references", "remove_belongs_to", "remove_index",
+    "remove_timestamps", "primary_key", "inet", "citext", "hstore",
+}
 
 
 def rails_operations(text: str) -> list[Operation]:
@@ -121,7 +123,8 @@ def _rails_call(call: _RubyCall, created: set[str], heredocs: list[str]) -> list
     column = pos[1] if len(pos) > 1 else "?"
     if method == "add_column":
         if opts.get("null") == "false" and "default" not in opts and table not in created:
-            return [Operation(CONTRACT, f"adds column {table}.{column} null: false without a default, which the running release does not write")]
+            return [Operation(CONTRACT, f"adds column {table}.{column} null: false without a default, "
+                                        "which the running release does not write")]
         return [Operation(EXPAND, f"adds column {table}.{column}")]
     if method in ("add_index", "add_reference", "add_belongs_to"):
         what = f"an index on {table}" if method == "add_index" else f"reference {table}.{column}"
@@ -133,7 +136,8 @@ def _rails_call(call: _RubyCall, created: set[str], heredocs: list[str]) -> list
             return [Operation(EXPAND, f"adds {what} with algorithm: :concurrently")]
         if table in created:
             return [Operation(EXPAND, f"adds {what}, a new table")]
-        return [Operation(CONTRACT, f"adds {what} without algorithm: :concurrently, which blocks writes while the index builds")]
+        return [Operation(CONTRACT, f"adds {what} without algorithm: :concurrently, "
+                                    "which blocks writes while the index builds")]
     if method == "change_column_null":
         flag = pos[2] if len(pos) > 2 else args.rsplit(",", 1)[-1].strip()
         if "false" in flag:
@@ -148,7 +152,9 @@ def _rails_call(call: _RubyCall, created: set[str], heredocs: list[str]) -> list
         if not isinstance(sql, str):
             return [Operation(CONTRACT, "execute with SQL that is not a literal; treated as contract")]
         return sql_operations(sql)
-    simple = {
+    concurrently = opts.get("algorithm") == ":concurrently"
+    not_validated = opts.get("validate") == "false"
+    simple: dict[str, tuple[Kind, str]] = {
         "remove_column": (CONTRACT, f"removes column {table}.{column}"),
         "remove_columns": (CONTRACT, f"removes columns {table}.{', '.join(pos[1:])}"),
         "remove_reference": (CONTRACT, f"removes reference {table}.{column}"),
@@ -162,14 +168,14 @@ def _rails_call(call: _RubyCall, created: set[str], heredocs: list[str]) -> list
         "change_column": (CONTRACT, f"changes column {table}.{column}"),
         "change_column_default": (EXPAND, f"changes the default of {table}.{column}"),
         "add_timestamps": (EXPAND if opts.get("null") != "false" else CONTRACT, f"adds timestamps to {table}"),
-        "remove_index": (EXPAND if opts.get("algorithm") == ":concurrently" else CONTRACT,
-                         f"removes an index on {table}" + ("" if opts.get("algorithm") == ":concurrently" else " without algorithm: :concurrently")),
-        "add_foreign_key": (EXPAND if opts.get("validate") == "false" else CONTRACT,
-                            f"adds a foreign key {table} -> {column}" + ("" if opts.get("validate") == "false" else ", which checks every row under lock")),
+        "remove_index": (EXPAND, f"removes an index on {table}") if concurrently
+                        else (CONTRACT, f"removes an index on {table} without algorithm: :concurrently"),
+        "add_foreign_key": (EXPAND, f"adds a foreign key {table} -> {column}") if not_validated else
+                           (CONTRACT, f"adds a foreign key {table} -> {column}, which checks every row under lock"),
         "validate_foreign_key": (EXPAND, f"validates a foreign key on {table}"),
         "remove_foreign_key": (EXPAND, f"removes a foreign key on {table}"),
         "enable_extension": (EXPAND, f"enables extension {table}"),
-        "add_check_constraint": (EXPAND if opts.get("validate") == "false" else CONTRACT, f"adds a check constraint on {table}"),
+        "add_check_constraint": (EXPAND if not_validated else CONTRACT, f"adds a check constraint on {table}"),
         "remove_check_constraint": (EXPAND, f"removes a check constraint on {table}"),
     }
     if method in simple:
@@ -187,13 +193,15 @@ def _rails_change_table(table: str, method: str, pos: list[str], opts: dict[str,
     if method == "change":
         return [Operation(CONTRACT, f"changes column {table}.{column}")]
     if method == "change_null":
-        return [Operation(CONTRACT if "false" in " ".join(pos[1:]) + str(opts) else EXPAND, f"changes NULL on {table}.{column}")]
+        kind = CONTRACT if "false" in " ".join(pos[1:]) + str(opts) else EXPAND
+        return [Operation(kind, f"changes NULL on {table}.{column}")]
     if method == "change_default":
         return [Operation(EXPAND, f"changes the default of {table}.{column}")]
     if method in ("index", "remove_index"):
         if opts.get("algorithm") == ":concurrently":
             return [Operation(EXPAND, f"changes an index on {table} concurrently")]
-        return [Operation(CONTRACT, f"changes an index on {table} without algorithm: :concurrently, which blocks writes")]
+        return [Operation(CONTRACT, f"changes an index on {table} without algorithm: :concurrently, "
+                                    "which blocks writes")]
     if opts.get("null") == "false" and "default" not in opts:
         return [Operation(CONTRACT, f"adds column {table}.{column} null: false without a default")]
     return [Operation(EXPAND, f"adds column {table}.{column}")]

@@ -35,7 +35,7 @@ def _name(node: exp.Expression | None) -> str:
     return node.name or node.sql()
 
 
-def _statement(stmt: exp.Expression, created: set[str], dialect: str) -> list[Operation]:
+def _statement(stmt: exp.Expr, created: set[str], dialect: str) -> list[Operation]:
     if isinstance(stmt, (exp.Transaction, exp.Commit, exp.Set, exp.Comment, exp.Grant)):
         return []
     if isinstance(stmt, exp.Create):
@@ -68,7 +68,8 @@ def _create(stmt: exp.Create, created: set[str], dialect: str) -> Operation:
         if table in created:
             return Operation(EXPAND, f"creates index {name} on the new table {table}")
         if dialect == "postgres":
-            return Operation(CONTRACT, f"creates index {name} on {table} without CONCURRENTLY, which blocks writes to {table} while it builds")
+            return Operation(CONTRACT, f"creates index {name} on {table} without CONCURRENTLY, "
+                                       f"which blocks writes to {table} while it builds")
         return Operation(EXPAND, f"creates index {name} on {table}")
     name = _name(stmt.this)
     if kind == "TABLE":
@@ -84,14 +85,16 @@ def _drop(stmt: exp.Drop, dialect: str) -> Operation:
     names = ", ".join(_name(t) for t in stmt.args.get("tables") or []) or _name(stmt.this)
     if kind == "INDEX":
         if stmt.args.get("concurrently") or dialect != "postgres":
-            return Operation(EXPAND, f"drops index {names}" + (" concurrently" if stmt.args.get("concurrently") else ""))
+            how = " concurrently" if stmt.args.get("concurrently") else ""
+            return Operation(EXPAND, f"drops index {names}{how}")
         return Operation(CONTRACT, f"drops index {names} without CONCURRENTLY, which locks its table")
     return Operation(CONTRACT, f"drops {kind.lower() or 'object'} {names}")
 
 
 def _not_null_without_default(column: exp.ColumnDef) -> bool:
     kinds = [c.args.get("kind") for c in column.args.get("constraints") or []]
-    not_null = any(isinstance(k, (exp.NotNullColumnConstraint, exp.PrimaryKeyColumnConstraint)) and not k.args.get("allow_null") for k in kinds)
+    not_null = any(isinstance(k, (exp.NotNullColumnConstraint, exp.PrimaryKeyColumnConstraint))
+                   and not k.args.get("allow_null") for k in kinds)
     has_default = any(isinstance(k, exp.DefaultColumnConstraint) for k in kinds)
     serial = column.args.get("kind") is not None and column.args["kind"].this in (
         exp.DataType.Type.SERIAL, exp.DataType.Type.BIGSERIAL, exp.DataType.Type.SMALLSERIAL)
@@ -102,7 +105,8 @@ def _alter_action(table: str, action: exp.Expression, stmt: exp.Alter, created: 
     if isinstance(action, exp.ColumnDef):
         column = f"{table}.{action.name}"
         if _not_null_without_default(action) and table not in created:
-            return Operation(CONTRACT, f"adds column {column} NOT NULL without a default, which the running release does not write")
+            return Operation(CONTRACT, f"adds column {column} NOT NULL without a default, "
+                                       "which the running release does not write")
         return Operation(EXPAND, f"adds column {column}" + ("" if _nullable(action) else " with a default"))
     if isinstance(action, exp.Drop):
         kind = (action.args.get("kind") or "").upper()
@@ -151,7 +155,9 @@ _HARMLESS_COMMANDS = (
 
 
 def _command(stmt: exp.Command) -> Operation:
-    text = f"{stmt.this} {stmt.expression.sql() if isinstance(stmt.expression, exp.Expression) else stmt.expression or ''}".strip()
+    expression = stmt.expression
+    rest = expression.sql() if isinstance(expression, exp.Expression) else expression or ""
+    text = f"{stmt.this} {rest}".strip()
     text = " ".join(text.split())
     if any(p.match(text) for p in _HARMLESS_COMMANDS):
         return Operation(EXPAND, f"runs {text[:60]}")
