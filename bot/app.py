@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import Flask, Response, g, jsonify, redirect, request
@@ -143,7 +144,7 @@ def _delivery_json(delivery) -> dict:
     out = {}
     for name in DELIVERY_FIELDS:
         value = get(name)
-        out[name] = value.isoformat() + "Z" if hasattr(value, "isoformat") else value
+        out[name] = value.isoformat() + "Z" if isinstance(value, datetime) else value
     return out
 
 
@@ -168,7 +169,7 @@ def _mount_slack(app: Flask, settings: Settings, wired) -> None:
 
 
 def _service_and_limit() -> tuple[str, int]:
-    """The `service` (required) and `limit` (1–200, default 20) query parameters, or a 400."""
+    """The `service` (required) and `limit` (1 to 200, default 20) query parameters, or a 400."""
     service = request.args.get("service")
     if not service:
         raise BadRequest("the `service` query parameter is required")
