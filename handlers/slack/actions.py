@@ -6,22 +6,12 @@ import json
 import logging
 from dataclasses import dataclass
 
-from flask import Blueprint, request
+from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from handlers.commands import environment_problem
-from handlers.slack.common import (
-    Actor,
-    SlackDeps,
-    channel_refusal,
-    deployer_refusal,
-    ephemeral,
-    error,
-    form,
-    refuse,
-    reply,
-    run_job,
-    verify,
-)
+from handlers.slack.common import Actor, SlackDeps, deployer_refusal, ephemeral, refuse, reply, run_job
+from handlers.slack.intake import Rejected, Signed, endpoint, form
 
 log = logging.getLogger("mainline.slack")
 
@@ -95,33 +85,29 @@ def on_button(deps: SlackDeps, actor: Actor, action: ButtonAction) -> None:
 
 
 def blueprint(deps: SlackDeps) -> Blueprint:
-    bp = Blueprint("slack_actions", __name__)
-
-    @bp.post("/slack/actions")
-    def on_slack_action():
-        body, denied = verify(deps, request)
-        if denied:
-            return denied
+    def read(body: bytes) -> Signed[ButtonAction] | None:
         payload = _payload(body)
         if payload is None:
-            return error(400, "expected a form with a JSON `payload` field")
+            raise Rejected(400, "expected a form with a JSON `payload` field")
         if payload.get("type") != "block_actions":
             log.info("slack: ignoring interaction of type %r", payload.get("type"))
-            return "", 200
+            return None
         actor = _actor(payload)
         actions = payload.get("actions")
         if actor is None or not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
-            return error(400, "a block_actions payload needs user, channel and actions")
+            raise Rejected(400, "a block_actions payload needs user, channel and actions")
         try:
-            action = parse_action_id(str(actions[0].get("action_id", "")))
+            return Signed(actor, parse_action_id(str(actions[0].get("action_id", ""))))
         except ValueError as exc:
-            return error(400, str(exc))
-        refusal = channel_refusal(deps, actor)
-        if refusal:
-            # Slack shows nothing of a block_actions acknowledgement; answers go to response_url.
-            run_job(deps, actor, lambda: reply(deps, actor, ephemeral(refusal)))
-        else:
-            run_job(deps, actor, lambda: on_button(deps, actor, action))
+            raise Rejected(400, str(exc)) from None
+
+    # Slack shows nothing of a block_actions acknowledgement: every answer goes to response_url.
+    def refused(actor: Actor, refusal: str) -> ResponseReturnValue:
+        run_job(deps, actor, lambda: reply(deps, actor, ephemeral(refusal)))
         return "", 200
 
-    return bp
+    def act(actor: Actor, action: ButtonAction) -> ResponseReturnValue:
+        run_job(deps, actor, lambda: on_button(deps, actor, action))
+        return "", 200
+
+    return endpoint("slack_actions", "/slack/actions", "on_slack_action", deps, read=read, act=act, refused=refused)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
 from bot.config import DeployConfig
 from bot.escape import slack_text
@@ -17,20 +18,8 @@ from handlers.commands import (
     environment_problem,
     lock_words,
 )
-from handlers.slack.common import (
-    Actor,
-    SlackDeps,
-    channel_refusal,
-    deployer_refusal,
-    ephemeral,
-    error,
-    form,
-    in_channel,
-    refuse,
-    reply,
-    run_job,
-    verify,
-)
+from handlers.slack.common import Actor, SlackDeps, deployer_refusal, ephemeral, in_channel, refuse, reply, run_job
+from handlers.slack.intake import Rejected, Signed, endpoint, form
 
 SERVICE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 HISTORY_LIMIT = 10
@@ -243,29 +232,40 @@ def on_command(deps: SlackDeps, actor: Actor, command: Command) -> None:
 # -- the endpoint ------------------------------------------------------------------------------
 
 
-def blueprint(deps: SlackDeps) -> Blueprint:
-    bp = Blueprint("slack_commands", __name__)
+@dataclass(frozen=True)
+class Slash:
+    """A slash command as Slack posts it: `/deploy` and the text after it."""
 
-    @bp.post("/slack/commands")
-    def on_slack_command():
-        body, denied = verify(deps, request)
-        if denied:
-            return denied
-        fields = form(body)
-        if fields is None or not fields.get("command") or not fields.get("user_id") or not fields.get("channel_id"):
-            return error(400, "expected a Slack slash-command form with command, user_id and channel_id")
-        actor = Actor(fields["user_id"], fields["channel_id"], fields.get("response_url", ""))
-        refusal = channel_refusal(deps, actor)
-        if refusal:
-            return jsonify(ephemeral(refusal))
+    command: str
+    text: str
+
+    @property
+    def said(self) -> str:
+        return f"{self.command} {self.text}".strip()
+
+
+def read_slash(body: bytes) -> Signed[Slash]:
+    fields = form(body)
+    if fields is None or not fields.get("command") or not fields.get("user_id") or not fields.get("channel_id"):
+        raise Rejected(400, "expected a Slack slash-command form with command, user_id and channel_id")
+    actor = Actor(fields["user_id"], fields["channel_id"], fields.get("response_url", ""))
+    return Signed(actor, Slash(fields["command"], fields.get("text", "")))
+
+
+def refused(actor: Actor, refusal: str) -> ResponseReturnValue:
+    return jsonify(ephemeral(refusal))
+
+
+def blueprint(deps: SlackDeps) -> Blueprint:
+    def act(actor: Actor, slash: Slash) -> ResponseReturnValue:
         try:
-            command = parse_command(fields["command"], fields.get("text", ""))
+            command = parse_command(slash.command, slash.text)
         except UsageError as exc:
             return jsonify(ephemeral(str(exc)))
         if command.name == "help":
             return jsonify(ephemeral(SLACK_COMMANDS.help_text()))
         run_job(deps, actor, lambda: on_command(deps, actor, command))
-        said = f"{fields['command']} {fields.get('text', '')}".strip()
-        return jsonify(ephemeral(f":hourglass_flowing_sand: On it: {said}"))
+        return jsonify(ephemeral(f":hourglass_flowing_sand: On it: {slash.said}"))
 
-    return bp
+    return endpoint("slack_commands", "/slack/commands", "on_slack_command", deps, read=read_slash, act=act,
+                    refused=refused)

@@ -1,27 +1,19 @@
-"""What the Slack handlers share: their dependencies, request verification, authorisation,
-and running the slow part after the acknowledgement."""
+"""What the Slack handlers share: their dependencies, who may do what, how to answer, and running
+the slow part after the acknowledgement. Reading and verifying requests is handlers/slack/intake.py."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import parse_qsl
-
-from flask import Request, jsonify
 
 from bot.config import DeployConfig
 from bot.errors import MainlineError, NotFoundError
 from bot.ports import Clock
 
 log = logging.getLogger("mainline.slack")
-
-MAX_AGE_SECONDS = 5 * 60  # Slack's own replay window
 
 
 class SlackPipeline(Protocol):
@@ -80,47 +72,7 @@ class SlackDeps:
     admins: frozenset[str] = frozenset()  # MAINLINE_ADMINS: who may freeze and unfreeze
 
 
-# -- the edge: verify, parse ----------------------------------------------------------------
-
-
-# Slack sends seconds since the epoch (ten digits today) and `v0=` with 64 hex digits. Anything
-# else is refused before it reaches int() or compare_digest, which raise on non-ASCII input.
-_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
-_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}", re.ASCII)
-
-
-def verify(deps: SlackDeps, req: Request) -> tuple[bytes, None] | tuple[None, tuple]:
-    """The raw body when Slack signed it within the last five minutes, else a 4xx answer."""
-    body = req.get_data(cache=True)
-    timestamp = req.headers.get("X-Slack-Request-Timestamp", "")
-    signature = req.headers.get("X-Slack-Signature", "")
-    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
-        return None, error(401, "missing or malformed Slack signature headers")
-    if abs(deps.clock.now().timestamp() - int(timestamp)) > MAX_AGE_SECONDS:
-        return None, error(401, "request timestamp is more than 5 minutes from now")
-    try:
-        body.decode("utf-8")  # Slack signs UTF-8 text; anything else is not from Slack
-    except UnicodeDecodeError:
-        return None, error(400, "the request body is not UTF-8")
-    # Slack's documented base string, v0:TIMESTAMP:BODY, signed with HMAC-SHA256.
-    expected = "v0=" + hmac.new(deps.signing_secret.encode(), b"v0:" + timestamp.encode() + b":" + body,
-                                hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), signature.encode()):
-        return None, error(401, "bad Slack signature")
-    return body, None
-
-
-def form(body: bytes) -> dict[str, str] | None:
-    """The url-encoded form Slack posts, or None when it is not one."""
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return dict(pairs)
-
-
-def error(status: int, message: str) -> tuple:
-    return jsonify({"error": message}), status
+# -- answers ------------------------------------------------------------------------------
 
 
 def ephemeral(text: str) -> dict:
