@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from bot.config import CONFIG_PATH, ConfigError, ConfigProblem, DeployConfig
 from bot.domain import DeployRequest
@@ -19,7 +20,7 @@ log = logging.getLogger("mainline.authority")
 class Authority:
     """A service as its production branch head defines it."""
 
-    service: object  # bot.adapters.models.ServiceRow
+    service: Any  # a ServiceRecord (bot.ports): the store's row
     config: DeployConfig
     head: str  # the production branch head the config was read at
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.domain import GateResult, GateStatus, Lock
 from bot.errors import MainlineError
 from checks.depends_on import MAX_DEPENDS_ON, parse_depends_on, too_many_dependencies
 from checks.evaluate import evaluate
-from checks.inputs import Approval, CiInput, MigrationFinding, ContextState, DependencyState, GateInputs, LockInput
+from checks.inputs import Approval, CiInput, ContextState, DependencyState, GateInputs, LockInput, MigrationFinding
 from checks.migrations import classify_migration, detect_migrations, rollback_allowed
 
 log = logging.getLogger("mainline.gating")
@@ -18,13 +18,13 @@ MAX_MIGRATIONS_READ = 50
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc) if value and value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
 
 
 class Gatekeeper:
     """The pre-build gates of one queued deploy: config, lock, window, CI, migrations, depends-on."""
 
-    def __init__(self, github=None, clock=lambda: datetime.now(timezone.utc)):
+    def __init__(self, github=None, clock=lambda: datetime.now(UTC)):
         self.github = github  # bot.adapters.github_port.GitHost, or None when not configured
         self.clock = clock
 
@@ -109,7 +109,7 @@ class Gatekeeper:
             refs += [ref for ref in parse_depends_on(text) if ref not in refs]
             if len(refs) > MAX_DEPENDS_ON:
                 # Looked up, each would cost GitHub calls on every gate pass: refuse the list instead.
-                return deps + [too_many_dependencies(len(refs))]
+                return [*deps, too_many_dependencies(len(refs))]
         return deps + [self._ref_live(pipeline, ref) for ref in refs]
 
     def _pull_body(self, repo: str, number: int) -> str | DependencyState:

@@ -12,7 +12,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class GateStatus(str, enum.Enum):
+class GateStatus(enum.StrEnum):
     PASS = "pass"
     WAIT = "wait"
     BLOCK = "block"

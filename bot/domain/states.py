@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 
 
-class DeployState(str, enum.Enum):
+class DeployState(enum.StrEnum):
     QUEUED = "queued"
     GATING = "gating"
     BUILDING = "building"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from bot.domain import DeployState
@@ -31,12 +32,12 @@ MAX_TRANSIENT_FAILURES = 8
 MAX_PASSES = 50
 
 
+@dataclass
 class Driver:
-    def __init__(self, ctx: Context, notices: Notices, transitions: Transitions, picker: Picker):
-        self.ctx = ctx
-        self.notices = notices
-        self.transitions = transitions
-        self.picker = picker
+    ctx: Context
+    notices: Notices
+    transitions: Transitions
+    picker: Picker
 
     def drive(self, service_name: str, environment: str) -> None:
         """Take the environment's lease and move its deploys as far as they can go now."""
@@ -82,7 +83,7 @@ class Driver:
                     self.step(service, deploy, token)
                 except (LeaseLostError, KeyboardInterrupt):
                     raise
-                except Exception as exc:  # noqa: BLE001 - a step's failure is recorded, then retried or failed
+                except Exception as exc:
                     if not self._step_failed(deploy, token, exc):
                         return
                 else:
@@ -133,5 +134,5 @@ class Driver:
             target = self.ctx.w.target_for(service.name, deploy.environment, config)
             plan = self.ctx.plan(service, deploy.environment, config, deploy.sha, deploy.image or "")
             target.discard(plan, self.notices.sink(deploy))
-        except Exception as exc:  # noqa: BLE001 - best effort on the way out
+        except Exception as exc:
             log.warning("could not discard %s after giving up: %s", deploy.sha[:12], exc)

@@ -3,6 +3,7 @@ gates pass. Older queued shas that a newer one contains go out inside it (coales
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from bot.domain import IN_FLIGHT, DeployState, GateResult, GateStatus, utcnow
@@ -15,11 +16,11 @@ from bot.ports import DeployRecord, Gates
 S = DeployState
 
 
+@dataclass
 class Picker:
-    def __init__(self, ctx: Context, notices: Notices, transitions: Transitions):
-        self.ctx = ctx
-        self.notices = notices
-        self.transitions = transitions
+    ctx: Context
+    notices: Notices
+    transitions: Transitions
 
     def gates(self) -> Gates:
         # Read on each use: the wiring may be given other gates while the pipeline runs.
@@ -76,8 +77,8 @@ class Picker:
         for deploy in queued:
             if live and not deploy.manual and deploy.sha != live.sha and \
                     git.is_ancestor(service.clone_url, deploy.sha, live.sha):
-                self.transitions.apply(deploy, token, Transition(
-                    S.SUPERSEDED, f"already live inside {live.sha[:12]}", fields={"reason": f"included in {live.sha[:12]}"}))
+                self.transitions.apply(deploy, token, Transition(S.SUPERSEDED, f"already live inside {live.sha[:12]}",
+                                                                 fields={"reason": f"included in {live.sha[:12]}"}))
             else:
                 fresh.append(deploy)
         if len(fresh) < 2:

@@ -31,11 +31,11 @@ class Transition:
     request: DeployRequest | None = None
 
 
+@dataclass
 class Transitions:
-    def __init__(self, ctx: Context, notices: Notices, request: Callable[[DeployRequest], object]):
-        self.ctx = ctx
-        self.notices = notices
-        self.request = request
+    ctx: Context
+    notices: Notices
+    request: Callable[[DeployRequest], object]
 
     def apply(self, deploy: DeployRecord, token: int | None, move: Transition) -> None:
         """Write `move` for `deploy`. `token` None only for a person's command made outside a

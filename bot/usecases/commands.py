@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from bot.authority import Authority, check_takes, follows_production
 from bot.config import DeployConfig
@@ -22,12 +23,12 @@ S = DeployState
 LEASE_WAIT = 5.0
 
 
+@dataclass
 class Commands:
-    def __init__(self, ctx: Context, notices: Notices, transitions: Transitions, queries: Queries):
-        self.ctx = ctx
-        self.notices = notices
-        self.transitions = transitions
-        self.queries = queries
+    ctx: Context
+    notices: Notices
+    transitions: Transitions
+    queries: Queries
 
     def request_deploy(self, service: str, environment: str, ref: str | None, by: str, *, force: bool = False,
                        reason: str | None = None) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 from bot.authority import authority_for, check_takes
 from bot.config import CONFIG_PATH, ConfigError
@@ -27,11 +28,11 @@ def clone_url_for(github_web_base: str, repo: str) -> str:
     return f"{github_web_base}/{repo}.git"
 
 
+@dataclass
 class Intake:
-    def __init__(self, ctx: Context, notices: Notices, queries: Queries):
-        self.ctx = ctx
-        self.notices = notices
-        self.queries = queries
+    ctx: Context
+    notices: Notices
+    queries: Queries
 
     def request(self, req: DeployRequest) -> list[dict]:
         """Record a deploy per environment that takes `req.ref`, as the production branch head's

@@ -26,7 +26,7 @@ def bad_bake_rolls_back_and_reverts(w: World) -> tuple[str, str]:
     w.ship(bad)
     assert w.state(bad) is S.REVERTED
     # The revert's tree is the good one's: it goes live without a rollout.
-    head = w.git.head(CLONE, "master")
+    head = w.head()
     assert head != bad and w.state(head) is S.LIVE and w.live() == head
     assert w.target.serving[("shop", "production")] == w.image(good)
     return good, bad
@@ -172,7 +172,7 @@ def supersede_after_revert(w: World) -> None:
     w.push(bad)
     w.drive()
     assert w.state(bad) is S.REVERTED and w.state(later) is S.SUPERSEDED
-    head = w.git.head(CLONE, "master")
+    head = w.head()
     assert w.live() == head and w.git.read_file(CLONE, head, "app.py") == "v1"
     assert w.git.read_file(CLONE, head, "README") == "docs"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.domain import DeployState
-from tests.engine.world import CLONE, World
+from tests.engine.world import World
 
 S = DeployState
 
@@ -18,7 +18,7 @@ class Crash(BaseException):
 def crash_once_leaving(w: World, state: DeployState) -> list[bool]:
     """Make the first transition out of `state` never get applied, as if the worker died
     between the step's work and its write."""
-    transitions, real, crashed = w.pipeline.transitions, w.pipeline.transitions.apply, []
+    transitions, real, crashed = w.pipeline.transitions, w.pipeline.transitions.apply, list[bool]()
 
     def apply(deploy, token, move):
         if not crashed and w.store.deploy(deploy.id).state == state.value and move.target is not state:
@@ -26,7 +26,7 @@ def crash_once_leaving(w: World, state: DeployState) -> list[bool]:
             raise Crash(f"killed in {state.value}")
         real(deploy, token, move)
 
-    transitions.apply = apply
+    transitions.apply = apply  # type: ignore[method-assign]
     return crashed
 
 
@@ -64,7 +64,7 @@ def test_a_rollback_or_revert_step_replayed_after_a_crash_has_one_effect(tmp_pat
     assert crashed and w.state(bad) is S.REVERTED
     assert len(w.git.pushes) == 1  # one revert on master
     assert w.target.rollouts == [w.image(good), w.image(bad), w.image(good)]  # restored once
-    head = w.git.head(CLONE, "master")
+    head = w.head()
     assert w.state(head) is S.LIVE and w.live() == head
 
 

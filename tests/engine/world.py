@@ -54,6 +54,11 @@ class World:
     def drive(self) -> None:
         self.pipeline.drive("shop", "production")
 
+    def head(self) -> str:
+        head = self.git.head(CLONE, "master")
+        assert head is not None
+        return head
+
     def deploy(self, sha: str):
         return next(d for d in self.store.deploys() if d.sha == sha)
 

@@ -67,10 +67,10 @@ class FakeGit:
         return "master"
 
     def resolve(self, clone_url: str, ref: str) -> str:
-        found = [sha for sha in self.commits if sha.startswith(ref)] or [self.head(clone_url, ref)]
-        if found[0] is None:
+        found = next((sha for sha in self.commits if sha.startswith(ref)), None) or self.head(clone_url, ref)
+        if found is None:
             raise NotFoundError(f"no commit or branch {ref!r} in the repository")
-        return found[0]
+        return found
 
     def commit_message(self, clone_url: str, sha: str) -> str:
         return self.commits[sha].message
