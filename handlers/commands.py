@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.config import DeployConfig
+from bot.domain import DeployRequest
 from bot.errors import MainlineError
 
 # On a pull request: the service is the repository's.
@@ -35,6 +37,38 @@ SLACK_USAGE = {
     "unfreeze": "/unfreeze",
     "help": "/help",
 }
+
+
+class CommandPipeline(Protocol):
+    """The part of bot.pipeline.Pipeline that commands call, from a pull request or from Slack."""
+
+    def request_deploy(self, service: str, environment: str, ref: str | None, by: str, *,
+                       force: bool = False, reason: str | None = None) -> dict: ...
+
+    def rollback(self, service: str, environment: str, by: str, to: str | None = None) -> dict: ...
+
+    def lock(self, service: str, environment: str, by: str, reason: str) -> None: ...
+
+    def unlock(self, service: str, environment: str, by: str) -> None: ...
+
+    def freeze(self, by: str, reason: str) -> None: ...
+
+    def unfreeze(self, by: str) -> None: ...
+
+    def status(self, service: str | None = None) -> list[dict]: ...
+
+    def deploys(self, service: str, limit: int = 20) -> list[dict]: ...
+
+    def approve(self, deploy_id: int, by: str, approved: bool, reason: str = "",
+                where: tuple[str, str] | None = None) -> None: ...
+
+    def service_config(self, service: str) -> DeployConfig: ...
+
+    def record_event(self, service: str, environment: str, kind: str, message: str, by: str | None = None) -> None: ...
+
+    def authorise(self, service: str, environment: str, who: str, config: DeployConfig | None = None) -> None: ...
+
+    def request(self, req: DeployRequest) -> list[dict]: ...
 
 
 class UsageError(MainlineError):

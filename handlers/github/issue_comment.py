@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from bot import authority
+from bot.adapters.github_port import GitHost, PullRequest
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig
 from bot.domain import DeployRequest
 from bot.errors import AuthError, MainlineError
 from bot.routing import Router
-from handlers.commands import PR_COMMANDS, UsageError, default_environment, environment_problem, lock_words
+from handlers.commands import (
+    PR_COMMANDS,
+    CommandPipeline,
+    UsageError,
+    default_environment,
+    environment_problem,
+    lock_words,
+)
 from handlers.github.events import Repository, User
 
 log = logging.getLogger("mainline.handlers.issue_comment")
@@ -64,7 +72,7 @@ class PrCommand:
 
     @property
     def text(self) -> str:
-        return " ".join((f"/{self.name}",) + self.words)
+        return " ".join((f"/{self.name}", *self.words))
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ def takes_branch(config: DeployConfig, environment: str, branch: str) -> bool:
 class Conversation:
     """The command comment and where to answer it."""
 
-    github: object  # bot.adapters.github_port.GitHost
+    github: GitHost
     repo: str
     number: int
     comment_id: int
@@ -180,13 +188,13 @@ def run_command(pipeline, talk: Conversation, repository: Repository, command: P
 class Job:
     """One authorised-or-not command, with everything its action needs."""
 
-    pipeline: object
+    pipeline: CommandPipeline
     talk: Conversation
     service: str
     clone_url: str
     config: DeployConfig  # as on the production branch
     target: Resolved
-    pull: object  # bot.adapters.github_port.PullRequest
+    pull: PullRequest
 
 
 def service_of(pipeline, repository: Repository) -> tuple[str, str, DeployConfig]:

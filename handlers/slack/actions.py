@@ -80,7 +80,8 @@ def on_button(deps: SlackDeps, actor: Actor, action: ButtonAction) -> None:
         reply(deps, actor, ephemeral(f"Rolling back {action.service} in {action.environment}: "
                                      f"deploy #{result.get('id')} is {result.get('state')}."))
     else:
-        pipeline.lock(action.service, action.environment, actor.by, f"locked from the card of deploy #{action.deploy_id}")
+        reason = f"locked from the card of deploy #{action.deploy_id}"
+        pipeline.lock(action.service, action.environment, actor.by, reason)
         reply(deps, actor, ephemeral(f":lock: You locked {action.service} in {action.environment}."))
 
 

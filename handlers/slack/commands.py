@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from bot.config import DeployConfig
 from bot.escape import slack_text
+from bot.preview import preview, render_preview_text
 from handlers.commands import (
     SLACK_COMMANDS,
     SLACK_USAGE,
@@ -136,7 +137,8 @@ def status_text(services: list[dict]) -> str:
         line = f"*{s['service']}* in {s['environment']}: live {_short(live.get('sha'))}"
         line += " · in sync" if s.get("in_sync") else f" · head {_short(s.get('head'))} not live yet"
         if s.get("locked"):
-            line += f" · :lock: locked by {slack_text(s['locked'].get('by'), 100)}: {slack_text(s['locked'].get('reason'), 500)}"
+            locked = s["locked"]
+            line += f" · :lock: locked by {slack_text(locked.get('by'), 100)}: {slack_text(locked.get('reason'), 500)}"
         for item in s.get("queue") or []:
             blocked = f" (blocked: {slack_text(item['blocked_by'], 500)})" if item.get("blocked_by") else ""
             line += f"\n    {_short(item.get('sha'))} {item.get('state')}{blocked}"
@@ -151,7 +153,8 @@ def history_text(service: str, deploys: list[dict]) -> str:
     for d in deploys:
         env = f" {d['environment']}" if d.get("environment") else ""
         finished = f" → {d['finished_at']}" if d.get("finished_at") else ""
-        lines.append(f"• #{d['id']}{env} {_short(d.get('sha'))} {d.get('state')} ({d.get('started_at') or 'not started'}{finished})")
+        started = d.get("started_at") or "not started"
+        lines.append(f"• #{d['id']}{env} {_short(d.get('sha'))} {d.get('state')} ({started}{finished})")
     return "\n".join(lines)
 
 
@@ -163,39 +166,43 @@ def _deploy_text(actor: Actor, verb: str, deploy: dict) -> str:
 # -- running a command (after the ack) ---------------------------------------------------------
 
 
-def _run_service_command(deps: SlackDeps, actor: Actor, command: Command) -> None:
-    config = deps.pipeline.service_config(command.service)
+def _run_service_command(deps: SlackDeps, actor: Actor, command: Command, service: str) -> None:
+    config = deps.pipeline.service_config(service)
     command = resolve(command, config)
-    env = command.environment
+    env = command.environment or default_environment(config)  # resolve has named one
     problem = environment_problem(config, env)
     if problem:
         reply(deps, actor, ephemeral(problem))
         return
     if command.name == "history":
-        reply(deps, actor, ephemeral(history_text(command.service, deps.pipeline.deploys(command.service, HISTORY_LIMIT))))
+        reply(deps, actor, ephemeral(history_text(service, deps.pipeline.deploys(service, HISTORY_LIMIT))))
         return
     refusal = deployer_refusal(config, env, actor)
     if refusal:
-        refuse(deps, actor, command.service, env, refusal)
+        refuse(deps, actor, service, env, refusal)
         return
-    pipeline = deps.pipeline
-    if command.name == "deploy" and command.dry_run:
-        from bot.preview import preview, render_preview_text
+    _change_service(deps, actor, command, service, env)
 
-        text = render_preview_text(preview(pipeline, command.service, env, command.ref, manual=True))
+
+def _change_service(deps: SlackDeps, actor: Actor, command: Command, service: str, env: str) -> None:
+    """A deployer's command on one environment of a service: deploy, roll back, lock, unlock."""
+    pipeline, who = deps.pipeline, f"<@{actor.user_id}>"
+    if command.name == "deploy" and command.dry_run:
+        text = render_preview_text(preview(pipeline, service, env, command.ref, manual=True))
         reply(deps, actor, ephemeral(f"```{slack_text(text, 3800)}```"))
     elif command.name == "deploy":
-        deploy = pipeline.request_deploy(command.service, env, command.ref, actor.by)
+        deploy = pipeline.request_deploy(service, env, command.ref, actor.by)
         reply(deps, actor, in_channel(_deploy_text(actor, "asked to deploy", deploy)))
     elif command.name == "rollback":
-        deploy = pipeline.rollback(command.service, env, actor.by, to=command.release)
+        deploy = pipeline.rollback(service, env, actor.by, to=command.release)
         reply(deps, actor, in_channel(_deploy_text(actor, "is rolling back", deploy)))
     elif command.name == "lock":
-        pipeline.lock(command.service, env, actor.by, command.reason)
-        reply(deps, actor, in_channel(f":lock: <@{actor.user_id}> locked {command.service} in {env}: {command.reason}"))
+        reason = command.reason or ""  # parse_command refuses a lock without one
+        pipeline.lock(service, env, actor.by, reason)
+        reply(deps, actor, in_channel(f":lock: {who} locked {service} in {env}: {reason}"))
     elif command.name == "unlock":
-        pipeline.unlock(command.service, env, actor.by)
-        reply(deps, actor, in_channel(f":unlock: <@{actor.user_id}> unlocked {command.service} in {env}."))
+        pipeline.unlock(service, env, actor.by)
+        reply(deps, actor, in_channel(f":unlock: {who} unlocked {service} in {env}."))
 
 
 def admin_refusal(deps: SlackDeps, actor: Actor, verb: str) -> str | None:
@@ -215,8 +222,9 @@ def _run_global_command(deps: SlackDeps, actor: Actor, command: Command) -> None
         refuse(deps, actor, "*", "*", refusal)
         return
     if command.name == "freeze":
-        deps.pipeline.freeze(actor.by, command.reason)
-        reply(deps, actor, in_channel(f":snowflake: <@{actor.user_id}> froze deploys: {command.reason}"))
+        reason = command.reason or ""  # parse_command refuses a freeze without one
+        deps.pipeline.freeze(actor.by, reason)
+        reply(deps, actor, in_channel(f":snowflake: <@{actor.user_id}> froze deploys: {reason}"))
     else:
         deps.pipeline.unfreeze(actor.by)
         reply(deps, actor, in_channel(f":sunny: <@{actor.user_id}> lifted the deploy freeze."))
@@ -224,7 +232,7 @@ def _run_global_command(deps: SlackDeps, actor: Actor, command: Command) -> None
 
 def on_command(deps: SlackDeps, actor: Actor, command: Command) -> None:
     if command.service is not None and command.name != "status":
-        _run_service_command(deps, actor, command)
+        _run_service_command(deps, actor, command, command.service)
     else:
         _run_global_command(deps, actor, command)
 

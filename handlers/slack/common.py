@@ -12,36 +12,9 @@ from typing import Protocol
 from bot.config import DeployConfig
 from bot.errors import MainlineError, NotFoundError
 from bot.ports import Clock
+from handlers.commands import CommandPipeline
 
 log = logging.getLogger("mainline.slack")
-
-
-class SlackPipeline(Protocol):
-    """The part of bot.pipeline.Pipeline the Slack handlers use."""
-
-    def request_deploy(self, service: str, environment: str, ref: str | None, by: str, *,
-                       force: bool = False, reason: str | None = None) -> dict: ...
-
-    def rollback(self, service: str, environment: str, by: str, to: str | None = None) -> dict: ...
-
-    def lock(self, service: str, environment: str, by: str, reason: str) -> None: ...
-
-    def unlock(self, service: str, environment: str, by: str) -> None: ...
-
-    def freeze(self, by: str, reason: str) -> None: ...
-
-    def unfreeze(self, by: str) -> None: ...
-
-    def status(self, service: str | None = None) -> list[dict]: ...
-
-    def deploys(self, service: str, limit: int = 20) -> list[dict]: ...
-
-    def approve(self, deploy_id: int, by: str, approved: bool, reason: str = "",
-                where: tuple[str, str] | None = None) -> None: ...
-
-    def service_config(self, service: str) -> DeployConfig: ...
-
-    def record_event(self, service: str, environment: str, *, kind: str, message: str, by: str) -> None: ...
 
 
 class SlackChat(Protocol):
@@ -58,13 +31,17 @@ RunLater = Callable[[Callable[[], None]], None]
 def thread_pool_runner(max_workers: int = 4) -> RunLater:
     """Run jobs on a small pool of threads: enough for a few commands at once."""
     pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="slack-job")
-    return lambda job: pool.submit(job)
+
+    def run_later(job: Callable[[], None]) -> None:
+        pool.submit(job)
+
+    return run_later
 
 
 @dataclass
 class SlackDeps:
     signing_secret: str
-    pipeline: SlackPipeline
+    pipeline: CommandPipeline
     chat: SlackChat
     clock: Clock
     run_later: RunLater = field(default_factory=thread_pool_runner)
