@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from bot import oauth, pages
+from bot.adapters.clock import SystemClock
 from bot.adapters.inbox import Inbox
 from bot.auth import SESSION_COOKIE, Authenticator, Principal
 from bot.dora import DoraCollector, four_keys, parse_days
@@ -19,6 +20,9 @@ from bot.release_reporter import releases_view
 from bot.settings import Settings
 from bot.sync_metrics import SyncCollector
 from handlers.github import intake as github_intake
+from handlers.slack import actions as slack_actions
+from handlers.slack import commands as slack_commands
+from handlers.slack.common import SlackDeps
 
 log = logging.getLogger("mainline.web")
 
@@ -157,11 +161,6 @@ def _mount_slack(app: Flask, settings: Settings, wired) -> None:
         app.add_url_rule("/slack/commands", "slack_commands", slack_not_configured, methods=["POST"])
         app.add_url_rule("/slack/actions", "slack_actions", slack_not_configured, methods=["POST"])
         return
-    from bot.adapters.clock import SystemClock
-    from handlers.slack import actions as slack_actions
-    from handlers.slack import commands as slack_commands
-    from handlers.slack.common import SlackDeps
-
     deps = SlackDeps(signing_secret=settings.slack_signing_secret.get_secret_value(), pipeline=wired.pipeline,
                      chat=wired.slack, clock=SystemClock(), admins=settings.admin_ids())
     app.register_blueprint(slack_commands.blueprint(deps))
