@@ -170,7 +170,7 @@ def mentions(logins, slack_users: Mapping[str, str]) -> str:
 
 
 def action_id(verb: str, notice: DeployNotice) -> str:
-    """`verb:deploy_id:service:environment`, what handlers.slack_actions reads back."""
+    """`verb:deploy_id:service:environment`, what handlers.slack.actions reads back."""
     return f"{verb}:{notice.deploy_id}:{notice.service}:{notice.environment}"[:255]
 
 
