@@ -133,3 +133,7 @@ def local_repo(tmp_path):
     root = tmp_path / "repo"
     root.mkdir()
     return LocalRepo(root)
+
+
+# The GitHub stand-in world, for every directory whose tests drive the bot the way GitHub would.
+from tests.e2e.github_world import world  # noqa: E402, F401 - a shared fixture, found here by pytest

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -77,7 +77,7 @@ def test_create_status_returns_the_recorded_status(replay):
     assert status.state == "success"
     assert status.description == "Status successfully created by PyGithub"
     assert status.target_url == "https://github.com/jacquev6/PyGithub/issues/67"
-    assert status.updated_at == datetime(2012, 9, 8, 11, 30, 56, tzinfo=timezone.utc)
+    assert status.updated_at == datetime(2012, 9, 8, 11, 30, 56, tzinfo=UTC)
     assert _body(sent[-1])["context"] == "mainline/deploy"
 
 
@@ -108,7 +108,7 @@ def test_create_deployment_status_returns_the_recorded_status(replay):
     assert status.description == "Deployment queued"
     assert status.environment == "test"
     assert status.log_url == "https://example.com/deployment.log"
-    assert status.created_at == datetime(2020, 8, 26, 14, 32, 51, tzinfo=timezone.utc)
+    assert status.created_at == datetime(2020, 8, 26, 14, 32, 51, tzinfo=UTC)
     request = _body(sent[-1])
     assert request["log_url"] == "https://example.com/deployment.log"
     assert request["environment_url"] == "https://example.com/environment"
@@ -370,7 +370,7 @@ def test_installation_token_is_exchanged_once_and_renewed_before_expiry(scripted
         claims = jwt.decode(bearer, public, algorithms=["RS256"], options={"verify_iat": False})
         assert claims["iss"] == "77"
         issued.append(f"ghs_{len(issued) + 1}")
-        expires = datetime.fromtimestamp(now[0], timezone.utc) + timedelta(hours=1)
+        expires = datetime.fromtimestamp(now[0], UTC) + timedelta(hours=1)
         return 201, {}, {"token": issued[-1], "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
     scripted.handlers[("GET", "/repos/acme/webapp/installation")] = lambda h, b: (200, {}, {"id": 42})

@@ -16,7 +16,6 @@ import boto3
 import docker
 import pytest
 import requests
-
 from aws_world import DESIRED, ECR_HOST, OLD_SHA, REGION, EcsWorld
 
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")

@@ -10,7 +10,7 @@ every response against botocore's service model, so a wrong field fails the test
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -18,7 +18,7 @@ CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/prod"
 SERVICE_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/web"
 TARGET_GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/web/6d0ecf831eec9f09"
 SUBNETS = ["subnet-0b3a6f1e2c4d5e6f7", "subnet-0c4b7a2f3d5e6f708"]
-T0 = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
 
 def revision_arn(revision: int) -> str:

@@ -7,8 +7,8 @@ import json
 
 import pytest
 import requests
-
 from aws_world import ACCOUNT, NEW_SHA, Events, plan
+
 from bot.adapters.ecr import EcrError, EcrRegistry
 from bot.adapters.ecs_target import EcsTarget
 from bot.config import EcsSettings

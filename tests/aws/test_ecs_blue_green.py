@@ -8,14 +8,14 @@ import json
 from dataclasses import replace
 
 import pytest
-from botocore.stub import Stubber
-
 from aws_world import ECR_HOST, NEW_SHA, OLD_SHA, EcsWorld, Events, plan
+from botocore.stub import Stubber
+from ecs_responses import CLUSTER_ARN, SERVICE_ARN, SUBNETS, T0, TARGET_GROUP, described, registration_of, revision_arn
+from ecs_responses import service as ecs_service
+from ecs_responses import task_definition as stub_task_definition
+
 from bot.adapters.ecs_target import EcsError, EcsTarget, TaskSetError
 from bot.config import EcsSettings
-from ecs_responses import (CLUSTER_ARN, SERVICE_ARN, SUBNETS, T0, TARGET_GROUP, described, registration_of,
-                           revision_arn)
-from ecs_responses import service as ecs_service, task_definition as stub_task_definition
 
 OLD_IMAGE = f"{ECR_HOST}/web:{OLD_SHA}"
 NEW_IMAGE = f"{ECR_HOST}/web:{NEW_SHA}"
@@ -96,8 +96,8 @@ def test_roll_out_puts_the_release_in_a_second_task_set_made_primary_and_keeps_t
     assert kept["taskDefinition"] == blue_green.first_revision
     assert blue_green.revisions() == [blue_green.first_revision, primary["taskDefinition"]]
     assert target.service().task_definition == primary["taskDefinition"]
-    assert ["ecs_task_definition_registered", "ecs_task_set_created", "ecs_task_set_primary", "ecs_task_set_kept"] == [
-        step for step in events.steps if step not in ("ecs_task_set_progress", "")]
+    assert [
+        step for step in events.steps if step not in ("ecs_task_set_progress", "")] == ["ecs_task_definition_registered", "ecs_task_set_created", "ecs_task_set_primary", "ecs_task_set_kept"]
 
     report = target.verify(blue_green_plan(NEW_SHA, NEW_IMAGE), events)
     assert report.healthy, report.reason

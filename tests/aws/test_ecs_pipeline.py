@@ -12,10 +12,11 @@ import uuid
 import docker
 import pytest
 from botocore.stub import Stubber
+from ecs_responses import deployment, described
+from ecs_responses import service as service_response
 
 from bot.domain import DeployRequest
 from bot.settings import load_settings
-from ecs_responses import deployment, described, service as service_response
 from tests.conftest import SECRET, LocalRepo, git
 
 pytestmark = pytest.mark.docker

@@ -8,14 +8,23 @@ import logging
 from dataclasses import replace
 
 import pytest
-from botocore.stub import ANY, Stubber
-
 from aws_world import ECR_HOST, NEW_SHA, OLD_SHA, Events, plan
+from botocore.stub import ANY, Stubber
+from ecs_responses import (
+    TARGET_GROUP,
+    deployment,
+    described,
+    fargate_task,
+    registration_of,
+    revision_arn,
+    service,
+    target_health,
+    task_definition,
+)
+
 from bot.adapters.ecs_target import EcsError, EcsTarget, ThrottledError
 from bot.config import EcsSettings
 from bot.errors import RolloutError
-from ecs_responses import (TARGET_GROUP, described, deployment, fargate_task, registration_of, revision_arn, service,
-                           target_health, task_definition)
 
 OLD_IMAGE = f"{ECR_HOST}/web:{OLD_SHA}"
 NEW_IMAGE = f"{ECR_HOST}/web:{NEW_SHA}"

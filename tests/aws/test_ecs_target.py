@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
 from aws_world import ECR_HOST, NEW_SHA, OLD_SHA, Events, plan
+
 from bot.adapters.ecs_target import EcsError, EcsTarget
 from bot.config import EcsSettings
 

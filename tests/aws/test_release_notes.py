@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from aws_world import NEW_SHA, OLD_SHA
+
 from bot.adapters.ses import SesMailer, SesRejectedError
 from bot.release_notes import ReleaseNotes
 

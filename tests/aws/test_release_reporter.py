@@ -19,9 +19,9 @@ from bot.adapters.store import Store
 from bot.ports import DeployNotice
 from bot.release_reporter import ReleaseReporter, ReleaseSources, notes_between, notes_for
 from bot.reporting import github_host
+from bot.settings import load_settings
 from sandbox.github import GitHubSandbox
 from sandbox.slack import SlackStandIn
-from bot.settings import load_settings
 from tests.conftest import authed
 
 SENDER = "mainline@example.com"

@@ -21,10 +21,10 @@ import pytest
 import requests
 
 from bot import webhook
+from bot.settings import load_settings
 from sandbox.github import GitHubSandbox
 from sandbox.github_webhooks import Delivery
 from sandbox.sample_app import write_sample_app
-from bot.settings import load_settings
 
 SECRET = "It's a Secret to Everybody"
 TOKEN = "ghp_sandbox"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import docker
 import pytest
@@ -162,7 +162,7 @@ class Clock:
 
 
 def test_a_deploy_window_holds_a_merge_until_it_opens(wired, api, mainline, make_app):
-    friday, saturday = datetime(2026, 3, 6, 15, 0, tzinfo=timezone.utc), datetime(2026, 3, 7, 12, 0, tzinfo=timezone.utc)
+    friday, saturday = datetime(2026, 3, 6, 15, 0, tzinfo=UTC), datetime(2026, 3, 7, 12, 0, tzinfo=UTC)
     clock = Clock(friday)  # Friday 10:00 in Toronto: open
     wired.pipeline.w.gates = Gatekeeper(clock=clock)
     app = make_app("window", environment='window: {timezone: America/Toronto, days: mon-fri, hours: "09:00-17:00"}')
@@ -175,11 +175,11 @@ def test_a_deploy_window_holds_a_merge_until_it_opens(wired, api, mainline, make
     # Summer time starts on Sunday 2026-03-08 in Toronto, so Monday opens at 09:00 EDT.
     assert why == ("window: outside the deploy window (mon-fri 09:00-17:00 America/Toronto); "
                    "opens Mon 2026-03-09 09:00 EDT")
-    clock.now = datetime(2026, 3, 9, 12, 59, tzinfo=timezone.utc)  # 08:59 EDT: still closed
+    clock.now = datetime(2026, 3, 9, 12, 59, tzinfo=UTC)  # 08:59 EDT: still closed
     wired.pipeline.drive(app.service, "production")
     assert deploy_of(wired, app, v2)["state"] == "queued"
 
-    clock.now = datetime(2026, 3, 9, 13, 0, 30, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 3, 9, 13, 0, 30, tzinfo=UTC)
     wired.pipeline.drive(app.service, "production")
     assert deploy_of(wired, app, v2)["state"] == "live"
     assert app.serves() == f"{app.service} v2"
@@ -236,7 +236,7 @@ class FakeCi:
     def ci_contexts(self, repo: str, sha: str) -> list[CiContext]:
         if sha not in self.builds:
             return []
-        return [CiContext("ci/build", self.builds[sha], datetime.now(timezone.utc), "status")]
+        return [CiContext("ci/build", self.builds[sha], datetime.now(UTC), "status")]
 
 
 def test_a_newer_sha_pending_ci_does_not_hold_back_an_older_green_one(wired, api, mainline, make_app):

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.e2e.github_world import SECRET, TOKEN, world  # noqa: F401 - the fixture
+from tests.e2e.github_world import SECRET, TOKEN
 
 pytestmark = pytest.mark.docker
 

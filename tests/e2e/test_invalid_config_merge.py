@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from bot import webhook
-from sandbox.github import GitHubSandbox
 from bot.settings import load_settings
+from sandbox.github import GitHubSandbox
 from tests.conftest import SECRET, authed
 
 REPO = "acme/webapp"

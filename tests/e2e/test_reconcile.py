@@ -8,8 +8,6 @@ import dataclasses
 
 import pytest
 
-from tests.e2e.github_world import world  # noqa: F401 - the fixture
-
 
 def pending(world) -> list[tuple[str, tuple]]:
     return [(task.name, tuple(task.args)) for task in world.wired.queue.huey.pending()]

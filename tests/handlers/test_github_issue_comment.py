@@ -8,7 +8,6 @@ import pytest
 
 from bot.config import parse_config
 from handlers.github.issue_comment import PrCommand, Refused, Resolved, UsageError, parse_pr_command, resolve
-from tests.e2e.github_world import world  # noqa: F401 - the fixture
 
 FEATURE = {"NOTES.md": "a feature\n"}
 

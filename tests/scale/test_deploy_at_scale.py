@@ -9,7 +9,7 @@ import pytest
 from bot.app import create_app
 from bot.errors import NotFoundError
 from bot.pipeline import wait_until
-from tests.e2e.test_rollout_story import cleanup, containers, app_for, kill_when, settle, states, worker  # noqa: F401
+from tests.e2e.test_rollout_story import app_for, cleanup, containers, kill_when, settle, states, worker  # noqa: F401
 from tests.handlers.test_github_webhook import merged_pr, post, publish
 
 pytestmark = pytest.mark.docker

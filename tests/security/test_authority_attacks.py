@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import AuthError, MainlineError, NotFoundError
-from tests.e2e.github_world import world  # noqa: F401 - the fixture
 
 NOTE = "production must never take a branch's own config"
 

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -22,10 +22,10 @@ from bot.adapters.github_revert import PullRequestReverter, RevertRequest
 from bot.adapters.slack import SlackReporter, SlackWeb
 from bot.ports import DeployNotice
 from bot.retry import policy
-from sandbox.github import GitHubSandbox
-from sandbox.slack import SlackStandIn, all_text, displayed, live_sequences
 from handlers.slack import commands as slack_commands
 from handlers.slack.common import SlackDeps
+from sandbox.github import GitHubSandbox
+from sandbox.slack import SlackStandIn, all_text, displayed, live_sequences
 
 TOKEN = "xoxb-escaping"
 SECRET = "slack-signing-secret"
@@ -95,7 +95,7 @@ def test_attack_15_check_output_probe_bodies_and_lock_reasons_reach_slack_escape
 
 class Clock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)

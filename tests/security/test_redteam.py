@@ -15,12 +15,11 @@ import pytest
 import requests
 
 from sandbox.sample_app import write_sample_app
-from tests.e2e.github_world import (  # noqa: F401
+from tests.e2e.github_world import (
     COLLABORATORS,
     DEPLOY_YML,
     free_port,
     remove_app,
-    world,
 )
 from tests.security.test_auth_attacks import (  # noqa: F401 - fixtures
     authorize,

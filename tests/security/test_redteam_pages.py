@@ -10,7 +10,6 @@ from __future__ import annotations
 from bot.auth import SESSION_COOKIE, WebSessions
 from bot.pages import csrf_token
 from tests.conftest import authed
-from tests.e2e.github_world import world  # noqa: F401 - the fixture
 from tests.handlers.test_github_preview import preview_runs, process_inbox, with_v1_live
 
 HOSTILE = '<img src=x onerror="alert(document.cookie)"><script>alert(1)</script>'

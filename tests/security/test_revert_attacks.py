@@ -14,7 +14,6 @@ from bot.adapters.github import GitHubAdapter, GitHubConfig
 from bot.adapters.github_revert import PullRequestReverter, RevertRequest
 from bot.adapters.github_revert_git import Git
 from sandbox.github import GitHubSandbox
-from tests.e2e.github_world import world  # noqa: F401 - the fixture
 
 BOT = "mainline[bot]"
 GOOD = {"app.txt": "version 1\n", "README.md": "webapp\n"}

@@ -9,16 +9,16 @@ import hmac
 import http.server
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
 
 from bot.adapters.slack import SlackReporter, SlackWeb
-from sandbox.slack import SlackStandIn
 from handlers.slack import commands as slack_commands
 from handlers.slack.common import SlackDeps
+from sandbox.slack import SlackStandIn
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-test-token"
@@ -32,7 +32,7 @@ class _Pipeline:
 
 class _Clock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 def _sign(body: str) -> dict:
@@ -48,7 +48,7 @@ def listener():
     hits: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the stdlib's name
+        def do_POST(self):
             hits.append(self.path)
             self.send_response(200)
             self.end_headers()

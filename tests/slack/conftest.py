@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from slack_testkit import DEPLOYER, SECRET, TOKEN, FixedClock, PipelineDouble, Slash, fast_slack_api
 
 from bot.adapters.slack import SlackReporter, SlackWeb
-from sandbox.slack import SlackStandIn
 from handlers.slack import actions as slack_actions
 from handlers.slack import commands as slack_commands
 from handlers.slack.common import SlackDeps
-from slack_testkit import DEPLOYER, SECRET, TOKEN, FixedClock, PipelineDouble, Slash, fast_slack_api
+from sandbox.slack import SlackStandIn
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,8 @@ import hmac
 import itertools
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlencode
-
 
 from bot.config import parse_config
 from bot.errors import MainlineError, NotFoundError
@@ -43,7 +42,7 @@ class FixedClock:
     at: float = field(default_factory=time.time)
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.at, tz=timezone.utc)
+        return datetime.fromtimestamp(self.at, tz=UTC)
 
     def sleep(self, seconds: float) -> None:
         self.at += seconds

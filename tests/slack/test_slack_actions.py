@@ -6,13 +6,13 @@ from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
+from slack_testkit import DEPLOYER, SECRET, STAGER, STRANGER, FixedClock, sign
 
 from bot.adapters.slack import card
 from bot.ports import DeployNotice
 from handlers.slack import actions as slack_actions
 from handlers.slack.actions import ButtonAction, parse_action_id
 from handlers.slack.common import SlackDeps
-from slack_testkit import DEPLOYER, SECRET, STAGER, STRANGER, FixedClock, sign
 
 
 def _card_buttons(state: str) -> dict[str, str]:

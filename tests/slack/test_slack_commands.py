@@ -6,10 +6,10 @@ from urllib.parse import urlencode
 
 from flask import Flask
 from slack_sdk.signature import SignatureVerifier
+from slack_testkit import DEPLOYER, SECRET, STAGER, STRANGER, FixedClock, PipelineDouble, Slash, sign
 
 from handlers.slack import commands as slack_commands
 from handlers.slack.common import SlackDeps, thread_pool_runner
-from slack_testkit import DEPLOYER, SECRET, STAGER, STRANGER, FixedClock, PipelineDouble, Slash, sign
 
 # Slack's documented request-signing example ("Verifying requests from Slack", api.slack.com),
 # as quoted in the project's reference corpus README.

@@ -1,10 +1,10 @@
 """Reading slash commands: a pure function, every form the usage lines promise."""
 
 import pytest
+from slack_testkit import WEB
 
 from bot.config import parse_config
 from handlers.slack.commands import Command, UsageError, parse_command, resolve
-from slack_testkit import WEB
 
 
 @pytest.mark.parametrize("command, text, expected", [

@@ -17,11 +17,11 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
+from slack_testkit import sign
 
 from bot.domain import DeployRequest
 from bot.pipeline import wait_until
 from sandbox.sample_app import write_sample_app
-from slack_testkit import sign
 from tests.conftest import LocalRepo, git
 
 pytestmark = pytest.mark.docker
@@ -114,7 +114,7 @@ class Slack:
         self.acks.append((what, time.perf_counter() - started))
         return answer
 
-    def command(self, command: str, text: str = "", user: str = DEPLOYER) -> "Sent":
+    def command(self, command: str, text: str = "", user: str = DEPLOYER) -> Sent:
         url = self.standin.response_url()
         body = urlencode({"token": "legacy", "team_id": "T0MAINLINE", "channel_id": "C0OPS", "user_id": user,
                           "user_name": "someone", "command": command, "text": text, "response_url": url,
@@ -123,7 +123,7 @@ class Slack:
         assert answer.status_code == 200, answer.get_data(as_text=True)
         return Sent(self.standin, url.rsplit("/", 1)[1], answer.get_json())
 
-    def press(self, card, label: str, user: str = DEPLOYER) -> "Sent":
+    def press(self, card, label: str, user: str = DEPLOYER) -> Sent:
         """Press a button of a card on the stand-in, the way Slack posts a block_actions payload."""
         [button] = [b for block in card.blocks if block["type"] == "actions" for b in block["elements"]
                     if b["text"]["text"] == label]

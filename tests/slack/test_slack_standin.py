@@ -6,11 +6,11 @@ import pytest
 import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_testkit import TOKEN
 
 from bot.adapters.slack import card
 from bot.ports import DeployNotice
 from sandbox.slack import block_problems
-from slack_testkit import TOKEN
 
 
 @pytest.fixture

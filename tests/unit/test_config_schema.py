@@ -34,7 +34,7 @@ def validator() -> jsonschema.Draft202012Validator:
 
 
 def test_committed_schema_is_the_models_schema():
-    assert SCHEMA_PATH == Path(__file__).parents[2] / "bot" / "deploy.schema.json"
+    assert Path(__file__).parents[2] / "bot" / "deploy.schema.json" == SCHEMA_PATH
     assert json.loads(SCHEMA_PATH.read_text()) == json_schema(), (
         "bot/deploy.schema.json drifted from bot/config.py: regenerate it with "
         "`python -c 'from bot.config import write_schema; write_schema()'` and commit it")

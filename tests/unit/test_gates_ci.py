@@ -1,12 +1,12 @@
 """CI contexts gate: required statuses and check runs, newest report per context wins."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bot.domain import GateStatus
 from checks.ci_contexts import ci_contexts_gate
 from checks.inputs import ContextState
 
-T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from bot.domain import GateStatus
-from checks.depends_on import DependencyCycleError, deploy_order, depends_on_gate, parse_depends_on
+from checks.depends_on import DependencyCycleError, depends_on_gate, deploy_order, parse_depends_on
 from checks.inputs import DependencyState, Ref
 
 

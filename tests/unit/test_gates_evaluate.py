@@ -1,6 +1,6 @@
 """evaluate(): every gate in a fixed order; first_blocker(): what "why isn't this deploying?" shows."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bot.config import parse_config
 from bot.domain import GateStatus, Lock
@@ -16,7 +16,7 @@ from checks.inputs import (
     RepoCheckResult,
 )
 
-NOW = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)  # Monday 10:00 in Toronto
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 in Toronto
 CONFIG = parse_config(
     """
 service: web
@@ -74,7 +74,7 @@ def test_repo_checks_not_run_yet_wait_for_the_build():
 
 def test_first_blocker_is_the_earliest_gate_that_did_not_pass():
     lock = LockInput(Lock("web", "production", by="alice", reason="incident 42"))
-    results = evaluate(inputs(lock=lock, now=datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc)))  # Saturday
+    results = evaluate(inputs(lock=lock, now=datetime(2026, 3, 7, 15, 0, tzinfo=UTC)))  # Saturday
     blocker = first_blocker(results)
     assert blocker.gate == "lock" and blocker.reason.startswith("locked by alice: incident 42")
     assert [r.gate for r in results if not r.passed] == ["lock", "window"]

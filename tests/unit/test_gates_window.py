@@ -1,6 +1,6 @@
 """Deploy window gate: timezone-aware days and hours, overnight spans, DST, freezes, holidays."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -8,7 +8,7 @@ from bot.config import Window
 from bot.domain import GateStatus
 from checks.window import WindowError, parse_days, window_gate, window_state
 
-UTC = timezone.utc
+UTC = UTC
 OFFICE = Window(timezone="America/Toronto", days="mon-fri", hours="09:00-17:00")
 NIGHTS = Window(timezone="America/Toronto", days="mon-fri", hours="22:00-02:00")
 

@@ -4,7 +4,7 @@ run without a time, and a migrations wait that says how to approve."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -102,7 +102,7 @@ def test_a_pr_body_that_cannot_be_read_waits_rather_than_deploying_past_it(wired
 def test_a_queued_check_run_without_a_time_is_pending_not_a_crash(wired, github, local_repo):
     local_repo.write(".github/deploy.yml", DEPLOY_YML.format(service="web", port=18080) + "required_contexts: [ci/build]\n")
     sha = local_repo.commit("v1")
-    github.contexts[sha] = [CiContext("ci/build", "success", datetime(2026, 3, 1, tzinfo=timezone.utc), "status"),
+    github.contexts[sha] = [CiContext("ci/build", "success", datetime(2026, 3, 1, tzinfo=UTC), "status"),
                             CiContext("ci/build", "pending", None, "check_run")]  # re-run queued just now
     wired.pipeline.request(request(local_repo, "acme/web", sha))
     wired.pipeline.drive("web", "production")

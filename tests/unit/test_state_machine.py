@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-
 from bot.domain import TERMINAL_STATES, TRANSITIONS, DeployState, can_transition, mermaid
 
 S = DeployState
