@@ -67,7 +67,8 @@ def _leftovers(engine, name: str) -> list:
 
 
 def test_passing_check_passes_and_keeps_its_output(runner, engine, image):
-    result = runner.run(image, RepoCheck(name="unit", run="echo tests ok; echo warning on stderr >&2; exit 0", timeout="30s"))
+    check = RepoCheck(name="unit", run="echo tests ok; echo warning on stderr >&2; exit 0", timeout="30s")
+    result = runner.run(image, check)
 
     assert result.passed and result.exit_code == 0 and not result.timed_out
     assert "tests ok" in result.output_tail and "warning on stderr" in result.output_tail

@@ -79,7 +79,8 @@ def test_a_busy_registry_during_push_is_retried_and_the_image_lands(docker_clien
     assert any("registry: attempt 1 failed" in r.getMessage() and "503" in r.getMessage() for r in caplog.records)
 
 
-def test_rolling_update_keeps_serving_and_ends_on_the_new_release(target, plan_for, traffic, listen, events, docker_client, service):
+def test_rolling_update_keeps_serving_and_ends_on_the_new_release(target, plan_for, traffic, listen, events,
+                                                                   docker_client, service):
     target.roll_out(plan_for("v1"), events())
     assert get(listen).text.strip() == "webapp v1"
 
@@ -104,7 +105,8 @@ def test_rolling_update_keeps_serving_and_ends_on_the_new_release(target, plan_f
     assert report.probes >= 5 and report.failed_probes == 0
 
 
-def test_unhealthy_release_never_takes_traffic(fast_health, target, plan_for, traffic, listen, events, docker_client, service):
+def test_unhealthy_release_never_takes_traffic(fast_health, target, plan_for, traffic, listen, events, docker_client,
+                                               service):
     target.roll_out(plan_for("v2"), events())
     bad = plan_for("v3", health=dataclasses.replace(fast_health, timeout=3.0))
 
@@ -120,7 +122,8 @@ def test_unhealthy_release_never_takes_traffic(fast_health, target, plan_for, tr
 
 
 @pytest.mark.parametrize("crash_at", ["replica_started", "lb_added", "draining", "replica_removed"])
-def test_interrupted_roll_out_converges_when_run_again(target, plan_for, listen, events, docker_client, service, crash_at):
+def test_interrupted_roll_out_converges_when_run_again(target, plan_for, listen, events, docker_client, service,
+                                                       crash_at):
     target.roll_out(plan_for("v1"), events())
     v2 = plan_for("v2")
 
@@ -140,7 +143,8 @@ def test_interrupted_roll_out_converges_when_run_again(target, plan_for, listen,
     assert get(listen).text.strip() == "webapp v2"
 
 
-def test_blue_green_switches_at_once_and_rolls_back_onto_the_kept_set(target, plan_for, traffic, listen, events, docker_client, service):
+def test_blue_green_switches_at_once_and_rolls_back_onto_the_kept_set(target, plan_for, traffic, listen, events,
+                                                                       docker_client, service):
     blue, green = plan_for("v1", strategy="blue-green"), plan_for("v2", strategy="blue-green")
     target.roll_out(blue, events())
     blue_names = sorted(r.name for r in target.replicas(service, "production"))

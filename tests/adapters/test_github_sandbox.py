@@ -67,7 +67,7 @@ def test_a_good_deploy_shows_live_on_the_pr_deployment_and_checks(sandbox, host)
     reporter = GitHubReporter(host, dashboard_url="http://127.0.0.1:8000")
     pulls = (number,)
 
-    reporter.notify(notice(sha, "queued", pulls, "Queued by the merge of #%d" % number))
+    reporter.notify(notice(sha, "queued", pulls, f"Queued by the merge of #{number}"))
     first = marked_comments(sandbox, number)
     assert len(first) == 1 and "Queued for production" in first[0]["body"]
 
@@ -105,7 +105,7 @@ def test_a_good_deploy_shows_live_on_the_pr_deployment_and_checks(sandbox, host)
 
 
 def test_a_blocked_gate_says_why_on_the_sha(sandbox, host):
-    number, sha = merge_pr(sandbox, "late", {"app.txt": "version 2\n"}, "Late change")
+    _number, sha = merge_pr(sandbox, "late", {"app.txt": "version 2\n"}, "Late change")
     GitHubReporter(host).notify(gate(sha, "window", "block", "outside the deploy window (mon-fri 09:00-17:00)"))
     run = api(sandbox, f"/commits/{sha}/check-runs")["check_runs"][0]
     assert (run["name"], run["conclusion"]) == ("mainline/window", "failure")
@@ -219,11 +219,12 @@ def test_a_github_app_reads_and_writes_with_an_installation_token(sandbox, tmp_p
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     app = GitHubAdapter(GitHubConfig(base_url=sandbox.url, app_id="4242", private_key=key, installation_id=1,
                                      write_interval=0))
-    number, sha = merge_pr(sandbox, "docs", {"README.md": "webapp, documented\n"}, "Document the app")
+    number, _sha = merge_pr(sandbox, "docs", {"README.md": "webapp, documented\n"}, "Document the app")
     assert app.get_pull(REPO, number).merged is True
     app.upsert_comment(REPO, number, "<!-- mainline:test -->", "hello from the app")
     assert app.git_remote(REPO).password.startswith("ghs_")
-    assert [c["body"] for c in api(sandbox, f"/issues/{number}/comments")] == ["<!-- mainline:test -->\nhello from the app"]
+    comments = api(sandbox, f"/issues/{number}/comments")
+    assert [c["body"] for c in comments] == ["<!-- mainline:test -->\nhello from the app"]
 
 
 def test_a_direct_push_is_reverted_under_its_own_subject(sandbox, host, tmp_path):

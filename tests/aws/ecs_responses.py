@@ -176,7 +176,8 @@ def fargate_task(task_id: str, revision: int, image: str, ip: str, health: str) 
                              {"name": "networkInterfaceId", "value": "eni-0a1b2c3d4e5f60718"},
                              {"name": "privateIPv4Address", "value": ip}]}],
         "containers": [{
-            "containerArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:container/prod/{task_id}/5e2f1a3b-7c9d-4e8f-a1b2-c3d4e5f60718",
+            "containerArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:container/prod/{task_id}/"
+                            "5e2f1a3b-7c9d-4e8f-a1b2-c3d4e5f60718",
             "taskArn": arn, "name": "web", "image": image,
             "imageDigest": "sha256:" + "4f" * 32,
             "lastStatus": "RUNNING", "healthStatus": health,

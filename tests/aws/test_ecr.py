@@ -71,7 +71,7 @@ def test_push_to_an_unreachable_registry_is_a_build_error(aws, docker_client, lo
     registry = EcrRegistry(aws, docker_client=docker_client, registry="127.0.0.1:9")
     pushed_tags.append(f"127.0.0.1:9/web:{NEW_SHA}")
 
-    with pytest.raises(BuildError, match="127.0.0.1:9/web"):
+    with pytest.raises(BuildError, match=r"127\.0\.0\.1:9/web"):
         registry.push(local_image, "web", NEW_SHA)
 
 

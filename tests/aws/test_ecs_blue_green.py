@@ -33,9 +33,10 @@ class BlueGreenWorld:
         self.ecs = world.ecs
         ec2 = session.client("ec2")
         # One of the AMIs moto ships; describe_images to find one costs seconds per test.
-        instance = ec2.run_instances(ImageId="ami-03cf127a", MinCount=1, MaxCount=1, InstanceType="m5.large")["Instances"][0]
-        self.ecs.register_container_instance(cluster="prod",
-                                             instanceIdentityDocument=json.dumps({"instanceId": instance["InstanceId"]}))
+        instance = ec2.run_instances(ImageId="ami-03cf127a", MinCount=1, MaxCount=1,
+                                     InstanceType="m5.large")["Instances"][0]
+        identity = json.dumps({"instanceId": instance["InstanceId"]})
+        self.ecs.register_container_instance(cluster="prod", instanceIdentityDocument=identity)
         containers = world.definition(world.first_revision)["containerDefinitions"]
         self.first_revision = self.ecs.register_task_definition(
             family="web-bg", networkMode="bridge", requiresCompatibilities=["EC2"],
@@ -96,8 +97,8 @@ def test_roll_out_puts_the_release_in_a_second_task_set_made_primary_and_keeps_t
     assert kept["taskDefinition"] == blue_green.first_revision
     assert blue_green.revisions() == [blue_green.first_revision, primary["taskDefinition"]]
     assert target.service().task_definition == primary["taskDefinition"]
-    assert [
-        step for step in events.steps if step not in ("ecs_task_set_progress", "")] == ["ecs_task_definition_registered", "ecs_task_set_created", "ecs_task_set_primary", "ecs_task_set_kept"]
+    assert [step for step in events.steps if step not in ("ecs_task_set_progress", "")] == [
+        "ecs_task_definition_registered", "ecs_task_set_created", "ecs_task_set_primary", "ecs_task_set_kept"]
 
     report = target.verify(blue_green_plan(NEW_SHA, NEW_IMAGE), events)
     assert report.healthy, report.reason
@@ -242,7 +243,8 @@ def test_a_task_set_is_followed_until_steady_before_it_is_made_primary(stubbed):
                          {"cluster": "prod", "service": "web"})
     ecs.add_response("update_service_primary_task_set",
                      {"taskSet": task_set(SET_V5, 5, "PRIMARY", "STEADY_STATE", running=2)},
-                     {"cluster": "prod", "service": "web", "primaryTaskSet": task_set(SET_V5, 5, "", "", running=0)["taskSetArn"]})
+                     {"cluster": "prod", "service": "web",
+                      "primaryTaskSet": task_set(SET_V5, 5, "", "", running=0)["taskSetArn"]})
     ecs.add_response("update_task_set", {"taskSet": task_set(SET_V4, 4, "ACTIVE", "STABILIZING", running=2, scale=0.0)},
                      {"cluster": "prod", "service": "web", "taskSet": old["taskSetArn"],
                       "scale": {"value": 0.0, "unit": "PERCENT"}})
@@ -268,7 +270,8 @@ def test_a_task_set_that_never_gets_steady_is_not_made_primary_and_is_discarded(
         target.roll_out(blue_green_plan(NEW_SHA, NEW_IMAGE), Events())
 
     # The pipeline discards the failed release: its set goes, the primary one is untouched.
-    ecs.add_response("describe_services", described(external_service(old, stuck)), {"cluster": "prod", "services": ["web"]})
+    ecs.add_response("describe_services", described(external_service(old, stuck)),
+                     {"cluster": "prod", "services": ["web"]})
     ecs.add_response("describe_task_definition", {"taskDefinition": stub_task_definition(5, NEW_IMAGE)},
                      {"taskDefinition": revision_arn(5)})
     ecs.add_response("delete_task_set", {"taskSet": {**stuck, "status": "DRAINING"}},

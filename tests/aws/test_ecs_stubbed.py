@@ -36,7 +36,8 @@ ALARM_OK = {
         "AlarmName": "web-target-5xx",
         "AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-target-5xx",
         "StateValue": "OK",
-        "StateReason": "Threshold Crossed: 1 datapoint [0.0 (02/03/26 14:05:00)] was not greater than the threshold (5.0).",
+        "StateReason": "Threshold Crossed: 1 datapoint [0.0 (02/03/26 14:05:00)] "
+                       "was not greater than the threshold (5.0).",
         "MetricName": "HTTPCode_Target_5XX_Count", "Namespace": "AWS/ApplicationELB",
         "Statistic": "Sum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 5.0,
         "ComparisonOperator": "GreaterThanThreshold",

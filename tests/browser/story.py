@@ -45,9 +45,9 @@ def play(served, wired, repo) -> dict:
     walk(wired, deploy_of(wired, v1), [
         ("gating", "gates passed", None), ("building", "built 127.0.0.1:5000/web", None),
         ("rolling_out", "1 replica", None),
-        ("verifying", "baking 1s", None), ("live", f"{v1[:12]} is live in production", {**PROBES, "failed_probes": 0,
-                                                                                       "errors_5xx": 0, "error_rate": 0.0,
-                                                                                       "last_output": "ok v1"})],
+        ("verifying", "baking 1s", None),
+        ("live", f"{v1[:12]} is live in production",
+         {**PROBES, "failed_probes": 0, "errors_5xx": 0, "error_rate": 0.0, "last_output": "ok v1"})],
          state="live", image=f"127.0.0.1:5000/web:{v1}")
 
     v2 = repo.commit("Merge pull request #7 from hubot/checkout", {"app.txt": "v2\n"})

@@ -350,10 +350,10 @@ def coalescing_misses(w: BurstWorld, landed: list[str]) -> list[str]:
         newer = [later for later in landed[i + 1:] if later in deploys
                  and _at(deploys[later]["created_at"]) < _at(d["started_at"]) - timedelta(seconds=1)]
         if newer:
+            order = "recorded in push order" if d["id"] < deploys[newer[-1]]["id"] else "recorded out of push order"
             misses.append(f"{sha[:12]} (#{i}) started at {d['started_at']} while #{landed.index(newer[-1])} "
                           f"{newer[-1][:12]} was queued since {deploys[newer[-1]]['created_at']} "
-                          f"(deploy ids {d['id']} < {deploys[newer[-1]]['id']}: "
-                          f"{'recorded in push order' if d['id'] < deploys[newer[-1]]['id'] else 'recorded out of push order'})")
+                          f"(deploy ids {d['id']} < {deploys[newer[-1]]['id']}: {order})")
     return misses
 
 

@@ -26,7 +26,8 @@ def test_demo_story_holds_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     for line in ("✔ the load balancer on", "✔ v2 is live", "✔ v3 was rolled back and reverted",
-                 "✔ production serves v2 again", '✔ the revert pull request “Revert "Rework the health check"” is merged',
+                 "✔ production serves v2 again",
+                 '✔ the revert pull request “Revert "Rework the health check"” is merged',
                  "and production agree (in_sync: True)", "✔ the author of v3 was told on the PR",
                  "✔ the deploy card in Slack #deploys says v3 was reverted",
                  "✔ the dashboard signs octocat in through the local GitHub's OAuth flow",

@@ -28,7 +28,8 @@ from tests.e2e.traffic import background_traffic
 
 pytestmark = pytest.mark.docker
 
-DROP_EMAIL = "class DropEmail < ActiveRecord::Migration[7.1]\n  def change\n    remove_column :users, :email\n  end\nend\n"
+DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
+              "  def change\n    remove_column :users, :email\n  end\nend\n")
 MIGRATION = "db/migrate/20260401000000_drop_email.rb"
 
 

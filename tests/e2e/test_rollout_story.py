@@ -155,7 +155,8 @@ def test_lock_holds_automatic_deploys_and_says_why(tmp_path, wired, cleanup):
     wired.pipeline.request(app.request(v2))
     wired.pipeline.drive(app.service, "production")
     [row] = wired.pipeline.status(app.service)
-    assert row["queue"] == [{"sha": v2, "state": "queued", "blocked_by": "lock: locked by octocat: incident 42; deploys resume when it is unlocked"}]
+    assert row["queue"] == [{"sha": v2, "state": "queued",
+                             "blocked_by": "lock: locked by octocat: incident 42; deploys resume when it is unlocked"}]
     assert app.serves() == f"{app.service} v1"
     wired.pipeline.unlock(app.service, "production", "octocat")
     wired.pipeline.drive(app.service, "production")

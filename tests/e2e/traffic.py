@@ -16,10 +16,8 @@ def background_traffic(port: int, interval: float = 0.05):
 
     def loop() -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(requests.RequestException):
                 requests.get(f"http://127.0.0.1:{port}/", timeout=2)
-            except requests.RequestException:
-                pass
             time.sleep(interval)
 
     thread = threading.Thread(target=loop, daemon=True, name="traffic")

@@ -16,7 +16,8 @@ from bot.adapters.models import ApprovalRow, DeployEventRow, DeployRow
 from sandbox.github_shapes import person_for
 from tests.e2e.github_world import SECRET
 
-DROP_EMAIL = "class DropEmail < ActiveRecord::Migration[7.1]\n  def change\n    remove_column :users, :email\n  end\nend\n"
+DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
+              "  def change\n    remove_column :users, :email\n  end\nend\n")
 
 
 def process_inbox(w) -> None:
@@ -42,7 +43,8 @@ def preview_runs(w, sha: str) -> list:
 
 def counts(store) -> dict:
     with store.session() as s:
-        return {t.__name__: s.scalar(select(func.count()).select_from(t)) for t in (DeployRow, DeployEventRow, ApprovalRow)}
+        return {t.__name__: s.scalar(select(func.count()).select_from(t))
+                for t in (DeployRow, DeployEventRow, ApprovalRow)}
 
 
 def test_an_opened_pull_request_gets_a_preview_check_run(world):
@@ -60,7 +62,8 @@ def test_an_opened_pull_request_gets_a_preview_check_run(world):
     assert run.status == "completed" and run.conclusion == "neutral"
     assert f"Merging #{number} now would wait in production: lock" in run.output["title"]
     summary = run.output["summary"]
-    assert "db/migrate/20260401000000\\_drop\\_email.rb" in summary or "db/migrate/20260401000000_drop_email.rb" in summary
+    assert ("db/migrate/20260401000000\\_drop\\_email.rb" in summary
+            or "db/migrate/20260401000000_drop_email.rb" in summary)
     assert "**contract**" in summary and "users.email" in summary
     assert "release freeze for the launch" in summary
     assert "+    replicas: 2" in summary and "takes effect once on master" in summary

@@ -180,7 +180,7 @@ def test_a_pushed_branch_cannot_make_its_author_a_deployer(wired, local_repo):
     from bot.errors import AuthError
 
     base = local_repo.work / ".github" / "deploy.yml"
-    merged = base.read_text().replace("    auto_deploy: true\n", "    auto_deploy: true\n    deployers: [\"slack:U1\"]\n")
+    merged = base.read_text().replace("    auto_deploy: true\n", '    auto_deploy: true\n    deployers: ["slack:U1"]\n')
     sha = local_repo.commit("deployers", {".github/deploy.yml": merged})
     wired.pipeline.request(DeployRequest("acme/web", local_repo.clone_url, "refs/heads/master", sha))
     sneaky = merged.replace('["slack:U1"]', '["slack:U1", "slack:U2"]')

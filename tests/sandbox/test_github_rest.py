@@ -220,7 +220,8 @@ def test_the_app_jwt_names_the_app_whose_bot_user_is_slug_bot(sandbox):
     import requests
 
     now = int(time.time())
-    token = jwt.encode({"iat": now - 60, "exp": now + 540, "iss": "12345"}, "the stand-in checks claims, not the signature", algorithm="HS256")
+    token = jwt.encode({"iat": now - 60, "exp": now + 540, "iss": "12345"},
+                       "the stand-in checks claims, not the signature", algorithm="HS256")
     answer = requests.get(f"{sandbox.url}/app", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert answer.status_code == 200 and answer.json()["slug"] == "mainline"
 

@@ -97,7 +97,8 @@ def postgres():
 def redis_server():
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail("redis-server not found: install the Debian package `redis-server` (apt-get install -y redis-server)")
+        pytest.fail("redis-server not found: install the Debian package `redis-server` "
+                    "(apt-get install -y redis-server)")
     root = Path(tempfile.mkdtemp(prefix="mainline-redis-"))
     port = free_port()
     log = open(root / "redis.log", "w")  # noqa: SIM115 - closed after the server stops

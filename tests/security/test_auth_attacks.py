@@ -108,12 +108,14 @@ def frozen(wired) -> bool:
 
 def test_attack_16_a_deployer_who_is_not_an_admin_cannot_freeze_or_unfreeze(client, wired, slack, web):
     refused = slash(client, slack, "/freeze", "my release first")
-    assert refused["text"] == ":no_entry: Only a Mainline admin may freeze; MAINLINE_ADMINS lists who is (ask one of them)."
+    assert refused["text"] == (":no_entry: Only a Mainline admin may freeze; "
+                               "MAINLINE_ADMINS lists who is (ask one of them).")
     assert refused["response_type"] == "ephemeral" and not frozen(wired)
 
     assert slash(client, slack, "/freeze", "incident 42", user=ADMIN)["text"].startswith(":snowflake:")
     refused = slash(client, slack, "/unfreeze")
-    assert refused["text"] == ":no_entry: Only a Mainline admin may unfreeze; MAINLINE_ADMINS lists who is (ask one of them)."
+    assert refused["text"] == (":no_entry: Only a Mainline admin may unfreeze; "
+                               "MAINLINE_ADMINS lists who is (ask one of them).")
     # The freeze holds: production deploys of web still wait on it.
     assert frozen(wired) and wired.store.lock_for("*", "*").reason == "incident 42"
     refusals = [e for e in wired.store.events_since() if e.kind == "refused"]
@@ -263,7 +265,8 @@ def test_attack_17_two_thousand_depends_on_lines_are_capped_unread(client, wired
     class CountingGitHub:
         """GitHub as the gate sees it: PR #8's body carries the 2,000 lines; each call is counted."""
 
-        asked: list[int] = []
+        def __init__(self) -> None:
+            self.asked: list[int] = []
 
         def get_pull(self, repo, number):
             self.asked.append(number)

@@ -42,10 +42,10 @@ LISTEN_INJECTION = HEAD + (
     '    listen: "127.0.0.1:18081\\n\\nlisten docker\\n    bind 127.0.0.1:2375\\n'
     '    server s unix@/var/run/docker.sock\\n# 127.0.0.1:18081"\n')
 
-# Attack 9: 338 bytes that expand ×9 per level: 9**9 strings if anything built them.
+# Attack 9: 338 bytes that expand 9-fold per level: 9**9 strings if anything built them.
 ALIAS_BOMB = "service: webapp\n" + 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
     f"{name}: &{name} [{','.join([f'*{prev}'] * 9)}]\n"
-    for prev, name in zip("abcdefgh", "bcdefghi"))
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True))
 
 
 def validate(tmp_path: Path, text: str, name: str = "deploy.yml") -> tuple[int, str, float]:

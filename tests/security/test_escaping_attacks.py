@@ -107,7 +107,8 @@ class Pipeline:
 
     def status(self, service=None):
         return [{"service": "web", "environment": "production", "live": {"sha": SHA, "image": "x", "since": "now"},
-                 "head": SHA, "in_sync": False, "locked": {"by": "mainline", "reason": f"revert conflicts in {HOSTILE}"},
+                 "head": SHA, "in_sync": False,
+                 "locked": {"by": "mainline", "reason": f"revert conflicts in {HOSTILE}"},
                  "queue": [{"sha": "f" * 40, "state": "queued", "blocked_by": f"repo checks: {HOSTILE}"}]}]
 
 

@@ -299,7 +299,8 @@ def _slack_headers(body: str, timestamp: str, signature: str | None = None) -> d
     import hmac
 
     digest = hmac.new(b"slack-signing-secret", f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": f"v0={digest}" if signature is None else signature,
+    return {"X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": f"v0={digest}" if signature is None else signature,
             "Content-Type": "application/x-www-form-urlencoded"}
 
 

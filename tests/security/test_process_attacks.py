@@ -9,6 +9,7 @@ Also here: log lines never carry a known secret value."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -244,10 +245,8 @@ class DemoRun:
 
     def kill(self) -> None:
         for pid in [self.proc.pid, *self.children()]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.proc.wait()
 
 
@@ -335,7 +334,8 @@ try:
 except RuntimeError:
     log.exception("upload failed")
 """
-KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsecretkeylineone0123456789\nsecretkeylinetwo0123456789abcdef\n-----END RSA PRIVATE KEY-----\n"
+KEY = ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsecretkeylineone0123456789\n"
+       "secretkeylinetwo0123456789abcdef\n-----END RSA PRIVATE KEY-----\n")
 SECRETS = {"GITHUB_TOKEN": "ghp_notarealtoken0123456789", "SLACK_BOT_TOKEN": "xoxb-not-a-real-token-42",
            "GITHUB_WEBHOOK_SECRET": "webhook-secret-value-77", "GITHUB_APP_PRIVATE_KEY": KEY,
            "AWS_SECRET_ACCESS_KEY": "aws/secret+access+key/value"}

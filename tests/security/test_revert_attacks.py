@@ -317,8 +317,8 @@ def test_a_revert_that_was_itself_reverted_is_made_again(sandbox, tmp_path):
 @pytest.mark.docker
 def test_attack_06_a_bad_release_is_reverted_by_the_bots_own_pull_request_not_the_one_waiting(world):
     world.first_release()
-    number, v2 = world.merge_pr("hubot/v2", world.app_files("v2", mode="unhealthy"), "Rework the health check",
-                                author="hubot")
+    _number, v2 = world.merge_pr("hubot/v2", world.app_files("v2", mode="unhealthy"), "Rework the health check",
+                                 author="hubot")
     # hubot may push; he gets to the revert branch first, with a "revert" that adds a backdoor.
     branch = f"mainline/revert-{v2[:12]}"
     world.sandbox.create_branch(world.repo, branch, world.head())

@@ -99,7 +99,8 @@ class PipelineDouble:
         if service is not None:
             self._known(service)
         return [{"service": "web", "environment": "production",
-                 "live": {"sha": "a1b2c3d4e5f6", "image": "127.0.0.1:5000/web:a1b2c3d", "since": "2026-01-05T10:00:00Z"},
+                 "live": {"sha": "a1b2c3d4e5f6", "image": "127.0.0.1:5000/web:a1b2c3d",
+                          "since": "2026-01-05T10:00:00Z"},
                  "head": "a1b2c3d4e5f6", "in_sync": True, "locked": None,
                  "queue": [{"sha": "feedbeefcafe", "state": "queued", "blocked_by": "outside the deploy window"}]}]
 

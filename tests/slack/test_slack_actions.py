@@ -27,7 +27,8 @@ def click(client, standin, label: str, user: str = DEPLOYER, state: str = "gatin
     response_url = standin.response_url()
     payload = {
         "type": "block_actions", "user": {"id": user, "username": "someone"},
-        "channel": {"id": "CDEPLOYS"}, "container": {"type": "message", "message_ts": "1.000001", "channel_id": "CDEPLOYS"},
+        "channel": {"id": "CDEPLOYS"},
+        "container": {"type": "message", "message_ts": "1.000001", "channel_id": "CDEPLOYS"},
         "response_url": response_url, "trigger_id": "1.2.3",
         "actions": [{"type": "button", "action_id": _card_buttons(state)[label], "block_id": "deploy-12",
                      "value": "12", "action_ts": str(time.time())}],
@@ -93,8 +94,8 @@ def test_a_stale_or_forged_click_is_401(client, standin, pipeline):
 def test_a_malformed_payload_is_400(client, pipeline):
     payloads = ["", urlencode({"payload": "{not json"}), urlencode({"payload": "[]"}),
                 urlencode({"payload": json.dumps({"type": "block_actions", "user": {"id": "U1"}})}),
-                urlencode({"payload": json.dumps({"type": "block_actions", "user": {"id": "U1"}, "channel": {"id": "C1"},
-                                                  "actions": [{"action_id": "approve:x"}]})})]
+                urlencode({"payload": json.dumps({"type": "block_actions", "user": {"id": "U1"},
+                                                  "channel": {"id": "C1"}, "actions": [{"action_id": "approve:x"}]})})]
     for body in payloads:
         answer = client.post("/slack/actions", data=body, headers=sign(body))
         assert answer.status_code == 400, body

@@ -21,7 +21,8 @@ def notice(deploy_id: int, state: str, message: str = "", kind: str = "transitio
 
 
 FORWARD = ["queued", "gating", "building", "rolling_out", "verifying", "live"]
-BAD = ["queued", "gating", "building", "rolling_out", "verifying", "rolling_back", "rolled_back", "reverting", "reverted"]
+BAD = ["queued", "gating", "building", "rolling_out", "verifying",
+       "rolling_back", "rolled_back", "reverting", "reverted"]
 
 
 def the_card(standin, channel="#deploys"):

@@ -105,7 +105,8 @@ def test_the_single_command_form_does_the_same(slash, pipeline):
 def test_rollback_to_a_release(slash, pipeline):
     slash("/rollback", "web production to 0f9e8d7")
     assert pipeline.calls == [("rollback", "web", "production", f"slack:{DEPLOYER}", "0f9e8d7")]
-    assert slash.answer["text"] == f"<@{DEPLOYER}> is rolling back web `0f9e8d7` in production: deploy #1 is rolling_back."
+    assert slash.answer["text"] == (f"<@{DEPLOYER}> is rolling back web `0f9e8d7` in production: "
+                                    "deploy #1 is rolling_back.")
 
 
 def test_rollback_to_an_unknown_release_says_so_privately(slash):

@@ -30,7 +30,8 @@ DEPLOYER = "U0DEPLOYER"  # a deployer of every sample service
 STRANGER = "U0STRANGER"  # in the workspace, in no `deployers`
 OCTOCAT = "U0OCTOCAT"  # octocat's Slack id, from MAINLINE_SLACK_USERS (see conftest)
 ACK_BUDGET = 1.0  # seconds; Slack's is 3, and nothing slow may happen before the ack
-DROP_EMAIL = "class DropEmail < ActiveRecord::Migration[7.1]\n  def change\n    remove_column :users, :email\n  end\nend\n"
+DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
+              "  def change\n    remove_column :users, :email\n  end\nend\n")
 MIGRATION = "db/migrate/20260401000000_drop_email.rb"
 FORWARD = ["queued", "gating", "building", "rolling_out", "verifying", "live"]
 REVERT = ["rolling_back", "rolled_back", "reverting", "reverted"]
@@ -378,14 +379,15 @@ def test_the_deploy_card_follows_a_deploy_and_its_buttons_work(slack, slack_wire
     assert "Blocked" not in json.dumps(card.blocks)
 
     # Roll back from the live card: production serves v1 again; the same card tells the story.
-    assert slack.press(card, "Roll back").text.startswith(f"Rolling back {svc.name} in production: deploy #{held['id']}")
+    answer = slack.press(card, "Roll back").text
+    assert answer.startswith(f"Rolling back {svc.name} in production: deploy #{held['id']}")
     pipeline.drive(svc.name, "production")
     settle_slack(wired)
     assert_state(wired, svc, v2, "reverted")
     assert svc.serves() == f"{svc.name} v1"
     card = card_of(standin, svc.channel, held["id"])
     shown = card_states(standin, card)
-    assert distinct(shown)[-5:] == ["live"] + REVERT, shown
+    assert distinct(shown)[-5:] == ["live", *REVERT], shown
     assert [b["text"]["text"] for b in card.blocks[-1]["elements"]] == ["Lock"]
 
     assert slack.press(card, "Lock").text == f":lock: You locked {svc.name} in production."
@@ -481,5 +483,6 @@ def test_the_real_app_refuses_a_forged_or_stale_slack_request(bot, standin):
     forged = bot.post("/slack/commands", data=body, headers=sign(body, secret="not-the-secret"))
     stale = bot.post("/slack/actions", data=body, headers=sign(body, timestamp=int(time.time()) - 6 * 60))
     assert (forged.status_code, forged.get_json()) == (401, {"error": "bad Slack signature"})
-    assert (stale.status_code, stale.get_json()) == (401, {"error": "request timestamp is more than 5 minutes from now"})
+    assert (stale.status_code, stale.get_json()) == (
+        401, {"error": "request timestamp is more than 5 minutes from now"})
     assert standin.responses == {}

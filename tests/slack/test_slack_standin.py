@@ -124,6 +124,6 @@ def test_the_reporters_cards_are_valid_block_kit():
     for state in ["queued", "gating", "live", "rolling_back", "reverted", "failed"]:
         n = DeployNotice(9, "web", "production", "acme/webapp", "abc1234def", state, "x" * 5000, kind="gate",
                          data={"reason": "r" * 4000, "authors": ["a"] * 300})
-        text, blocks = card(n, {})
+        _text, blocks = card(n, {})
         assert block_problems(blocks) == [], state
         assert json.dumps(blocks)

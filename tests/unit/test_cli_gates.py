@@ -15,8 +15,10 @@ from tests.conftest import DEPLOY_YML
 MIGRATIONS = Path(__file__).parents[1] / "fixtures" / "migrations"
 RAILS_CONTRACT = MIGRATIONS / "rails/db/migrate/20260302120000_remove_email_from_users.rb"
 RAILS_EXPAND = MIGRATIONS / "rails/db/migrate/20260301120000_add_nickname_to_users.rb"
-DROP_EMAIL = "class DropEmail < ActiveRecord::Migration[7.1]\n  def change\n    remove_column :users, :email\n  end\nend\n"
-ADD_NICKNAME = "class AddNickname < ActiveRecord::Migration[7.1]\n  def change\n    add_column :users, :nickname, :string\n  end\nend\n"
+DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
+              "  def change\n    remove_column :users, :email\n  end\nend\n")
+ADD_NICKNAME = ("class AddNickname < ActiveRecord::Migration[7.1]\n"
+                "  def change\n    add_column :users, :nickname, :string\n  end\nend\n")
 
 
 @pytest.fixture

@@ -118,7 +118,9 @@ def history(tmp_path):
     git(tmp_path, "clone", "--quiet", str(bare), str(work))
     git(work, "checkout", "--quiet", "-b", "master")
     t0 = datetime(2026, 12, 1)
-    day = lambda n: t0 + timedelta(days=n)
+
+    def day(n: int) -> datetime:
+        return t0 + timedelta(days=n)
 
     def commit(message: str, when: datetime) -> str:
         (work / f"{message}.txt").write_text(message)
@@ -146,7 +148,10 @@ def history(tmp_path):
 def test_each_change_began_at_its_earliest_commit_a_merge_at_its_branch_s_first(tmp_path, history):
     clone_url, shas, day = history
     graph = GitClient(tmp_path / "cache").commit_graph(clone_url, shas["c0"], shas["p"])
-    stamp = lambda d: int(d.replace(tzinfo=UTC).timestamp())
+
+    def stamp(d: datetime) -> int:
+        return int(d.replace(tzinfo=UTC).timestamp())
+
     # c3 was pushed on its own; the merge brought f1 and f2 (the branch's merge of master is not its work).
     assert change_starts(graph, shas["p"]) == [(shas["c3"], stamp(day(3))), (shas["m"], stamp(day(1))),
                                               (shas["p"], stamp(day(6)))]

@@ -11,7 +11,8 @@ from bot.adapters.models import ApprovalRow, DeployEventRow, DeployRow
 from bot.cli import main
 from bot.domain import DeployRequest
 
-DROP_EMAIL = "class DropEmail < ActiveRecord::Migration[7.1]\n  def change\n    remove_column :users, :email\n  end\nend\n"
+DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
+              "  def change\n    remove_column :users, :email\n  end\nend\n")
 
 
 @pytest.fixture
@@ -27,12 +28,14 @@ def mainline(settings, monkeypatch):
 
 def counts(store) -> dict:
     with store.session() as s:
-        return {t.__name__: s.scalar(select(func.count()).select_from(t)) for t in (DeployRow, DeployEventRow, ApprovalRow)}
+        return {t.__name__: s.scalar(select(func.count()).select_from(t))
+                for t in (DeployRow, DeployEventRow, ApprovalRow)}
 
 
 def test_deploy_dry_run_prints_the_preview_and_changes_nothing(wired, local_repo, mainline):
     v1 = local_repo.commit("v1")
-    wired.pipeline.request(DeployRequest(repo="acme/web", clone_url=local_repo.clone_url, ref="refs/heads/master", sha=v1))
+    wired.pipeline.request(DeployRequest(repo="acme/web", clone_url=local_repo.clone_url, ref="refs/heads/master",
+                                         sha=v1))
     service = wired.store.service("web")
     wired.store.set_live(service.id, "production", v1, "127.0.0.1:5000/web:v1", None, None)
     v2 = local_repo.commit("Drop users.email", {"db/migrate/20260401000000_drop_email.rb": DROP_EMAIL})
@@ -52,7 +55,8 @@ def test_deploy_dry_run_prints_the_preview_and_changes_nothing(wired, local_repo
 
 def test_deploy_dry_run_of_an_unknown_ref_says_so(wired, local_repo, mainline):
     v1 = local_repo.commit("v1")
-    wired.pipeline.request(DeployRequest(repo="acme/web", clone_url=local_repo.clone_url, ref="refs/heads/master", sha=v1))
+    wired.pipeline.request(DeployRequest(repo="acme/web", clone_url=local_repo.clone_url, ref="refs/heads/master",
+                                         sha=v1))
     result = CliRunner().invoke(main, ["deploy", "web", "--dry-run", "--ref", "nope"])
     assert result.exit_code == 1
     assert "no commit or branch 'nope'" in result.output

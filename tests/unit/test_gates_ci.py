@@ -48,7 +48,8 @@ def test_check_run_in_progress_waits():
 
 
 def test_failure_blocks_naming_the_context_and_its_description():
-    result = gate(["ci/build", "lint"], [status("ci/build", "failure", description="3 tests failed"), status("lint", "pending")])
+    result = gate(["ci/build", "lint"],
+                  [status("ci/build", "failure", description="3 tests failed"), status("lint", "pending")])
     assert result.status is GateStatus.BLOCK
     assert "ci/build is failure: 3 tests failed" in result.reason
 

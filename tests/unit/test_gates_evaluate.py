@@ -32,7 +32,8 @@ migrations: {policy: allow-expand}
 depends_on: [api]
 """
 )
-GREEN = CiInput(statuses=[ContextState.from_status("ci/build", "success", NOW - timedelta(minutes=5))], pending_since=NOW)
+GREEN = CiInput(statuses=[ContextState.from_status("ci/build", "success", NOW - timedelta(minutes=5))],
+                pending_since=NOW)
 
 
 def inputs(**changes) -> GateInputs:

@@ -14,7 +14,8 @@ from bot.errors import NotFoundError
 from bot.gating import Gatekeeper
 from tests.conftest import DEPLOY_YML, LocalRepo
 
-DROP_EMAIL = "class DropEmail < ActiveRecord::Migration[7.1]\n  def change\n    remove_column :users, :email\n  end\nend\n"
+DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
+              "  def change\n    remove_column :users, :email\n  end\nend\n")
 
 
 class FakeGitHub:
@@ -87,8 +88,9 @@ def test_a_depends_on_github_cannot_find_waits_with_the_reason(tmp_path, wired, 
     sha = local_repo.commit("Show new prices\n\nDepends-On: acme/api#99")
     wired.pipeline.request(request(local_repo, "acme/web", sha))
     wired.pipeline.drive("web", "production")  # before the fix: NotFoundError out of the driver
-    assert blocked_by(wired, "web", sha) == ("depends-on: waiting for these to be live in production first: "
-                                             "acme/api#99 (could not look it up on GitHub: pull acme/api#99: Not Found)")
+    assert blocked_by(wired, "web", sha) == (
+        "depends-on: waiting for these to be live in production first: "
+        "acme/api#99 (could not look it up on GitHub: pull acme/api#99: Not Found)")
 
 
 def test_a_pr_body_that_cannot_be_read_waits_rather_than_deploying_past_it(wired, github, local_repo):
@@ -100,7 +102,8 @@ def test_a_pr_body_that_cannot_be_read_waits_rather_than_deploying_past_it(wired
 
 
 def test_a_queued_check_run_without_a_time_is_pending_not_a_crash(wired, github, local_repo):
-    local_repo.write(".github/deploy.yml", DEPLOY_YML.format(service="web", port=18080) + "required_contexts: [ci/build]\n")
+    local_repo.write(".github/deploy.yml",
+                     DEPLOY_YML.format(service="web", port=18080) + "required_contexts: [ci/build]\n")
     sha = local_repo.commit("v1")
     github.contexts[sha] = [CiContext("ci/build", "success", datetime(2026, 3, 1, tzinfo=UTC), "status"),
                             CiContext("ci/build", "pending", None, "check_run")]  # re-run queued just now
@@ -119,7 +122,8 @@ def test_a_migrations_wait_says_how_to_approve_this_deploy(wired, github, local_
     [view] = wired.pipeline.request(request(local_repo, "acme/web", v2))
     wired.pipeline.drive("web", "production")
     why = blocked_by(wired, "web", v2)
-    assert why.startswith("migrations: waiting for approval of contract migration db/migrate/20260401000000_drop_email.rb")
+    assert why.startswith("migrations: waiting for approval of contract migration "
+                          "db/migrate/20260401000000_drop_email.rb")
     assert why.endswith(f"; approve with `mainline approve {view['id']}` or reject with "
                         f"`mainline reject {view['id']} --reason …`")
     assert [a.status for a in wired.store.pending_approvals(view["id"])] == ["pending"]

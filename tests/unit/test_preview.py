@@ -22,7 +22,8 @@ from bot.errors import NotFoundError
 from bot.preview import PullInfo, preview, render_preview_markdown, render_preview_text
 from tests.conftest import DEPLOY_YML
 
-DROP_EMAIL = "class DropEmail < ActiveRecord::Migration[7.1]\n  def change\n    remove_column :users, :email\n  end\nend\n"
+DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
+              "  def change\n    remove_column :users, :email\n  end\nend\n")
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -34,7 +35,8 @@ def tomorrow_only_window() -> str:
     """A production window open only tomorrow (UTC), 09:00 to 17:00: closed now, whatever the time."""
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     return DEPLOY_YML.format(service="web", port=18080).replace(
-        "    replicas: 1\n", f"    replicas: 1\n    window: {{days: {DAYS[tomorrow.weekday()]}, hours: \"09:00-17:00\"}}\n", 1)
+        "    replicas: 1\n",
+        f'    replicas: 1\n    window: {{days: {DAYS[tomorrow.weekday()]}, hours: "09:00-17:00"}}\n', 1)
 
 
 def counts(store) -> dict:

@@ -13,8 +13,8 @@ from bot.settings import SettingsError, load_settings
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MAINLINE_", "GITHUB_", "SLACK_"))}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=dict(clean, **env), capture_output=True, check=False,
-                          text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=dict(clean, **env), capture_output=True,
+                          check=False, text=True, timeout=60)
 
 
 def test_invalid_setting_stops_the_process_with_its_name(tmp_path):

@@ -1,5 +1,6 @@
 """The deploy state machine of DESIGN.md, as the engine enforces it, and its diagram in the README."""
 
+from itertools import pairwise
 from pathlib import Path
 
 from bot.domain import TERMINAL_STATES, TRANSITIONS, DeployState, can_transition, mermaid
@@ -11,7 +12,7 @@ def test_the_forward_path_and_the_failure_path_are_allowed():
     forward = [S.QUEUED, S.GATING, S.BUILDING, S.ROLLING_OUT, S.VERIFYING, S.LIVE]
     failure = [S.VERIFYING, S.ROLLING_BACK, S.ROLLED_BACK, S.REVERTING, S.REVERTED]
     for path in (forward, failure):
-        for src, dst in zip(path, path[1:]):
+        for src, dst in pairwise(path):
             assert can_transition(src, dst), f"{src.value} -> {dst.value}"
 
 
@@ -38,4 +39,5 @@ def test_every_state_has_a_row_in_the_table():
 
 def test_the_readme_shows_the_state_diagram_generated_from_the_table():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    assert f"```mermaid\n{mermaid()}```" in readme, "regenerate it: python -c 'from bot.domain import mermaid; print(mermaid())'"
+    assert f"```mermaid\n{mermaid()}```" in readme, (
+        "regenerate it: python -c 'from bot.domain import mermaid; print(mermaid())'")
