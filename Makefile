@@ -35,7 +35,7 @@ lint: install
 	$(BIN)/ruff check bot handlers checks sandbox tests bench
 	$(BIN)/mypy
 
-test: services
+test: lint services
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 demo: services
