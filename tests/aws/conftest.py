@@ -4,6 +4,7 @@ builds and parses from the service models."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -93,7 +94,9 @@ def local_image(docker_client, tmp_path_factory) -> str:
     tag = "mainline-aws-test:local"
     docker_client.images.build(path=str(context), tag=tag, rm=True)
     yield tag
-    docker_client.images.remove(tag, force=True)
+    # Another run on the same engine may have removed the shared tag already.
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        docker_client.images.remove(tag, force=True)
 
 
 @pytest.fixture
