@@ -31,6 +31,11 @@ rollback: {{auto: true, revert: push}}
 """
 
 
+# A Rails migration that drops a column: what the migrations gate calls contract.
+DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
+              "  def change\n    remove_column :users, :email\n  end\nend\n")
+
+
 @pytest.fixture(autouse=True)
 def fail_on_error_logs(caplog):
     """A test fails when something logs at ERROR that the test did not expect."""
@@ -59,6 +64,23 @@ def wired(settings):
     from bot.wiring import wire
 
     return wire(settings)
+
+
+@pytest.fixture
+def mainline(settings, monkeypatch):
+    """Run `mainline ARGS…` (click's runner, in process) against the same database and state dir
+    as the `wired` fixture, as an operator on the host; returns click's Result."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    for name in ("GITHUB_TOKEN", "GITHUB_APP_ID", "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MAINLINE_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("MAINLINE_QUEUE_URL", settings.queue_url)
+    monkeypatch.setenv("MAINLINE_STATE_DIR", str(settings.state_dir))
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
 
 
 @pytest.fixture

@@ -14,22 +14,18 @@ from datetime import UTC, datetime
 import docker
 import pytest
 import requests
-from click.testing import CliRunner
 
 from bot.adapters.github_port import CiContext
 from bot.adapters.haproxy import HAProxy
-from bot.cli import main
 from bot.domain import DeployRequest
 from bot.gating import Gatekeeper
 from sandbox.sample_app import write_sample_app
-from tests.conftest import LocalRepo, authed, git
+from tests.conftest import DROP_EMAIL, LocalRepo, authed, git
 from tests.e2e.test_rollout_story import free_port, states
 from tests.e2e.traffic import background_traffic
 
 pytestmark = pytest.mark.docker
 
-DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
-              "  def change\n    remove_column :users, :email\n  end\nend\n")
 MIGRATION = "db/migrate/20260401000000_drop_email.rb"
 
 
@@ -96,16 +92,10 @@ def make_app(tmp_path, settings):
 
 
 @pytest.fixture
-def mainline(settings, monkeypatch):
-    """`mainline ARGS…` on the same database as the `wired` fixture."""
-    for name in ("GITHUB_TOKEN", "GITHUB_APP_ID", "SLACK_BOT_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MAINLINE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("MAINLINE_QUEUE_URL", settings.queue_url)
-    monkeypatch.setenv("MAINLINE_STATE_DIR", str(settings.state_dir))
-
+def mainline(mainline):
+    """`mainline ARGS…` (tests/conftest.py's), asserting it succeeded; its output."""
     def run(*args: str):
-        result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+        result = mainline(*args)
         assert result.exit_code == 0, result.output
         return result.output
 

@@ -14,10 +14,8 @@ from sqlalchemy import func, select
 from bot import webhook
 from bot.adapters.models import ApprovalRow, DeployEventRow, DeployRow
 from sandbox.github_shapes import person_for
+from tests.conftest import DROP_EMAIL
 from tests.e2e.github_world import SECRET
-
-DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
-              "  def change\n    remove_column :users, :email\n  end\nend\n")
 
 
 def process_inbox(w) -> None:

@@ -20,11 +20,9 @@ import time
 import uuid
 
 import pytest
-from click.testing import CliRunner
 
 from bot import webhook
 from bot.adapters.inbox import Inbox
-from bot.cli import main
 from tests.conftest import SECRET, LocalRepo
 from tests.handlers.test_github_webhook import (
     example,
@@ -47,16 +45,6 @@ def settings(settings, tmp_path):
 def local_repo(local_repo, settings):
     publish(local_repo, settings)
     return local_repo
-
-
-@pytest.fixture
-def mainline(settings, monkeypatch):
-    """`mainline ARGS…` on the same database as the `wired` fixture, as an operator on the host."""
-    monkeypatch.setenv("MAINLINE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("MAINLINE_QUEUE_URL", settings.queue_url)
-    monkeypatch.setenv("MAINLINE_STATE_DIR", str(settings.state_dir))
-    runner = CliRunner()
-    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
 
 
 def production_deploys(wired, service: str = "web") -> list[str]:

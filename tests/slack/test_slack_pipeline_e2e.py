@@ -22,7 +22,7 @@ from slack_testkit import sign
 from bot.domain import DeployRequest
 from bot.pipeline import wait_until
 from sandbox.sample_app import write_sample_app
-from tests.conftest import LocalRepo, git
+from tests.conftest import DROP_EMAIL, LocalRepo, git
 
 pytestmark = pytest.mark.docker
 
@@ -30,8 +30,6 @@ DEPLOYER = "U0DEPLOYER"  # a deployer of every sample service
 STRANGER = "U0STRANGER"  # in the workspace, in no `deployers`
 OCTOCAT = "U0OCTOCAT"  # octocat's Slack id, from MAINLINE_SLACK_USERS (see conftest)
 ACK_BUDGET = 1.0  # seconds; Slack's is 3, and nothing slow may happen before the ack
-DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
-              "  def change\n    remove_column :users, :email\n  end\nend\n")
 MIGRATION = "db/migrate/20260401000000_drop_email.rb"
 FORWARD = ["queued", "gating", "building", "rolling_out", "verifying", "live"]
 REVERT = ["rolling_back", "rolled_back", "reverting", "reverted"]

@@ -6,35 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from bot.cli import main
 from bot.domain import DeployRequest, GateStatus
-from tests.conftest import DEPLOY_YML
+from tests.conftest import DEPLOY_YML, DROP_EMAIL
 
 MIGRATIONS = Path(__file__).parents[1] / "fixtures" / "migrations"
 RAILS_CONTRACT = MIGRATIONS / "rails/db/migrate/20260302120000_remove_email_from_users.rb"
 RAILS_EXPAND = MIGRATIONS / "rails/db/migrate/20260301120000_add_nickname_to_users.rb"
-DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
-              "  def change\n    remove_column :users, :email\n  end\nend\n")
 ADD_NICKNAME = ("class AddNickname < ActiveRecord::Migration[7.1]\n"
                 "  def change\n    add_column :users, :nickname, :string\n  end\nend\n")
-
-
-@pytest.fixture
-def mainline(settings, monkeypatch):
-    """Run `mainline ARGS…` against the same database and state dir as the `wired` fixture."""
-    for name in ("GITHUB_TOKEN", "GITHUB_APP_ID", "SLACK_BOT_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MAINLINE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("MAINLINE_QUEUE_URL", settings.queue_url)
-    monkeypatch.setenv("MAINLINE_STATE_DIR", str(settings.state_dir))
-    runner = CliRunner()
-
-    def run(*args: str):
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    return run
 
 
 def request(local_repo, sha: str) -> DeployRequest:

@@ -3,27 +3,13 @@ is queued, recorded or asked for."""
 
 from __future__ import annotations
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from bot.adapters.models import ApprovalRow, DeployEventRow, DeployRow
 from bot.cli import main
 from bot.domain import DeployRequest
-
-DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
-              "  def change\n    remove_column :users, :email\n  end\nend\n")
-
-
-@pytest.fixture
-def mainline(settings, monkeypatch):
-    for name in ("GITHUB_TOKEN", "GITHUB_APP_ID", "SLACK_BOT_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MAINLINE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("MAINLINE_QUEUE_URL", settings.queue_url)
-    monkeypatch.setenv("MAINLINE_STATE_DIR", str(settings.state_dir))
-    runner = CliRunner()
-    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
+from tests.conftest import DROP_EMAIL
 
 
 def counts(store) -> dict:

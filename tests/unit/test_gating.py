@@ -12,10 +12,7 @@ from bot.adapters.github_port import CiContext, PullRequest
 from bot.domain import DeployRequest, GateStatus
 from bot.errors import NotFoundError
 from bot.gating import Gatekeeper
-from tests.conftest import DEPLOY_YML, LocalRepo
-
-DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
-              "  def change\n    remove_column :users, :email\n  end\nend\n")
+from tests.conftest import DEPLOY_YML, DROP_EMAIL, LocalRepo
 
 
 class FakeGitHub:

@@ -20,10 +20,8 @@ from bot.adapters.pr_store import PullRequests
 from bot.domain import DeployRequest
 from bot.errors import NotFoundError
 from bot.preview import PullInfo, preview, render_preview_markdown, render_preview_text
-from tests.conftest import DEPLOY_YML
+from tests.conftest import DEPLOY_YML, DROP_EMAIL
 
-DROP_EMAIL = ("class DropEmail < ActiveRecord::Migration[7.1]\n"
-              "  def change\n    remove_column :users, :email\n  end\nend\n")
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
