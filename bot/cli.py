@@ -120,7 +120,7 @@ def worker() -> None:
 
     SIGINT or SIGTERM stops it within seconds; the deploys it was moving hand their leases back
     and resume on the next worker."""
-    from bot.shutdown import on_stop_signals, release_leases_held_by, stop_worker
+    from bot.shutdown import on_stop_signals, stop_worker
     from bot.wiring import poll_inbox, wire
 
     settings = _settings()
@@ -151,7 +151,7 @@ def worker() -> None:
             consumer.check_worker_health()  # huey's own loop does this; we run the loop
     finally:
         stop.set()
-        stop_worker(consumer, helpers, lambda: release_leases_held_by(wired.store, wired.pipeline.owner))
+        stop_worker(consumer, helpers, lambda: wired.store.release_leases_held_by(wired.pipeline.owner))
 
 
 @main.command()

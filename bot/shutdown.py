@@ -182,11 +182,6 @@ def stop_worker(consumer, helpers: list[threading.Thread], release_leases, grace
     log.info("worker stopped")
 
 
-def release_leases_held_by(store, owner: str) -> int:
-    """Free every environment lease `owner` holds (see Store.release_leases_held_by)."""
-    return store.release_leases_held_by(owner)
-
-
 def stop_foreign_group(pgid: int, grace: float = 5.0) -> None:
     """Stop a process group we did not start (an earlier run's orphans): SIGTERM, then SIGKILL."""
     try:

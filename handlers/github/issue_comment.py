@@ -114,10 +114,6 @@ def resolve(command: PrCommand, config: DeployConfig) -> Resolved:
     return resolved
 
 
-def takes_branch(config: DeployConfig, environment: str, branch: str) -> bool:
-    return authority.takes_branch(config, environment, branch)
-
-
 # -- answering ------------------------------------------------------------------------------------
 
 
@@ -234,7 +230,7 @@ def authorise(job: Job, command: PrCommand) -> None:
 def _deploy(job: Job) -> str:
     env, pull, talk = job.target.environment, job.pull, job.talk
     refuse_fork(pull, talk.repo)
-    if not pull.merged and takes_branch(job.config, env, pull.head_ref):
+    if not pull.merged and authority.takes_branch(job.config, env, pull.head_ref):
         job.pipeline.request(DeployRequest(talk.repo, job.clone_url, f"refs/heads/{pull.head_ref}", pull.head_sha,
                                            environment=env, requested_by=talk.who, manual=True,
                                            pull_numbers=(talk.number,)))

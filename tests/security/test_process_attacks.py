@@ -26,6 +26,7 @@ import requests
 from bot.domain import DeployRequest
 from bot.pipeline import wait_until
 from bot.settings import load_settings
+from sandbox.demo_setup import port_free
 from tests.conftest import SECRET, LocalRepo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,16 +37,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def group_members(pgid: int) -> list[int]:
