@@ -120,14 +120,20 @@ class Demo:
     def stop(self) -> None:
         """Stop the bot's processes (the worker hands its leases back), the stand-ins and the app."""
         self.stop_timeline.set()
-        stop_process_groups(self.procs, grace=8)
+        started = time.monotonic()
+        stop_process_groups(self.procs, grace=5)
+        bot_stopped = time.monotonic()
         if self._github is not None:
             self._github.stop()
         if self._slack is not None:
             self._slack.stop()
+        stand_ins_stopped = time.monotonic()
         if self.owns_app:  # not when it refused to start because another demo runs
             remove_app(self.state, self.ports.lb)
             (self.state / PIDS).unlink(missing_ok=True)
+        done = time.monotonic()
+        say(f"stopped in {done - started:.1f}s (bot {bot_stopped - started:.1f}s, stand-ins "
+            f"{stand_ins_stopped - bot_stopped:.1f}s, app {done - stand_ins_stopped:.1f}s)")
 
     # -- watching ------------------------------------------------------------------------------
 

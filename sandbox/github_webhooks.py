@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -78,6 +79,11 @@ class WebhookSender:
 
     def stop(self) -> None:
         if self._thread:
+            # Deliveries still queued are dropped: nobody listens for them once we stop.
+            with contextlib.suppress(queue.Empty):
+                while (dropped := self._queue.get_nowait()) is not None:
+                    dropped.error = "not delivered: the local GitHub stopped"
+                    dropped.done.set()
             self._queue.put(None)
             self._thread.join(timeout=10)
             self._thread = None

@@ -260,11 +260,11 @@ def test_attack_22_sigterm_stops_the_demo_and_everything_it_started(tmp_path):
         took = sigterm_and_time(demo.proc)
     finally:
         demo.kill()
-    assert took < STOPPED_WITHIN, f"the demo took {took:.1f}s to stop"
+    assert took < STOPPED_WITHIN, f"the demo took {took:.1f}s to stop:\n{demo.output()[-3000:]}"
     assert all(gone(pid) and group_members(pid) == [] for pid in children), "a child of the demo outlived it"
     assert wait_until(demo.ports_free, 5, 0.2), "a port of the demo is still taken after it stopped"
     assert leases_held(demo.state) == [], "the demo's worker kept its lease"
-    assert "stopped (SIGTERM) before the story finished" in demo.output()
+    assert "stopped (SIGTERM) before the story finished" in demo.output(), demo.output()[-3000:]
 
 
 @pytest.mark.docker

@@ -385,7 +385,9 @@ def test_the_deploy_card_follows_a_deploy_and_its_buttons_work(slack, slack_wire
     assert svc.serves() == f"{svc.name} v1"
     card = card_of(standin, svc.channel, held["id"])
     shown = card_states(standin, card)
-    assert distinct(shown)[-5:] == ["live", *REVERT], shown
+    # Updates coalesce to the latest state when they queue up, so a step may be skipped; the card
+    # never goes backwards and ends on the outcome.
+    assert shown[-1] == "reverted" and in_order(distinct(shown[shown.index("live"):]), ["live", *REVERT]), shown
     assert [b["text"]["text"] for b in card.blocks[-1]["elements"]] == ["Lock"]
 
     assert slack.press(card, "Lock").text == f":lock: You locked {svc.name} in production."
@@ -420,7 +422,7 @@ def test_a_bad_release_card_goes_through_rollback_and_revert(slack_wired, standi
     assert svc.serves() == f"{svc.name} v1"
     card = card_of(standin, svc.channel, bad["id"])
     shown = card_states(standin, card)
-    assert shown[0] == "queued" and distinct(shown)[-4:] == REVERT, shown
+    assert shown[0] == "queued" and shown[-1] == "reverted", shown
     assert in_order(distinct(shown), FORWARD[:-1] + REVERT), shown
     thread = thread_texts(standin, card)
     broadcast = [c.params["text"] for c in standin.calls
