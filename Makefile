@@ -35,6 +35,10 @@ lint: install
 	$(BIN)/ruff check bot handlers checks sandbox tests bench
 	$(BIN)/mypy
 
+# The redesign's layout rules (#10): module and class sizes, no import cycle (lazy imports included).
+layout: install
+	$(BIN)/python scripts/check_layout.py
+
 test: lint services
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -25,10 +25,10 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.adapters.docker_build import DockerBuilder  # noqa: E402
-from bot.adapters.docker_target import LABEL_SERVICE, DockerTarget  # noqa: E402
-from bot.adapters.haproxy import HAProxy  # noqa: E402
 from bot.domain import HealthPolicy, RolloutPlan  # noqa: E402
+from bot.infra.targets.docker.build import DockerBuilder  # noqa: E402
+from bot.infra.targets.docker.haproxy import HAProxy  # noqa: E402
+from bot.infra.targets.docker.target import LABEL_SERVICE, DockerTarget  # noqa: E402
 from sandbox.sample_app import write_sample_app  # noqa: E402
 
 MAX_REQUESTS = 200_000

@@ -26,8 +26,9 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
-from bot.adapters.slack import SlackReporter, SlackWeb
 from bot.config import DeployConfig, Environment
+from bot.infra.slack.web import SlackWeb
+from bot.notify.slack_reporter import SlackReporter
 from handlers.slack import actions as slack_actions
 from handlers.slack import commands as slack_commands
 from handlers.slack.common import SlackDeps, thread_pool_runner

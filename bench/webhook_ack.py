@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from bot import webhook  # noqa: E402
-from bot.adapters.inbox import Inbox  # noqa: E402
+from bot.infra.db.inbox import Inbox  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 TARGET_RATIO = 1.5
@@ -441,7 +441,7 @@ def main() -> int:
 
     print()
     print(f"handler pieces in-process (no HTTP, no gunicorn), {args.pieces} deliveries per column; inbox = "
-          f"bot.adapters.inbox.Inbox.record; under {args.piece_threads} threads the times include waiting for locks:")
+          f"bot.infra.db.inbox.Inbox.record; under {args.piece_threads} threads the times include waiting for locks:")
     print_pieces_table({t: time_pieces(body, args.pieces, t) for t in (1, args.piece_threads)})
     return 1 if errors else 0
 

@@ -11,12 +11,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from bot import oauth, pages
-from bot.adapters.clock import SystemClock
-from bot.adapters.inbox import Inbox
 from bot.auth import SESSION_COOKIE, Authenticator, Principal
 from bot.dora import DoraCollector, four_keys, parse_days
 from bot.errors import MainlineError, NotFoundError
-from bot.release_reporter import releases_view
+from bot.infra.clock import SystemClock
+from bot.infra.db.inbox import Inbox
+from bot.notify.release_reporter import releases_view
 from bot.settings import Settings
 from bot.sync_metrics import SyncCollector
 from handlers.github import intake as github_intake

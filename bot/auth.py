@@ -13,9 +13,9 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.adapters.models import ApiTokenRow, WebSessionRow
 from bot.domain import utcnow
 from bot.errors import MainlineError, NotFoundError
+from bot.infra.db.models import ApiTokenRow, WebSessionRow
 
 SCOPES = ("read", "deploy")  # deploy includes read
 TOKEN_PREFIX = "mlt_"  # recognisable in a leaked log or a secret scanner

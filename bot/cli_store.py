@@ -10,7 +10,7 @@ import click
 def open_store():
     """The configured store, migrated (a fresh install may run these before the bot ever did);
     a bad setting stops with its name, as every command does."""
-    from bot.adapters.store import Store
+    from bot.infra.db.store import Store
     from bot.settings import SettingsError, load_settings
 
     try:

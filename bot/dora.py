@@ -3,7 +3,7 @@
 Definitions (DORA's, on Mainline's events):
 - deployment frequency: deploys that reached `live` in the window, per day;
 - lead time for changes: from each change's first commit to it running live (the `lead_time`
-  events bot/dora_reporter.py writes as a release goes live), the median;
+  events bot/notify/dora_reporter.py writes as a release goes live), the median;
 - change failure rate: deploys judged bad (a `rolling_back` event: verification or rollout
   failed, or a person rolled a live release back) over all deploys that went out (went live or
   were judged bad). A rollback forced by infrastructure errors judges nothing and counts in neither;
@@ -23,9 +23,9 @@ from datetime import date, datetime, timedelta
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Date, and_, distinct, func, or_, select
 
-from bot.adapters.models import DeployEventRow, DeployRow, EnvironmentRow, ServiceRow
 from bot.domain import utcnow
 from bot.errors import MainlineError, NotFoundError
+from bot.infra.db.models import DeployEventRow, DeployRow, EnvironmentRow, ServiceRow
 
 WINDOWS = (7, 30, 90)
 MAX_DAYS = 365

@@ -25,7 +25,7 @@ class Gatekeeper:
     """The pre-build gates of one queued deploy: config, lock, window, CI, migrations, depends-on."""
 
     def __init__(self, github=None, clock=lambda: datetime.now(UTC)):
-        self.github = github  # bot.adapters.github_port.GitHost, or None when not configured
+        self.github = github  # bot.ports.GitHost, or None when not configured
         self.clock = clock
 
     def __call__(self, pipeline, service, deploy) -> list[GateResult]:

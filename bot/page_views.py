@@ -7,9 +7,9 @@ import logging
 import re
 from datetime import datetime, timedelta
 
-from bot.adapters.pr_store import PullRequests
 from bot.config import DeployConfig
 from bot.domain import DeployState
+from bot.infra.db.pull_requests import PullRequests
 
 log = logging.getLogger("mainline.pages")
 

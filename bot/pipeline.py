@@ -7,16 +7,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.adapters.pr_store import PullRequests
 from bot.config import DeployConfig
 from bot.domain import DeployRequest, GateResult
+from bot.domain.records import ServiceRecord
 from bot.engine.context import Context, PipelineOptions
 from bot.engine.driver import MAX_STEP_FAILURES, MAX_TRANSIENT_FAILURES, Driver
 from bot.engine.notices import Notices
 from bot.engine.picking import Picker
 from bot.engine.steps import INFRASTRUCTURE
 from bot.engine.transitions import Transitions
-from bot.ports import DeployNotice, DeployStore, ServiceRecord, Wiring
+from bot.infra.db.pull_requests import PullRequests
+from bot.ports import DeployNotice, DeployStore, Wiring
 from bot.usecases.commands import Commands
 from bot.usecases.intake import Intake, clone_url_for
 from bot.usecases.queries import Queries

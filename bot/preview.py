@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from bot.adapters.pr_store import PullRequests
 from bot.commit_messages import pull_numbers_in
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
 from bot.domain import GateResult, GateStatus, Lock
 from bot.errors import MainlineError, NotFoundError
 from bot.gating import Gatekeeper
+from bot.infra.db.pull_requests import PullRequests
 from bot.preview_images import image_change
 from bot.preview_render import render_preview_markdown, render_preview_text
 from checks.evaluate import evaluate

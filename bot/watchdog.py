@@ -12,10 +12,11 @@ from typing import Any
 
 from bot.authority import follows_production
 from bot.domain import DeployRequest, DeployState, utcnow
+from bot.domain.records import ServiceRecord
 from bot.engine.context import Context
 from bot.engine.notices import Notices
 from bot.errors import MainlineError
-from bot.ports import DeployNotice, DeployStore, ServiceRecord
+from bot.ports import DeployNotice, DeployStore
 
 log = logging.getLogger("mainline.watchdog")
 

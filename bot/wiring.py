@@ -13,21 +13,21 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr, ValidationError
 
 from bot import webhook
-from bot.adapters.git import GitClient
-from bot.adapters.queue import Queue, make_huey
-from bot.adapters.store import Store
 from bot.config import ConfigError, ConfigProblem, DeployConfig
 from bot.gating import Gatekeeper
+from bot.infra.db.queue import Queue, make_huey
+from bot.infra.db.store import Store
+from bot.infra.git import GitClient
 from bot.logs import log_context
+from bot.notify.reporting import github_host, pull_request_reverter, reporters_for, slack_for
 from bot.pipeline import Pipeline, PipelineOptions, Wiring
-from bot.reporting import github_host, pull_request_reverter, reporters_for, slack_for
 from bot.routing import Router
 from bot.settings import Settings
 
 if TYPE_CHECKING:
     # Imported where first used: docker and boto3 load only in a process that needs them.
-    from bot.adapters.docker_target import DockerTarget
-    from bot.adapters.ecs_target import EcsTarget
+    from bot.infra.targets.docker.target import DockerTarget
+    from bot.infra.targets.ecs.target import EcsTarget
 
 log = logging.getLogger("mainline.wiring")
 
@@ -49,7 +49,7 @@ class Targets:
             return self._ecs(service, environment, env)
         with self._lock:
             if self._docker is None:
-                from bot.adapters.docker_target import DockerTarget
+                from bot.infra.targets.docker.target import DockerTarget
 
                 self._docker = DockerTarget(self.settings.state_dir)
             return self._docker
@@ -58,8 +58,8 @@ class Targets:
     def _ecs(self, service: str, environment: str, env):
         import boto3
 
-        from bot.adapters.ecr import EcrRegistry
-        from bot.adapters.ecs_target import EcsTarget
+        from bot.infra.aws.ecr import EcrRegistry
+        from bot.infra.targets.ecs.target import EcsTarget
 
         if env.ecs is None:
             raise ConfigError([ConfigProblem(None, f"environments.{environment}.ecs",
@@ -81,7 +81,7 @@ class LazyBuilder:
 
     @cached_property
     def _builder(self):
-        from bot.adapters.docker_build import DockerBuilder
+        from bot.infra.targets.docker.build import DockerBuilder
 
         return DockerBuilder(registry=self.registry)
 
@@ -97,7 +97,7 @@ class LazyChecker:
 
     @cached_property
     def _runner(self):
-        from bot.adapters.check_runner import ContainerCheckRunner
+        from bot.infra.check_runner import ContainerCheckRunner
 
         return ContainerCheckRunner()
 
@@ -112,7 +112,7 @@ class Wired:
     queue: Queue
     pipeline: Pipeline
     router: Router
-    slack: object | None = None  # bot.adapters.slack.SlackReporter, when SLACK_BOT_TOKEN is set
+    slack: object | None = None  # bot.notify.slack_reporter.SlackReporter, when SLACK_BOT_TOKEN is set
 
     # Seconds before a failed delivery's next try, by attempts so far (tests make it 0).
     retry_delay: Callable[[int], float] = field(default=lambda attempts: retry_delay(attempts))

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import docker
 
-from bot.adapters.haproxy import HAProxy
-from bot.adapters.store import Store
 from bot.auth import ApiTokens
+from bot.infra.db.store import Store
+from bot.infra.targets.docker.haproxy import HAProxy
 from bot.shutdown import alive, command_line, parent_of, process_env, stop_foreign_group
 from sandbox.sample_app import write_sample_app
 

@@ -13,7 +13,7 @@ DAY = timedelta(days=1)
 
 def at(when: datetime):
     """Every record the store makes inside this block is stamped `when`."""
-    return mock.patch("bot.adapters.store.utcnow", return_value=when)
+    return mock.patch("bot.infra.db.store.utcnow", return_value=when)
 
 
 class History:

@@ -13,8 +13,9 @@ from typing import Any
 
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
 from bot.domain import RolloutPlan
+from bot.domain.records import ServiceRecord
 from bot.errors import NotFoundError
-from bot.ports import DeployStore, ServiceRecord, Wiring
+from bot.ports import DeployStore, Wiring
 
 log = logging.getLogger("mainline.pipeline")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain import DeployState
+from bot.domain.records import DeployRecord, ServiceRecord
 from bot.engine.context import Context
 from bot.engine.notices import Notices
 from bot.engine.picking import Picker
@@ -18,7 +19,6 @@ from bot.engine.steps import INFRASTRUCTURE, STEPS, Step
 from bot.engine.transitions import Transition, Transitions
 from bot.errors import LeaseLostError, TransientError
 from bot.logs import log_context
-from bot.ports import DeployRecord, ServiceRecord
 
 log = logging.getLogger("mainline.pipeline")
 

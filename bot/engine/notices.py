@@ -8,10 +8,11 @@ from typing import Any
 
 from bot.config import DeployConfig
 from bot.domain import GateResult
+from bot.domain.records import DeployRecord, ServiceRecord
 from bot.engine.context import Context
 from bot.errors import MainlineError
 from bot.logs import log_context
-from bot.ports import DeployNotice, DeployRecord, EventSink, ServiceRecord
+from bot.ports import DeployNotice, EventSink
 
 log = logging.getLogger("mainline.pipeline")
 

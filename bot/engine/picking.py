@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain import IN_FLIGHT, DeployState, GateResult, GateStatus, utcnow
+from bot.domain.records import DeployRecord
 from bot.engine.context import Context
 from bot.engine.notices import Notices
 from bot.engine.transitions import Transition, Transitions
 from bot.gating import Gatekeeper
-from bot.ports import DeployRecord, Gates
+from bot.ports import Gates
 
 S = DeployState
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from bot.authority import follows_production
 from bot.config import DeployConfig
 from bot.domain import DeployRequest, DeployState
+from bot.domain.records import DeployRecord, ServiceRecord
 from bot.engine.context import Context
 from bot.engine.notices import Notices
 from bot.engine.transitions import Transition
 from bot.errors import BuildError, RolloutError
-from bot.ports import DeployRecord, ServiceRecord
 from checks.repo_checks import repo_checks_gate
 
 S = DeployState

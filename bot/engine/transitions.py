@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.domain import DeployRequest, DeployState, can_transition, utcnow
+from bot.domain.records import DeployRecord
 from bot.engine.context import Context
 from bot.engine.notices import Notices
 from bot.errors import MainlineError
-from bot.ports import DeployRecord
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import IN_FLIGHT, DeployState
+from bot.domain.records import DeployRecord
 from bot.engine.context import Context
-from bot.ports import DeployRecord
 
 
 def iso(value: datetime | None) -> str | None:

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Callable
 
 from bot.domain import DeployRequest
+from bot.domain.records import ServiceRecord
 from bot.engine.context import Context
 from bot.engine.notices import Notices
 from bot.errors import MainlineError
-from bot.ports import ServiceRecord
 from bot.watchdog import Watchdog
 
 log = logging.getLogger("mainline.pipeline")

@@ -19,7 +19,7 @@ log = logging.getLogger("mainline.web")
 
 
 class DeliveryInbox(Protocol):
-    """Where a delivery is kept until the worker takes it (bot.adapters.inbox.Inbox)."""
+    """Where a delivery is kept until the worker takes it (bot.infra.db.inbox.Inbox)."""
 
     def record(self, delivery_id: str, event: str, action: str | None, payload: str) -> bool: ...
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from bot import authority
-from bot.adapters.github_port import GitHost, PullRequest
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig
 from bot.domain import DeployRequest
+from bot.domain.github import PullRequest
 from bot.errors import AuthError, MainlineError
+from bot.ports import GitHost
 from bot.routing import Router
 from handlers.commands import (
     PR_COMMANDS,

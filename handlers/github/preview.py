@@ -13,7 +13,7 @@ import logging
 
 from pydantic import Field
 
-from bot.adapters.github_port import CheckRunReport
+from bot.domain.github import CheckRunReport
 from bot.errors import MainlineError
 from bot.escape import clip, github_inline
 from bot.preview import PullInfo, preview_pull, render_preview_markdown, would_hold

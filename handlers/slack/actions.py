@@ -27,7 +27,7 @@ class ButtonAction:
 
 
 def parse_action_id(action_id: str) -> ButtonAction:
-    """Read `verb:deploy_id:service:environment`, as bot.adapters.slack writes it on the card."""
+    """Read `verb:deploy_id:service:environment`, as bot.notify.slack_cards writes it on the card."""
     parts = action_id.split(":", 3)
     if len(parts) != 4 or parts[0] not in VERBS or not (parts[1].isascii() and parts[1].isdigit()) \
             or not parts[2] or not parts[3]:

@@ -18,7 +18,7 @@ log = logging.getLogger("mainline.slack")
 
 
 class SlackChat(Protocol):
-    """How the handlers answer; bot.adapters.slack.SlackReporter implements it."""
+    """How the handlers answer; bot.notify.slack_reporter.SlackReporter implements it."""
 
     def respond(self, response_url: str, payload: dict) -> None: ...
 

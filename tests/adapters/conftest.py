@@ -15,10 +15,10 @@ import docker
 import pytest
 import requests
 
-from bot.adapters.docker_build import DockerBuilder
-from bot.adapters.docker_target import LABEL_SERVICE, DockerTarget
-from bot.adapters.haproxy import HAProxy
 from bot.domain import HealthPolicy, RolloutPlan
+from bot.infra.targets.docker.build import DockerBuilder
+from bot.infra.targets.docker.haproxy import HAProxy
+from bot.infra.targets.docker.target import LABEL_SERVICE, DockerTarget
 from sandbox.sample_app import write_sample_app
 
 ENVIRONMENT = "production"

@@ -11,9 +11,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from bot.adapters.check_runner import LABEL_CHECK, ContainerCheckRunner
 from bot.config import RepoCheck
 from bot.domain import GateStatus
+from bot.infra.check_runner import LABEL_CHECK, ContainerCheckRunner
 from checks.repo_checks import repo_checks_gate
 
 pytestmark = pytest.mark.docker

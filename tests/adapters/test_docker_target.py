@@ -9,10 +9,10 @@ import uuid
 import pytest
 import requests
 
-from bot.adapters.docker_build import DockerBuilder
-from bot.adapters.docker_target import LABEL_SERVICE
-from bot.adapters.haproxy import HAProxy
 from bot.errors import BuildError, RolloutError
+from bot.infra.targets.docker.build import DockerBuilder
+from bot.infra.targets.docker.haproxy import HAProxy
+from bot.infra.targets.docker.target import LABEL_SERVICE
 from sandbox.sample_app import write_sample_app
 
 pytestmark = pytest.mark.docker

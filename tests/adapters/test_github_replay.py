@@ -21,15 +21,15 @@ import vcr
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.adapters.github import (
+from bot.domain.github import CheckRunReport, CommitStatus, DeploymentStatusReport, NewPull
+from bot.errors import AuthError, NotFoundError, TransientError
+from bot.infra.github.client import (
     GitHubAdapter,
     GitHubConfig,
     GitHubRequestError,
     WriteSpacer,
     app_jwt,
 )
-from bot.adapters.github_port import CheckRunReport, CommitStatus, DeploymentStatusReport, NewPull
-from bot.errors import AuthError, NotFoundError, TransientError
 from bot.retry import RetryAfter
 
 CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "github_cassettes"

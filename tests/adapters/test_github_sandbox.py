@@ -8,9 +8,9 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.adapters.github import GitHubAdapter, GitHubConfig
-from bot.adapters.github_reporter import GitHubReporter, comment_marker
-from bot.adapters.github_revert import PullRequestReverter, RevertRequest
+from bot.infra.github.client import GitHubAdapter, GitHubConfig
+from bot.infra.github.revert import PullRequestReverter, RevertRequest
+from bot.notify.github_reporter import GitHubReporter, comment_marker
 from bot.ports import DeployNotice
 from sandbox.github import GitHubSandbox
 

@@ -9,10 +9,10 @@ import pytest
 import requests
 from aws_world import ACCOUNT, NEW_SHA, Events, plan
 
-from bot.adapters.ecr import EcrError, EcrRegistry
-from bot.adapters.ecs_target import EcsTarget
 from bot.config import EcsSettings
 from bot.errors import BuildError
+from bot.infra.aws.ecr import EcrError, EcrRegistry
+from bot.infra.targets.ecs.target import EcsTarget
 
 STAND_IN = "127.0.0.1:5000"
 MANIFEST_TYPES = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"

@@ -14,8 +14,8 @@ from ecs_responses import CLUSTER_ARN, SERVICE_ARN, SUBNETS, T0, TARGET_GROUP, d
 from ecs_responses import service as ecs_service
 from ecs_responses import task_definition as stub_task_definition
 
-from bot.adapters.ecs_target import EcsError, EcsTarget, TaskSetError
 from bot.config import EcsSettings
+from bot.infra.targets.ecs.target import EcsError, EcsTarget, TaskSetError
 
 OLD_IMAGE = f"{ECR_HOST}/web:{OLD_SHA}"
 NEW_IMAGE = f"{ECR_HOST}/web:{NEW_SHA}"

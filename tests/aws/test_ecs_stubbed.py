@@ -22,9 +22,9 @@ from ecs_responses import (
     task_definition,
 )
 
-from bot.adapters.ecs_target import EcsError, EcsTarget, ThrottledError
 from bot.config import EcsSettings
 from bot.errors import RolloutError
+from bot.infra.targets.ecs.target import EcsError, EcsTarget, ThrottledError
 
 OLD_IMAGE = f"{ECR_HOST}/web:{OLD_SHA}"
 NEW_IMAGE = f"{ECR_HOST}/web:{NEW_SHA}"

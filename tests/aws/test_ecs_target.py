@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 from aws_world import ECR_HOST, NEW_SHA, OLD_SHA, Events, plan
 
-from bot.adapters.ecs_target import EcsError, EcsTarget
 from bot.config import EcsSettings
+from bot.infra.targets.ecs.target import EcsError, EcsTarget
 
 OLD_IMAGE = f"{ECR_HOST}/web:{OLD_SHA}"
 NEW_IMAGE = f"{ECR_HOST}/web:{NEW_SHA}"

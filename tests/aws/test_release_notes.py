@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aws_world import NEW_SHA, OLD_SHA
 
-from bot.adapters.ses import SesMailer, SesRejectedError
-from bot.release_notes import ReleaseNotes
+from bot.infra.aws.ses import SesMailer, SesRejectedError
+from bot.notify.release_notes import ReleaseNotes
 
 PULLS = [
     (41, "Add /health endpoint", "octocat", "https://github.com/acme/webapp/pull/41"),

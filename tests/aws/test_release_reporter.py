@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.git import GitClient
-from bot.adapters.ses import SesMailer
-from bot.adapters.slack import slack_reporter
-from bot.adapters.store import Store
+from bot.infra.aws.ses import SesMailer
+from bot.infra.db.store import Store
+from bot.infra.git import GitClient
+from bot.notify.release_reporter import ReleaseReporter, ReleaseSources, notes_between, notes_for
+from bot.notify.reporting import github_host
+from bot.notify.slack_reporter import slack_reporter
 from bot.ports import DeployNotice
-from bot.release_reporter import ReleaseReporter, ReleaseSources, notes_between, notes_for
-from bot.reporting import github_host
 from bot.settings import load_settings
 from sandbox.github import GitHubSandbox
 from sandbox.slack import SlackStandIn

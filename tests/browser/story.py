@@ -1,14 +1,14 @@
 """A short story for the page tests, played through the webhook and the pipeline, with the
 outcomes a finished rollout would record written where the worker writes them (no Docker here):
 #6 is live; #7 went out, failed its verification, was rolled back and reverted; #8 waits on a
-lock. PR titles are kept as the worker keeps them (bot.adapters.pr_store)."""
+lock. PR titles are kept as the worker keeps them (bot.infra.db.pull_requests)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.adapters.pr_store import PullRequests
 from bot.domain import utcnow
+from bot.infra.db.pull_requests import PullRequests
 from tests.browser.conftest import deliver_merge
 from tests.conftest import DEPLOY_YML
 from tests.handlers.test_github_webhook import EXAMPLE_REPO

@@ -219,7 +219,7 @@ def world():
 
 def remove_app(state_dir: Path, service: str) -> None:
     """Stop the service's containers and its load balancers (production and staging)."""
-    from bot.adapters.haproxy import HAProxy
+    from bot.infra.targets.docker.haproxy import HAProxy
 
     for environment in ("production", "staging"):
         HAProxy(state_dir, service, environment, "").stop()

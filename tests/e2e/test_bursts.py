@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bot.adapters.docker_target import DockerTarget
+from bot.infra.targets.docker.target import DockerTarget
 from bot.pipeline import wait_until
 from tests.e2e import burst_world
 from tests.e2e.burst_world import (

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from bot.adapters.haproxy import HAProxy
 from bot.domain import DeployRequest
+from bot.infra.targets.docker.haproxy import HAProxy
 from sandbox.sample_app import write_sample_app
 from tests.conftest import LocalRepo
 from tests.e2e.test_rollout_story import containers, free_port, states

@@ -15,10 +15,10 @@ import docker
 import pytest
 import requests
 
-from bot.adapters.github_port import CiContext
-from bot.adapters.haproxy import HAProxy
 from bot.domain import DeployRequest
+from bot.domain.github import CiContext
 from bot.gating import Gatekeeper
+from bot.infra.targets.docker.haproxy import HAProxy
 from sandbox.sample_app import write_sample_app
 from tests.conftest import DROP_EMAIL, LocalRepo, authed, git
 from tests.e2e.test_rollout_story import free_port, states

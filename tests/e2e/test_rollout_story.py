@@ -18,8 +18,8 @@ import docker
 import pytest
 import requests
 
-from bot.adapters.haproxy import HAProxy
 from bot.domain import DeployRequest
+from bot.infra.targets.docker.haproxy import HAProxy
 from bot.pipeline import wait_until
 from sandbox.sample_app import write_sample_app
 from tests.conftest import LocalRepo, git

@@ -1,4 +1,4 @@
-"""An in-memory DeployStore and LeaseStore, with the same fencing as bot.adapters.store: a write
+"""An in-memory DeployStore and LeaseStore, with the same fencing as bot.infra.db.store: a write
 made with a token that no longer holds the environment's lease raises LeaseLostError."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import uuid
 from sqlalchemy import func, select
 
 from bot import webhook
-from bot.adapters.models import ApprovalRow, DeployEventRow, DeployRow
+from bot.infra.db.models import ApprovalRow, DeployEventRow, DeployRow
 from sandbox.github_shapes import person_for
 from tests.conftest import DROP_EMAIL
 from tests.e2e.github_world import SECRET

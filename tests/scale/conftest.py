@@ -156,7 +156,7 @@ def settings(tmp_path, database_url, queue_url):
 @pytest.fixture
 def open_store():
     """Make Stores on a URL; their connection pools are closed when the test ends."""
-    from bot.adapters.store import Store
+    from bot.infra.db.store import Store
 
     stores: list[Store] = []
 

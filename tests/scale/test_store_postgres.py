@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 from bot.domain import DeployState
 from bot.errors import LeaseLostError
 
-HEAD_REVISION = "0002"  # bot/schema/versions: the newest migration
+HEAD_REVISION = "0002"  # bot/infra/db/schema/versions: the newest migration
 
 TABLES = {"services", "environments", "releases", "deploys", "deploy_events", "webhook_deliveries", "locks",
           "approvals", "chat_cards"}

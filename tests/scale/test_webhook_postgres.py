@@ -7,8 +7,8 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from bot.adapters.models import DeliveryRow, DeployRow
 from bot.app import create_app
+from bot.infra.db.models import DeliveryRow, DeployRow
 from tests.handlers.test_github_webhook import github_web_url, merged_pr, post, publish
 
 THREADS_PER_APP = 6

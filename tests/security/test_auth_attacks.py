@@ -201,7 +201,7 @@ def test_attack_17_a_read_token_cannot_act(client, wired, web):
 
 def test_attack_17_api_releases_makes_no_github_call_per_pull_request(tmp_path, github, settings):
     from bot.app import create_app
-    from bot.release_reporter import notes_for
+    from bot.notify.release_reporter import notes_for
     from bot.wiring import wire
 
     github.create_repo("acme", "shop", {".github/deploy.yml": "service: shop\nenvironments: {production: {}}\n"})
@@ -253,7 +253,7 @@ def count_requests(sandbox) -> list[str]:
 
 
 def test_attack_17_two_thousand_depends_on_lines_are_capped_unread(client, wired, local_repo, web):
-    from bot.adapters.github_port import PullRequest
+    from bot.domain.github import PullRequest
     from bot.gating import Gatekeeper
     from checks.depends_on import depends_on_gate
 

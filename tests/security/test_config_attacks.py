@@ -17,10 +17,10 @@ import requests
 from click.testing import CliRunner
 from docker.errors import APIError
 
-from bot.adapters.check_runner import ContainerCheckRunner
-from bot.adapters.haproxy import HAProxy, UnsafeConfigError
 from bot.cli import main
 from bot.config import RepoCheck, parse_config
+from bot.infra.check_runner import ContainerCheckRunner
+from bot.infra.targets.docker.haproxy import HAProxy, UnsafeConfigError
 from checks.repo_checks import repo_checks_gate
 from tests.conftest import DEPLOY_YML
 from tests.e2e.test_invalid_config_merge import REPO, bot, deliver, sandbox  # noqa: F401  (fixtures)

@@ -16,10 +16,11 @@ import pytest
 import requests
 from flask import Flask
 
-from bot.adapters.github import GitHubAdapter, GitHubConfig
-from bot.adapters.github_reporter import GitHubReporter, comment_marker
-from bot.adapters.github_revert import PullRequestReverter, RevertRequest
-from bot.adapters.slack import SlackReporter, SlackWeb
+from bot.infra.github.client import GitHubAdapter, GitHubConfig
+from bot.infra.github.revert import PullRequestReverter, RevertRequest
+from bot.infra.slack.web import SlackWeb
+from bot.notify.github_reporter import GitHubReporter, comment_marker
+from bot.notify.slack_reporter import SlackReporter
 from bot.ports import DeployNotice
 from bot.retry import policy
 from handlers.slack import commands as slack_commands

@@ -22,7 +22,7 @@ import uuid
 import pytest
 
 from bot import webhook
-from bot.adapters.inbox import Inbox
+from bot.infra.db.inbox import Inbox
 from tests.conftest import SECRET, LocalRepo
 from tests.handlers.test_github_webhook import (
     example,
@@ -131,7 +131,7 @@ def test_attack_08_a_delivery_that_kills_the_worker_is_dead_lettered_not_crash_l
                                                                                        mainline):
     from datetime import timedelta
 
-    from bot.adapters.models import DeliveryRow
+    from bot.infra.db.models import DeliveryRow
 
     sha = local_repo.commit("Merge pull request #7 from octocat/feature")
     assert post(client, "pull_request", merged_pr(local_repo, sha), delivery="d-poison").status_code == 202

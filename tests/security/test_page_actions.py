@@ -98,8 +98,8 @@ def test_attack_an_anonymous_post_is_refused(client, wired, web):
 
 
 def test_links_from_github_and_slack_lead_to_the_deploy_page():
-    from bot.adapters.github_reporter import GitHubReporter
-    from bot.adapters.slack import card
+    from bot.notify.github_reporter import GitHubReporter
+    from bot.notify.slack_cards import card
     from bot.ports import DeployNotice
 
     notice = DeployNotice(deploy_id=12, service="web", environment="production", repo="acme/webapp",

@@ -132,7 +132,7 @@ def _healthy(port: int) -> bool:
 @pytest.fixture
 def long_bake(tmp_path):
     """A service whose release bakes for a minute: a worker moving it holds the lease that long."""
-    from bot.adapters.haproxy import HAProxy
+    from bot.infra.targets.docker.haproxy import HAProxy
     from sandbox.sample_app import write_sample_app
 
     service, lb = f"hyg{os.getpid() % 1000}{int(time.time() * 1000) % 100000}", free_port()

@@ -10,9 +10,9 @@ import itertools
 import pytest
 import requests
 
-from bot.adapters.github import GitHubAdapter, GitHubConfig
-from bot.adapters.github_revert import PullRequestReverter, RevertRequest
-from bot.adapters.github_revert_git import Git
+from bot.infra.github.client import GitHubAdapter, GitHubConfig
+from bot.infra.github.revert import PullRequestReverter, RevertRequest
+from bot.infra.github.revert_git import Git
 from sandbox.github import GitHubSandbox
 
 BOT = "mainline[bot]"

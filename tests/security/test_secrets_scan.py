@@ -302,7 +302,7 @@ def forged_requests(world: ScanWorld) -> list[str]:
 def app_mode(world: ScanWorld) -> dict:
     """The same stand-in reached as a GitHub App (JWT signed with the key, installation token),
     as a deployment without GITHUB_TOKEN would; returns the installation token to scan for."""
-    from bot.reporting import github_host
+    from bot.notify.reporting import github_host
 
     host = github_host(world.settings.model_copy(update={
         "github_token": None, "github_app_id": 4242, "github_app_installation_id": 77}))

@@ -15,7 +15,8 @@ from urllib.parse import urlencode
 import pytest
 from flask import Flask
 
-from bot.adapters.slack import SlackReporter, SlackWeb
+from bot.infra.slack.web import SlackWeb
+from bot.notify.slack_reporter import SlackReporter
 from handlers.slack import commands as slack_commands
 from handlers.slack.common import SlackDeps
 from sandbox.slack import SlackStandIn

@@ -23,10 +23,10 @@ import pytest
 import requests
 from docker.errors import APIError, NotFound
 
-from bot.adapters.docker_target import LABEL_SHA, DockerTarget, UnsafeNameError
-from bot.adapters.haproxy import HAProxy
-from bot.adapters.http_probe import MAX_BODY, MAX_OUTPUT, lb_url, probe, probe_url
 from bot.errors import RolloutError, TransientError
+from bot.infra.http_probe import MAX_BODY, MAX_OUTPUT, lb_url, probe, probe_url
+from bot.infra.targets.docker.haproxy import HAProxy
+from bot.infra.targets.docker.target import LABEL_SHA, DockerTarget, UnsafeNameError
 from bot.retry import policy
 from tests.adapters.conftest import (  # noqa: F401 - the Docker fixtures, shared
     ENVIRONMENT,

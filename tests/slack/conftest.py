@@ -7,7 +7,8 @@ import pytest
 from flask import Flask
 from slack_testkit import DEPLOYER, SECRET, TOKEN, FixedClock, PipelineDouble, Slash, fast_slack_api
 
-from bot.adapters.slack import SlackReporter, SlackWeb
+from bot.infra.slack.web import SlackWeb
+from bot.notify.slack_reporter import SlackReporter
 from handlers.slack import actions as slack_actions
 from handlers.slack import commands as slack_commands
 from handlers.slack.common import SlackDeps
@@ -124,7 +125,7 @@ def sample_services(slack_settings):
     """Names of services a test deploys; their containers, images and HAProxy go at teardown."""
     import docker
 
-    from bot.adapters.haproxy import HAProxy
+    from bot.infra.targets.docker.haproxy import HAProxy
 
     made: list[tuple[str, int]] = []
     yield made

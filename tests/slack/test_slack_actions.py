@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from slack_testkit import DEPLOYER, SECRET, STAGER, STRANGER, FixedClock, sign
 
-from bot.adapters.slack import card
+from bot.notify.slack_cards import card
 from bot.ports import DeployNotice
 from handlers.slack import actions as slack_actions
 from handlers.slack.actions import ButtonAction, parse_action_id

@@ -6,7 +6,9 @@ import time
 
 from slack_testkit import TOKEN, fast_slack_api
 
-from bot.adapters.slack import MemoryCardStore, SlackReporter, SlackWeb
+from bot.infra.slack.web import SlackWeb
+from bot.notify.slack_cards import MemoryCardStore
+from bot.notify.slack_reporter import SlackReporter
 from bot.ports import DeployNotice
 from bot.retry import slack_api
 from sandbox.slack import displayed

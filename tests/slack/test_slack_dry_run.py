@@ -6,8 +6,8 @@ from __future__ import annotations
 from slack_testkit import DEPLOYER, STRANGER, WEB, Slash
 from sqlalchemy import func, select
 
-from bot.adapters.models import DeployEventRow, DeployRow
 from bot.domain import DeployRequest
+from bot.infra.db.models import DeployEventRow, DeployRow
 from bot.pipeline import wait_until
 from tests.conftest import LocalRepo
 

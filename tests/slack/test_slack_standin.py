@@ -8,7 +8,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_testkit import TOKEN
 
-from bot.adapters.slack import card
+from bot.notify.slack_cards import card
 from bot.ports import DeployNotice
 from sandbox.slack import block_problems
 

@@ -1,5 +1,5 @@
 """DORA's four keys (bot/dora.py) against hand-computed values, and the lead times recorded as a
-release goes live (bot/dora_reporter.py) from a real git history."""
+release goes live (bot/notify/dora_reporter.py) from a real git history."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.adapters.git import GitClient
-from bot.adapters.store import Store
 from bot.dora import daily_series, four_keys, parse_days
-from bot.dora_reporter import LeadTimeReporter, change_starts
 from bot.errors import MainlineError, NotFoundError
+from bot.infra.db.store import Store
+from bot.infra.git import GitClient
+from bot.notify.dora_reporter import LeadTimeReporter, change_starts
 from bot.ports import DeployNotice
 from tests.dora_story import DAY, EXPECTED, NOW, History, at, play
 

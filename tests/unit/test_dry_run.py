@@ -6,9 +6,9 @@ from __future__ import annotations
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from bot.adapters.models import ApprovalRow, DeployEventRow, DeployRow
 from bot.cli import main
 from bot.domain import DeployRequest
+from bot.infra.db.models import ApprovalRow, DeployEventRow, DeployRow
 from tests.conftest import DROP_EMAIL
 
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.adapters.github_port import CiContext, PullRequest
 from bot.domain import DeployRequest, GateStatus
+from bot.domain.github import CiContext, PullRequest
 from bot.errors import NotFoundError
 from bot.gating import Gatekeeper
 from tests.conftest import DEPLOY_YML, DROP_EMAIL, LocalRepo

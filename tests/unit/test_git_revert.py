@@ -3,7 +3,7 @@ reported with its files instead of failing silently."""
 
 from __future__ import annotations
 
-from bot.adapters.git import GitClient
+from bot.infra.git import GitClient
 from tests.conftest import git
 
 

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.adapters.models import (
+from bot.domain import DeployRequest
+from bot.errors import NotFoundError
+from bot.infra.db.models import (
     ApprovalRow,
     DeployEventRow,
     DeployRow,
@@ -16,9 +18,7 @@ from bot.adapters.models import (
     PullRequestRow,
     ServiceRow,
 )
-from bot.adapters.pr_store import PullRequests
-from bot.domain import DeployRequest
-from bot.errors import NotFoundError
+from bot.infra.db.pull_requests import PullRequests
 from bot.preview import PullInfo, preview, render_preview_markdown, render_preview_text
 from tests.conftest import DEPLOY_YML, DROP_EMAIL
 

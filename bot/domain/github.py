@@ -1,14 +1,9 @@
-"""The GitHost port: what the pipeline asks of GitHub, in our own small types.
-
-The lead moves `GitHost` and these types into bot/ports.py; until then they live here so the
-adapter, the reporter and the reverter agree on one surface.
-"""
+"""GitHub's vocabulary in our own small types: what bot.ports.GitHost reads and writes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 # Collaborator permissions that may push (and so may ask the bot to deploy).
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
@@ -171,76 +166,3 @@ class GitRemote:
     url: str
     username: str = "x-access-token"
     password: str = field(default="", repr=False)
-
-
-class GitHost(Protocol):
-    """GitHub, as the pipeline uses it. `repo` is always "owner/name". Every method retries
-    transient failures itself and raises only bot.errors exceptions (or GitHubRequestError)."""
-
-    def ci_contexts(self, repo: str, sha: str) -> list[CiContext]:
-        """Latest commit statuses and check runs on `sha`, one entry per context."""
-        ...
-
-    def create_status(self, repo: str, sha: str, status: CommitStatus) -> CommitStatus: ...
-
-    def create_check_run(self, repo: str, report: CheckRunReport) -> CheckRun: ...
-
-    def update_check_run(self, repo: str, check_run_id: int, report: CheckRunReport) -> CheckRun: ...
-
-    def upsert_check_run(self, repo: str, report: CheckRunReport) -> CheckRun:
-        """Edit the check run of this name on this sha, or create it."""
-        ...
-
-    def find_deployments(self, repo: str, sha: str, environment: str) -> list[Deployment]: ...
-
-    def create_deployment(self, repo: str, sha: str, environment: str, description: str = "") -> Deployment:
-        """ref=sha, auto_merge off, no required contexts: our own gates already decided."""
-        ...
-
-    def deployment_statuses(self, repo: str, deployment_id: int) -> list[DeploymentStatus]:
-        """Newest first."""
-        ...
-
-    def create_deployment_status(
-        self, repo: str, deployment_id: int, report: DeploymentStatusReport
-    ) -> DeploymentStatus: ...
-
-    def bot_login(self) -> str:
-        """The login GitHub shows on the bot's own comments, pull requests and commits."""
-        ...
-
-    def comments(self, repo: str, number: int) -> list[Comment]: ...
-
-    def create_comment(self, repo: str, number: int, body: str) -> Comment: ...
-
-    def upsert_comment(self, repo: str, number: int, marker: str, body: str) -> Comment:
-        """The one comment on issue/PR `number` that the bot wrote and that starts with
-        `marker`, edited to `body` (which gets the marker first), or created. Comments of
-        anyone else are never edited, whatever they hold."""
-        ...
-
-    def get_pull(self, repo: str, number: int) -> PullRequest: ...
-
-    def find_pulls(self, repo: str, head_branch: str, state: str = "all") -> list[PullRequest]: ...
-
-    def pulls_for_commit(self, repo: str, sha: str) -> list[PullRequest]: ...
-
-    def create_pull(self, repo: str, pull: NewPull) -> PullRequest: ...
-
-    def close_pull(self, repo: str, number: int) -> PullRequest: ...
-
-    def merge_pull(self, repo: str, number: int, title: str | None = None, sha: str | None = None) -> MergeResult:
-        """Merge only if the head is still `sha` (GitHub answers 409 otherwise)."""
-        ...
-
-    def permission(self, repo: str, login: str) -> Permission: ...
-
-    def add_reaction(self, repo: str, comment_id: int, content: str) -> None: ...
-
-    def file_contents(self, repo: str, path: str, ref: str) -> FileContent: ...
-
-    def compare(self, repo: str, base: str, head: str) -> Comparison: ...
-
-    def commit_message(self, repo: str, sha: str) -> str: ...
-
-    def git_remote(self, repo: str) -> GitRemote: ...

@@ -22,7 +22,7 @@ import requests
 from github import Auth, GithubException
 from tenacity import stop_after_attempt
 
-from bot.adapters.github_port import (
+from bot.domain.github import (
     CheckRun,
     CheckRunReport,
     CiContext,

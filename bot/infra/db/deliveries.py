@@ -1,26 +1,22 @@
 """The webhook inbox's rows, as the Store sees them: which deliveries are due, claiming one,
 recording a failed attempt with backoff and a dead letter, replaying one, and listing them.
-(The hot write path, group commit, is bot.adapters.inbox.)"""
+(The hot write path, group commit, is bot.infra.db.inbox.)"""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
 
-from bot.adapters.models import DeliveryRow
 from bot.domain import utcnow
 from bot.errors import NotFoundError
+from bot.infra.db.base import SessionSource
+from bot.infra.db.models import DeliveryRow
 
 
-class DeliveryStore:
-    """Mixed into bot.adapters.store.Store, which provides `session()`."""
-
-    def session(self) -> contextlib.AbstractContextManager[Session]:  # pragma: no cover - Store's
-        raise NotImplementedError
+class DeliveryStore(SessionSource):
+    """Mixed into bot.infra.db.store.Store."""
 
     def delivery(self, delivery_id: str) -> DeliveryRow:
         with self.session() as s:

@@ -4,32 +4,28 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
-from typing import cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import CursorResult, Result, create_engine, event, select, update
+from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapters.delivery_store import DeliveryStore
-from bot.adapters.models import (
-    ApprovalRow,
-    ChatCardRow,
+from bot.domain import DeployState, utcnow
+from bot.errors import NotFoundError, ServiceOwnedError
+from bot.infra.db.deliveries import DeliveryStore
+from bot.infra.db.leases import LeaseStore
+from bot.infra.db.locks import LockStore
+from bot.infra.db.models import (
     DeployEventRow,
     DeployRow,
     EnvironmentRow,
-    LockRow,
     ReleaseRow,
     ServiceRow,
 )
-from bot.domain import TERMINAL_STATES, DeployState, utcnow
-from bot.errors import LeaseLostError, NotFoundError, ServiceOwnedError
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
-FREEZE = "*"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 
 
 def _sqlite_pragmas(engine) -> None:
@@ -49,12 +45,10 @@ def _sqlite_pragmas(engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _rowcount(result: Result) -> int:
-    # Session.execute is typed as returning a plain Result; an UPDATE's is a CursorResult.
-    return cast(CursorResult, result).rowcount
+class Store(DeliveryStore, LeaseStore, LockStore):
+    """Services, environments, deploys, events and releases; leases, locks and approvals and the
+    webhook inbox's rows come from the mixins."""
 
-
-class Store(DeliveryStore):
     def __init__(self, url: str):
         self.url = url
         kwargs = {}
@@ -89,7 +83,7 @@ class Store(DeliveryStore):
         with self._sessions.begin() as session:
             yield session
 
-    # -- webhook inbox: bot/adapters/delivery_store.py (DeliveryStore) --------------------------
+    # -- webhook inbox: bot/infra/db/deliveries.py (DeliveryStore) --------------------------
 
     # -- services ---------------------------------------------------------------------------
 
@@ -161,62 +155,6 @@ class Store(DeliveryStore):
         with self.session() as s:
             s.execute(update(EnvironmentRow).where(EnvironmentRow.id == env_id)
                       .values(unsynced_since=since, sync_alerted_at=alerted_at))
-
-    def release_leases_held_by(self, owner: str) -> int:
-        """Free every environment lease `owner` holds; the number freed. Only for a process
-        that is exiting: a thread of it may still believe it holds one."""
-        with self.session() as s:
-            mine = (EnvironmentRow.lease_owner == owner) | EnvironmentRow.lease_owner.startswith(f"{owner}/")
-            result = s.execute(update(EnvironmentRow).where(mine).values(lease_owner=None, lease_expires_at=None))
-            return _rowcount(result)
-
-    # -- leases -------------------------------------------------------------------------------
-
-    def acquire_lease(self, env_id: int, owner: str, seconds: float) -> int | None:
-        """Take the environment's lease if free or expired; return the new fencing token."""
-        now = utcnow()
-        with self.session() as s:
-            # FOR UPDATE: on PostgreSQL two workers would otherwise both read a free lease and both
-            # take it with the same token (SQLite's BEGIN IMMEDIATE already serialises this).
-            env = s.get_one(EnvironmentRow, env_id, with_for_update=True)
-            if env.lease_owner and env.lease_owner != owner and env.lease_expires_at and env.lease_expires_at > now:
-                return None
-            env.lease_owner = owner
-            env.lease_expires_at = now + timedelta(seconds=seconds)
-            env.lease_token = (env.lease_token or 0) + 1
-            return env.lease_token
-
-    def renew_lease(self, env_id: int, token: int, seconds: float) -> bool:
-        with self.session() as s:
-            result = s.execute(update(EnvironmentRow)
-                               .where(EnvironmentRow.id == env_id, EnvironmentRow.lease_token == token)
-                               .values(lease_expires_at=utcnow() + timedelta(seconds=seconds)))
-            return _rowcount(result) == 1
-
-    def release_lease(self, env_id: int, token: int) -> None:
-        with self.session() as s:
-            s.execute(update(EnvironmentRow)
-                      .where(EnvironmentRow.id == env_id, EnvironmentRow.lease_token == token)
-                      .values(lease_owner=None, lease_expires_at=None))
-
-    def expired_or_idle_envs(self) -> list[EnvironmentRow]:
-        """Environments with work that no live lease is doing."""
-        now = utcnow()
-        with self.session() as s:
-            open_states = [st.value for st in DeployState if st not in TERMINAL_STATES]
-            busy = select(DeployRow.service_id, DeployRow.environment).where(DeployRow.state.in_(open_states))
-            pairs = set(s.execute(busy).all())
-            rows = []
-            for env in s.scalars(select(EnvironmentRow)):
-                if (env.service_id, env.name) in pairs and (env.lease_expires_at is None or env.lease_expires_at < now):
-                    rows.append(env)
-            return rows
-
-    def _fence(self, s: Session, service_id: int, environment: str, token: int) -> None:
-        current = s.scalar(select(EnvironmentRow.lease_token).where(
-            EnvironmentRow.service_id == service_id, EnvironmentRow.name == environment))
-        if current != token:
-            raise LeaseLostError(f"lease token {token} is stale (now {current})")
 
     # -- deploys --------------------------------------------------------------------------------
 
@@ -339,76 +277,3 @@ class Store(DeliveryStore):
             return list(s.scalars(select(ReleaseRow).where(ReleaseRow.service_id == service_id,
                                                            ReleaseRow.environment == environment)
                                   .order_by(ReleaseRow.id.desc()).limit(limit)))
-
-    # -- locks and approvals -----------------------------------------------------------------------
-
-    def lock(self, service: str, environment: str, by: str, reason: str) -> LockRow:
-        with self.session() as s:
-            row = s.scalar(select(LockRow).where(LockRow.service == service, LockRow.environment == environment))
-            if row is None:
-                row = LockRow(service=service, environment=environment, by=by, reason=reason, created_at=utcnow())
-                s.add(row)
-            else:
-                row.by, row.reason = by, reason
-            return row
-
-    def unlock(self, service: str, environment: str) -> bool:
-        with self.session() as s:
-            row = s.scalar(select(LockRow).where(LockRow.service == service, LockRow.environment == environment))
-            if row is None:
-                return False
-            s.delete(row)
-            return True
-
-    def lock_for(self, service: str, environment: str) -> LockRow | None:
-        """The lock holding this service back: its own, or a global freeze."""
-        with self.session() as s:
-            own = s.scalar(select(LockRow).where(LockRow.service == service, LockRow.environment == environment))
-            return own or s.scalar(select(LockRow).where(LockRow.service == FREEZE, LockRow.environment == FREEZE))
-
-    def approval(self, deploy_id: int, gate: str) -> ApprovalRow | None:
-        with self.session() as s:
-            return s.scalar(select(ApprovalRow).where(ApprovalRow.deploy_id == deploy_id, ApprovalRow.gate == gate))
-
-    def request_approval(self, deploy_id: int, gate: str) -> ApprovalRow:
-        with self.session() as s:
-            row = s.scalar(select(ApprovalRow).where(ApprovalRow.deploy_id == deploy_id, ApprovalRow.gate == gate))
-            if row is None:
-                row = ApprovalRow(deploy_id=deploy_id, gate=gate, status="pending", created_at=utcnow())
-                s.add(row)
-            return row
-
-    def decide_approval(self, deploy_id: int, gate: str, by: str, granted: bool, reason: str) -> ApprovalRow:
-        with self.session() as s:
-            row = s.scalar(select(ApprovalRow).where(ApprovalRow.deploy_id == deploy_id, ApprovalRow.gate == gate))
-            if row is None:
-                raise NotFoundError(f"deploy {deploy_id} has no approval pending for {gate}")
-            row.status, row.by, row.reason = ("granted" if granted else "rejected"), by, reason
-            return row
-
-    def pending_approvals(self, deploy_id: int) -> list[ApprovalRow]:
-        with self.session() as s:
-            return list(s.scalars(select(ApprovalRow).where(ApprovalRow.deploy_id == deploy_id,
-                                                            ApprovalRow.status == "pending")))
-
-
-class StoreCardStore:
-    """bot.adapters.slack.CardStore on the database, shared by the web and worker processes."""
-
-    def __init__(self, store: Store):
-        self.store = store
-
-    def get(self, deploy_id: int):
-        from bot.adapters.slack import CardRef
-
-        with self.store.session() as s:
-            row = s.get(ChatCardRow, deploy_id)
-            return CardRef(row.channel, row.ts) if row else None
-
-    def put(self, deploy_id: int, ref) -> None:
-        with self.store.session() as s:
-            row = s.get(ChatCardRow, deploy_id)
-            if row is None:
-                s.add(ChatCardRow(deploy_id=deploy_id, channel=ref.channel, ts=ref.ts))
-            else:
-                row.channel, row.ts = ref.channel, ref.ts

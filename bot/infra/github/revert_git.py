@@ -10,9 +10,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.adapters.git import git_failure
-from bot.adapters.github_port import GitRemote
+from bot.domain.github import GitRemote
 from bot.errors import MainlineError
+from bot.infra.git import git_failure
 
 
 class RevertGitError(MainlineError):

@@ -12,8 +12,8 @@ import boto3
 import docker
 from docker.errors import APIError, DockerException
 
-from bot.adapters.ecs_target import EcsError, EcsNotFoundError, aws_client, call
 from bot.errors import BuildError
+from bot.infra.targets.ecs.target import EcsError, EcsNotFoundError, aws_client, call
 
 
 class EcrError(EcsError):

@@ -22,17 +22,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.adapters.github_port import GitHost, NewPull, PullRequest
-from bot.adapters.github_revert_git import (
+from bot.domain.github import NewPull, PullRequest
+from bot.errors import NotFoundError
+from bot.escape import clip, github_code_span, github_inline, github_markdown
+from bot.infra.github.revert_git import (
     Git,
     Identity,
     already_reverted,
     is_own_revert,
     revert_commits,
 )
-from bot.errors import NotFoundError
-from bot.escape import clip, github_code_span, github_inline, github_markdown
-from bot.ports import RevertOutcome
+from bot.ports import GitHost, RevertOutcome
 
 log = logging.getLogger("mainline.github.revert")
 

@@ -14,7 +14,7 @@ def github_host(settings: Settings):
     """The GitHub adapter, when a token or an app is configured."""
     if settings.github_token is None and settings.github_app_id is None:
         return None
-    from bot.adapters.github import GitHubAdapter, GitHubConfig
+    from bot.infra.github.client import GitHubAdapter, GitHubConfig
 
     secret = lambda s: s.get_secret_value() if s is not None else None  # noqa: E731
     return GitHubAdapter(GitHubConfig(
@@ -31,8 +31,8 @@ def slack_for(settings: Settings, store):
     """The Slack reporter (deploy cards, notifications, replies), when a bot token is set."""
     if settings.slack_bot_token is None:
         return None
-    from bot.adapters.slack import slack_reporter
-    from bot.adapters.store import StoreCardStore
+    from bot.infra.db.cards import StoreCardStore
+    from bot.notify.slack_reporter import slack_reporter
 
     return slack_reporter(settings.slack_bot_token.get_secret_value(), settings.slack_api_url,
                           settings.slack_channel, settings.slack_user_map(), StoreCardStore(store),
@@ -42,7 +42,7 @@ def slack_for(settings: Settings, store):
 def reporters_for(settings: Settings, github=None, slack=None, store=None, git=None) -> list:
     reporters: list = []
     if github is not None:
-        from bot.adapters.github_reporter import GitHubReporter
+        from bot.notify.github_reporter import GitHubReporter
 
         reporters.append(GitHubReporter(github, dashboard_url=settings.public_url))
     if slack is not None:
@@ -51,7 +51,7 @@ def reporters_for(settings: Settings, github=None, slack=None, store=None, git=N
     if release is not None:
         reporters.append(release)
     if store is not None and git is not None:
-        from bot.dora_reporter import LeadTimeReporter
+        from bot.notify.dora_reporter import LeadTimeReporter
 
         # Acts only on a `live` transition, which only the worker makes.
         reporters.append(LeadTimeReporter(store, git))
@@ -63,20 +63,20 @@ def release_reporter(settings: Settings, github=None, slack=None, store=None, gi
     `store` and `git` should be the pipeline's; made from the settings when not given."""
     if settings.email_sender is None and slack is None:
         return None
-    from bot.release_reporter import ReleaseReporter, ReleaseSources
+    from bot.notify.release_reporter import ReleaseReporter, ReleaseSources
 
     if store is None:
-        from bot.adapters.store import Store
+        from bot.infra.db.store import Store
 
         store = Store(settings.database_url)
     if git is None:
-        from bot.adapters.git import GitClient
+        from bot.infra.git import GitClient
 
         token = settings.github_token.get_secret_value() if settings.github_token else None
         git = GitClient(settings.state_dir / "git", token=token)
     mailer = None
     if settings.email_sender is not None:
-        from bot.adapters.ses import SesMailer
+        from bot.infra.aws.ses import SesMailer
 
         mailer = SesMailer(None, settings.email_sender)
     return ReleaseReporter(ReleaseSources(store, git, github, web_url=settings.github_web_base()),
@@ -86,7 +86,7 @@ def release_reporter(settings: Settings, github=None, slack=None, store=None, gi
 
 def pull_request_reverter(github, settings: Settings):
     """Revert by pull request (the default `rollback.revert`), bound to the pipeline's call."""
-    from bot.adapters.github_revert import PullRequestReverter, RevertRequest
+    from bot.infra.github.revert import PullRequestReverter, RevertRequest
 
     workdir = settings.state_dir / "revert"
     workdir.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import boto3
 
-from bot.adapters.ecs_target import EcsError, aws_client, call
-from bot.release_notes import ReleaseNotes
+from bot.infra.targets.ecs.target import EcsError, aws_client, call
+from bot.notify.release_notes import ReleaseNotes
 
 
 class SesError(EcsError):

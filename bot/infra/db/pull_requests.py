@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.adapters.models import PullRequestRow
 from bot.domain import utcnow
+from bot.infra.db.models import PullRequestRow
 
 TITLE_MAX = 300  # the column's size; GitHub allows 256 characters, a hostile payload more
 AUTHOR_MAX = 100

@@ -10,8 +10,8 @@ import logging
 import threading
 from typing import Any
 
-from bot.adapters.github_port import CheckRunReport, DeploymentStatusReport, GitHost
 from bot.domain import DeployState, GateStatus
+from bot.domain.github import CheckRunReport, DeploymentStatusReport
 from bot.escape import (
     clip,
     github_code,
@@ -19,7 +19,7 @@ from bot.escape import (
     github_inline,
     github_markdown,
 )
-from bot.ports import DeployNotice
+from bot.ports import DeployNotice, GitHost
 
 log = logging.getLogger("mainline.github.reporter")
 

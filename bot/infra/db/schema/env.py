@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from bot.adapters.models import Base
 from bot.errors import MainlineError
+from bot.infra.db.models import Base
 
 target_metadata = Base.metadata
 connection = context.config.attributes.get("connection")

@@ -14,8 +14,8 @@ from typing import Any
 import requests
 from docker.errors import DockerException
 
-from bot.adapters.haproxy import HAProxy, HAProxyError, Server
 from bot.errors import MainlineError, TransientError
+from bot.infra.targets.docker.haproxy import HAProxy, HAProxyError, Server
 
 LABEL_SERVICE = "mainline.service"
 LABEL_ENVIRONMENT = "mainline.environment"

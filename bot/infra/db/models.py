@@ -1,4 +1,4 @@
-"""SQLAlchemy tables. The Alembic migration in bot/schema/ creates exactly these."""
+"""SQLAlchemy tables. The Alembic migration in bot/infra/db/schema/ creates exactly these."""
 
 from __future__ import annotations
 

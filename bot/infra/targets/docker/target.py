@@ -23,7 +23,11 @@ from typing import TypeVar
 import docker
 from docker.errors import APIError, DockerException, NotFound
 
-from bot.adapters.docker_world import (  # noqa: F401 - LABEL_* and UnsafeNameError are public here too
+from bot.domain import HealthPolicy, Replica, RolloutPlan, VerifyReport
+from bot.errors import RolloutError, TransientError
+from bot.infra.http_probe import lb_url, probe, probe_url
+from bot.infra.targets.docker.haproxy import HAProxy
+from bot.infra.targets.docker.world import (  # noqa: F401 - LABEL_* and UnsafeNameError are public here too
     HOST,
     LABEL_ENVIRONMENT,
     LABEL_PORT,
@@ -36,10 +40,6 @@ from bot.adapters.docker_world import (  # noqa: F401 - LABEL_* and UnsafeNameEr
     load_balancer_in,
     observe,
 )
-from bot.adapters.haproxy import HAProxy
-from bot.adapters.http_probe import lb_url, probe, probe_url
-from bot.domain import HealthPolicy, Replica, RolloutPlan, VerifyReport
-from bot.errors import RolloutError, TransientError
 from bot.ports import EventSink
 from bot.retry import docker_api
 

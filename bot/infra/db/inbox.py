@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Executable, insert
 
-from bot.adapters.models import DeliveryRow
-from bot.adapters.store import Store, utcnow
+from bot.infra.db.models import DeliveryRow
+from bot.infra.db.store import Store, utcnow
 
 log = logging.getLogger("mainline.inbox")
 

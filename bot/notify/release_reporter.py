@@ -3,7 +3,7 @@ sha and the new one, mailed through SES to `notify.email` and posted to Slack; a
 notes for the API (`GET /api/releases`).
 
 GitHub is asked about a release's pull requests once, when it goes live, and what it says is
-kept (bot.adapters.pr_store); `GET /api/releases` reads only the store and local git, so a view
+kept (bot.infra.db.pull_requests); `GET /api/releases` reads only the store and local git, so a view
 costs no GitHub call however many pull requests it lists."""
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.adapters.github_port import GitHost
-from bot.adapters.pr_store import PullRequests
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
 from bot.errors import MainlineError, NotFoundError
-from bot.ports import DeployNotice, DeployStore, Git
-from bot.release_notes import ReleaseNotes
+from bot.infra.db.pull_requests import PullRequests
+from bot.notify.release_notes import ReleaseNotes
+from bot.ports import DeployNotice, DeployStore, Git, GitHost
 
 log = logging.getLogger("mainline.release_notes")
 
@@ -205,8 +204,8 @@ class ReleaseReporter:
 
     def __init__(self, sources: ReleaseSources, mailer=None, slack=None, slack_channel: str | None = None):
         self.sources = sources
-        self.mailer = mailer  # bot.adapters.ses.SesMailer, None when MAINLINE_EMAIL_SENDER is unset
-        self.slack = slack  # has post_message(channel, text, blocks) (bot.adapters.slack.SlackReporter)
+        self.mailer = mailer  # bot.infra.aws.ses.SesMailer, None when MAINLINE_EMAIL_SENDER is unset
+        self.slack = slack  # has post_message(channel, text, blocks) (bot.notify.slack_reporter.SlackReporter)
         self.slack_channel = slack_channel
 
     def notify(self, notice: DeployNotice) -> None:
