@@ -19,6 +19,7 @@ from bot.infra.db.inbox import Inbox
 from bot.notify.release_reporter import releases_view
 from bot.settings import Settings
 from bot.sync_metrics import SyncCollector
+from bot.usecases.queries import event_view
 from handlers.github import intake as github_intake
 from handlers.slack import actions as slack_actions
 from handlers.slack import commands as slack_commands
@@ -112,6 +113,17 @@ def create_app(settings: Settings, adapters=None) -> Flask:
             raise BadRequest("the `service` query parameter is required")
         days = parse_days(request.args.get("days"))
         return jsonify(four_keys(wired.store, service, request.args.get("environment") or None, days))
+
+    @app.get("/api/events")
+    def api_events():
+        """The audit log, oldest first; page on with `after` (the last id seen)."""
+        try:
+            after = max(0, int(request.args.get("after", "0")))
+            limit = max(1, min(int(request.args.get("limit", "100")), 1000))
+        except ValueError:
+            raise BadRequest("`after` and `limit` must be whole numbers") from None
+        rows = wired.store.events_since(after, limit, request.args.get("service") or None)
+        return jsonify([event_view(r) for r in rows])
 
     @app.get("/api/deliveries")
     def api_deliveries():

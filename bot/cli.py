@@ -11,7 +11,9 @@ from pathlib import Path
 
 import click
 
+from bot.cli_audit import events, release_notes
 from bot.cli_deliveries import deliveries
+from bot.cli_store import open_settings
 from bot.cli_tokens import tokens
 from bot.errors import MainlineError
 from bot.settings import Settings, SettingsError, load_settings
@@ -24,16 +26,7 @@ def _setup_logging(verbose: bool = False, log_format: str = "text") -> None:
 
 
 def _settings() -> Settings:
-    from bot.logs import redact_also, settings_secrets
-
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        click.echo(str(exc.code), err=True)
-        sys.exit(2)
-    # Secrets read from MAINLINE_SECRETS_DIR are not in the environment the log filter started with.
-    redact_also(settings_secrets(settings))
-    return settings
+    return open_settings()
 
 
 def _pipeline():
@@ -372,6 +365,8 @@ def demo(once: bool, port: int) -> None:
 
 main.add_command(tokens)
 main.add_command(deliveries)
+main.add_command(events)
+main.add_command(release_notes)
 
 if __name__ == "__main__":
     main()

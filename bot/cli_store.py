@@ -1,4 +1,5 @@
-"""The store for operator commands run on the host (`mainline tokens`, `mainline deliveries`)."""
+"""Settings and the store for operator commands run on the host (`mainline tokens`,
+`mainline deliveries`, `mainline events`)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,25 @@ import sys
 
 import click
 
+from bot.infra.db.store import Store
+from bot.logs import redact_also, settings_secrets
+from bot.settings import Settings, SettingsError, load_settings
 
-def open_store():
-    """The configured store, migrated (a fresh install may run these before the bot ever did);
-    a bad setting stops with its name, as every command does."""
-    from bot.infra.db.store import Store
-    from bot.settings import SettingsError, load_settings
 
+def open_settings() -> Settings:
+    """The settings; a bad one stops the command with its name (exit 2)."""
     try:
         settings = load_settings()
     except SettingsError as exc:
         click.echo(str(exc.code), err=True)
         sys.exit(2)
-    store = Store(settings.database_url)
+    # Secrets read from MAINLINE_SECRETS_DIR are not in the environment the log filter started with.
+    redact_also(settings_secrets(settings))
+    return settings
+
+
+def open_store() -> Store:
+    """The configured store, migrated (a fresh install may run these before the bot ever did)."""
+    store = Store(open_settings().database_url)
     store.migrate()
     return store

@@ -7,12 +7,18 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import IN_FLIGHT, DeployState
-from bot.domain.records import DeployRecord
+from bot.domain.records import DeployRecord, EventRecord
 from bot.engine.context import Context
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() + "Z" if value else None
+
+
+def event_view(e: EventRecord) -> dict[str, Any]:
+    """One event of the audit log, as the API, the CLI and a deploy's history show it."""
+    return {"id": e.id, "deploy_id": e.deploy_id, "service": e.service, "environment": e.environment,
+            "at": iso(e.at), "kind": e.kind, "message": e.message, "by": e.by, "data": e.data or {}}
 
 
 class Queries:
@@ -56,6 +62,5 @@ class Queries:
             "created_at": iso(d.created_at), "started_at": iso(d.started_at), "finished_at": iso(d.finished_at),
         }
         if with_events:
-            view["events"] = [{"at": iso(e.at), "kind": e.kind, "message": e.message, "by": e.by, "data": e.data}
-                              for e in self.ctx.store.events(d.id)]
+            view["events"] = [event_view(e) for e in self.ctx.store.events(d.id)]
         return view

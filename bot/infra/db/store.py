@@ -231,10 +231,14 @@ class Store(DeliveryStore, LeaseStore, LockStore):
             return list(s.scalars(select(DeployEventRow).where(DeployEventRow.deploy_id == deploy_id)
                                   .order_by(DeployEventRow.id)))
 
-    def events_since(self, after_id: int = 0, limit: int = 500) -> list[DeployEventRow]:
+    def events_since(self, after_id: int = 0, limit: int = 500, service: str | None = None) -> list[DeployEventRow]:
+        """The audit log, oldest first: every event after `after_id` (refusals too, which belong
+        to no deploy), of one service or all."""
         with self.session() as s:
-            return list(s.scalars(select(DeployEventRow).where(DeployEventRow.id > after_id)
-                                  .order_by(DeployEventRow.id).limit(limit)))
+            query = select(DeployEventRow).where(DeployEventRow.id > after_id)
+            if service is not None:
+                query = query.where(DeployEventRow.service == service)
+            return list(s.scalars(query.order_by(DeployEventRow.id).limit(limit)))
 
     # -- releases -------------------------------------------------------------------------------
 
