@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := docker.io docker-registry haproxy busybox-static git curl ca-certificates chromium fonts-liberation postgresql redis-server
+APT_PACKAGES := docker.io docker-registry haproxy busybox-static git curl ca-certificates chromium fonts-liberation postgresql redis-server prometheus
 
 .PHONY: all install system-packages services lint test demo bench clean
 
