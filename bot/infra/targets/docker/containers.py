@@ -1,0 +1,143 @@
+"""The containers of a Docker target: start one, wait for it to be healthy, remove it, observe
+them all. Docker errors that say nothing about the release stay Docker's (the target makes them
+transient); only a command the image cannot run is the release's own RolloutError."""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+from contextlib import suppress
+from typing import Any
+
+from docker.errors import APIError, DockerException, NotFound
+
+from bot.domain import HealthPolicy, RolloutPlan
+from bot.errors import RolloutError, TransientError
+from bot.infra.http_probe import probe, probe_url
+from bot.infra.targets.docker.haproxy import HAProxy
+from bot.infra.targets.docker.world import (
+    HOST,
+    LABEL_ENVIRONMENT,
+    LABEL_PORT,
+    LABEL_SERVICE,
+    LABEL_SHA,
+    Instance,
+    World,
+    observe,
+)
+from bot.ports import EventSink
+
+# What a container that cannot start says when the fault is the image's own (its command).
+START_FAULTS = ("executable file not found", "exec format error", "OCI runtime create failed")
+
+
+class ContainerOps:
+    """Container steps shared by the roll-out strategies; `client` and `port_range` come from the target."""
+
+    client: Any
+    port_range: tuple[int, int]
+
+    def _start(self, plan: RolloutPlan, world: World, on_event: EventSink) -> Instance:
+        taken = {i.name for i in world.instances}
+        prefix = f"mainline-{plan.service}-{plan.environment}-{plan.sha[:12]}"
+        name = next(f"{prefix}-{n}" for n in range(1, 10_000) if f"{prefix}-{n}" not in taken)
+        port = self._free_port(plan)
+        labels = {LABEL_SERVICE: plan.service, LABEL_ENVIRONMENT: plan.environment,
+                  LABEL_SHA: plan.sha, LABEL_PORT: str(port)}
+        try:
+            container = self.client.containers.run(plan.image, detach=True, name=name, network_mode="host",
+                                                   environment={"PORT": str(port)}, labels=labels)
+        except APIError as exc:
+            # A command the image cannot run is the release's own fault; anything else (a name
+            # taken by a concurrent start, a pull from a busy registry, a busy daemon) is not,
+            # and the attempt is retried on a fresh observation.
+            if not any(fault in str(exc) for fault in START_FAULTS):
+                raise
+            with suppress(DockerException):
+                self.client.containers.get(name).remove(force=True)
+            raise RolloutError(f"{name} ({plan.image}) could not start: {exc.explanation or exc}; "
+                               "the previous release keeps serving") from exc
+        on_event(f"started replica {name} on port {port}", step="replica_started", replica=name, port=port)
+        return Instance(name, plan.sha, port, plan.image, True, container)
+
+    def _wait_healthy(self, health: HealthPolicy, inst: Instance) -> tuple[bool, str]:
+        url = probe_url(HOST, inst.port, health.path)
+        deadline = time.monotonic() + health.timeout
+        output = "no probe yet"
+        answered_badly = 0
+        while True:
+            result = probe(url)
+            output = result.line
+            if result.healthy:
+                return True, output
+            # A replica still starting refuses connections; one that answers non-2xx
+            # `failures` times in a row has started and is unhealthy: no need to wait it out.
+            answered_badly = answered_badly + 1 if result.answered else 0
+            if answered_badly >= health.failures:
+                return False, output
+            if not self._is_running(inst):
+                return False, f"{output}; container exited: {self._logs(inst)}"
+            if time.monotonic() >= deadline:
+                return False, output
+            time.sleep(min(health.interval, 0.25))
+
+    def _remove(self, inst: Instance, on_event: EventSink) -> None:
+        try:
+            inst.container.remove(force=True)
+        except NotFound:
+            return  # gone already: the effect we wanted
+        except APIError as exc:
+            # 409 "removal already in progress": someone else is removing it; wait until it is gone.
+            if exc.status_code != 409:
+                raise
+            if not self._gone_within(inst, 30):
+                raise TransientError(f"{inst.name} is still being removed after 30s") from exc
+        on_event(f"stopped and removed {inst.name}", step="replica_removed", replica=inst.name)
+
+    def _gone_within(self, inst: Instance, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                self.client.containers.get(inst.name)
+            except NotFound:
+                return True
+            time.sleep(0.2)
+        return False
+
+    # -- observation -----------------------------------------------------------------------
+
+    def _observe(self, service: str, environment: str, lb: HAProxy) -> World:
+        return observe(self.client, service, environment, lb)
+
+    def _is_running(self, inst: Instance) -> bool:
+        """False when the container exited on its own (the release's fault); a container removed
+        by someone else tells nothing about the release, so that is a TransientError."""
+        try:
+            inst.container.reload()
+        except NotFound as exc:
+            raise TransientError(f"{inst.name} vanished while starting (removed outside Mainline)") from exc
+        return inst.container.status in ("running", "created")
+
+    def _logs(self, inst: Instance) -> str:
+        try:
+            return inst.container.logs(tail=20).decode(errors="replace").strip()[-2000:] or "(no output)"
+        except (APIError, DockerException):
+            return "(logs unavailable)"
+
+    def _free_port(self, plan: RolloutPlan) -> int:
+        ours = self.client.containers.list(all=True, ignore_removed=True, filters={"label": [LABEL_PORT]})
+        taken = {c.labels.get(LABEL_PORT) for c in ours}
+        taken.add(plan.listen.rpartition(":")[2])
+        low, high = self.port_range
+        for _ in range(200):
+            port = random.randint(low, high)
+            if str(port) in taken:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind((HOST, port))
+                except OSError:
+                    continue
+            return port
+        raise TransientError(f"no free port in {low}-{high}")
