@@ -13,11 +13,10 @@ import docker
 from docker.errors import APIError, DockerException
 
 from bot.errors import BuildError
-from bot.infra.targets.ecs.target import EcsError, EcsNotFoundError, aws_client, call
+from bot.infra.aws.client import aws_client, call
+from bot.infra.aws.errors import AwsNotFoundError, EcrError
 
-
-class EcrError(EcsError):
-    """ECR refused a login, a lookup or a push."""
+__all__ = ["EcrError", "EcrLogin", "EcrRegistry"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ class EcrRegistry:
     def image_exists(self, repository: str, tag: str) -> bool:
         try:
             resp = call(self.ecr, "describe_images", repositoryName=repository, imageIds=[{"imageTag": tag}])
-        except EcsNotFoundError as exc:
+        except AwsNotFoundError as exc:
             if exc.code == "ImageNotFoundException":
                 return False
             raise EcrError(str(exc), exc.code, exc.operation) from exc

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import boto3
 
-from bot.infra.targets.ecs.target import EcsError, aws_client, call
+from bot.infra.aws.client import aws_client, call
+from bot.infra.aws.errors import AwsError, SesError
 from bot.notify.release_notes import ReleaseNotes
-
-
-class SesError(EcsError):
-    """SES refused to send."""
 
 
 class SesRejectedError(SesError):
@@ -39,7 +36,7 @@ class SesMailer:
         try:
             resp = call(self.ses, "send_email", Source=self.sender, Destination={"ToAddresses": list(to)},
                         Message=message)
-        except EcsError as exc:
+        except AwsError as exc:
             kind = SesRejectedError if exc.code in REJECTED_CODES else SesError
             raise kind(f"SES did not send the release notes for {notes.service} {notes.sha[:7]}: {exc}",
                        exc.code, exc.operation) from exc

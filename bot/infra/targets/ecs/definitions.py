@@ -1,0 +1,51 @@
+"""Task definitions: read one, find the container's image, find a revision already running an
+image, register a new revision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.config import EcsSettings
+from bot.infra.aws.client import call
+from bot.infra.aws.errors import EcsError
+from bot.infra.targets.ecs.model import READ_ONLY_TASK_FIELDS, REVISION_SEARCH_LIMIT
+
+
+class TaskDefinitions:
+    """The task-definition calls of an ECS target (a mixin of EcsTarget)."""
+
+    settings: EcsSettings
+    ecs: Any
+
+    def task_definition(self, arn: str) -> dict:
+        return call(self.ecs, "describe_task_definition", taskDefinition=arn)["taskDefinition"]
+
+    def container_image(self, task_definition: dict) -> str:
+        for container in task_definition.get("containerDefinitions", []):
+            if container["name"] == self.settings.container:
+                return container["image"]
+        raise EcsError(f"task definition {task_definition.get('taskDefinitionArn')} has no container "
+                       f"named {self.settings.container!r}", operation="describe_task_definition")
+
+    def revision_with_image(self, family: str, image: str) -> str | None:
+        """The newest active revision of `family` whose container runs `image`."""
+        resp = call(self.ecs, "list_task_definitions", familyPrefix=family, status="ACTIVE", sort="DESC",
+                    maxResults=REVISION_SEARCH_LIMIT)
+        for arn in resp.get("taskDefinitionArns", []):
+            # familyPrefix is a prefix: `web` also lists `web-worker`.
+            if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] != family:
+                continue
+            if self.container_image(self.task_definition(arn)) == image:
+                return arn
+        return None
+
+    # -- Target ----------------------------------------------------------------------------
+
+    def _register(self, current: dict, image: str) -> str:
+        definition = {k: v for k, v in current.items() if k not in READ_ONLY_TASK_FIELDS}
+        definition["containerDefinitions"] = [
+            {**c, "image": image} if c["name"] == self.settings.container else c
+            for c in current["containerDefinitions"]
+        ]
+        return call(self.ecs, "register_task_definition", **definition)["taskDefinition"]["taskDefinitionArn"]
+

@@ -1,0 +1,151 @@
+"""Blue-green through task sets, on a service with the EXTERNAL deployment controller."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from bot.config import EcsSettings
+from bot.domain import RolloutPlan
+from bot.infra.aws.client import call
+from bot.infra.aws.errors import EcsError, EcsNotFoundError
+from bot.infra.targets.ecs.definitions import TaskDefinitions
+from bot.infra.targets.ecs.model import (
+    FULL_PERCENT,
+    FULL_SCALE,
+    NO_SCALE,
+    EcsService,
+    EcsTaskSet,
+    TaskSetError,
+    task_set_placement,
+)
+from bot.ports import EventSink
+
+
+class TaskSets(TaskDefinitions):
+    """The task-set half of an ECS target (a mixin of EcsTarget)."""
+
+    settings: EcsSettings
+    ecs: Any
+    poll: float
+    rollout_timeout: float
+
+    def task_sets(self) -> list[EcsTaskSet]:
+        resp = call(self.ecs, "describe_task_sets", cluster=self.settings.cluster, service=self.settings.service)
+        return [EcsTaskSet.parse(t) for t in resp.get("taskSets", [])]
+
+    def task_set_image(self, task_set: EcsTaskSet) -> str:
+        return self.container_image(self.task_definition(task_set.task_definition))
+
+    def _roll_out_task_sets(self, raw: dict, service: EcsService, image: str, on_event: EventSink) -> None:
+        primary = service.primary_task_set
+        if primary is not None and self.task_set_image(primary) == image:
+            on_event(f"ECS service {service.name} already serves {image} from task set {primary.id}",
+                     step="ecs_already_current", task_set=primary.id, task_definition=primary.task_definition)
+            self._follow_task_set(primary.id, on_event)
+            # A switch cut short before the previous set was scaled down leaves it serving too.
+            self._scale_down_others(primary, service.task_sets, on_event)
+            return
+        kept = next((t for t in service.task_sets
+                     if t.status != "PRIMARY" and self.task_set_image(t) == image), None)
+        if kept is not None:
+            # Rolling back: the previous release's set is still there, only scaled down.
+            on_event(f"re-using task set {kept.id} ({kept.task_definition}) for {image}", step="ecs_task_set_reused",
+                     task_set=kept.id, task_definition=kept.task_definition)
+            if kept.scale < FULL_PERCENT:
+                self._scale(kept, FULL_SCALE)
+            incoming = kept
+        else:
+            incoming = self._create_task_set(raw, service, image, on_event)
+        self._follow_task_set(incoming.id, on_event)
+        call(self.ecs, "update_service_primary_task_set", cluster=self.settings.cluster,
+             service=self.settings.service, primaryTaskSet=incoming.arn)
+        on_event(f"task set {incoming.id} is primary: ECS service {service.name} serves {image}",
+                 step="ecs_task_set_primary", task_set=incoming.id, task_definition=incoming.task_definition)
+        self._scale_down_others(incoming, service.task_sets, on_event)
+
+    def _create_task_set(self, raw: dict, service: EcsService, image: str, on_event: EventSink) -> EcsTaskSet:
+        primary = service.primary_task_set
+        current_arn = primary.task_definition if primary is not None else service.task_definition
+        if not current_arn:
+            raise EcsError(f"ECS service {service.name} has no primary task set and no task definition to copy "
+                           "for a new release", operation="roll_out")
+        current = self.task_definition(current_arn)
+        arn = self.revision_with_image(current["family"], image)
+        if arn:
+            on_event(f"re-using task definition {arn} for {image}", step="ecs_task_definition_reused",
+                     task_definition=arn)
+        else:
+            arn = self._register(current, image)
+            on_event(f"registered task definition {arn} for {image}", step="ecs_task_definition_registered",
+                     task_definition=arn)
+        source = next((t for t in raw.get("taskSets", []) if t.get("status") == "PRIMARY"), raw)
+        created = EcsTaskSet.parse(call(
+            self.ecs, "create_task_set", cluster=self.settings.cluster, service=self.settings.service,
+            taskDefinition=arn, scale=FULL_SCALE, **task_set_placement(source))["taskSet"])
+        on_event(f"task set {created.id} created for {arn} at 100%", step="ecs_task_set_created",
+                 task_set=created.id, task_definition=arn)
+        return created
+
+    def _follow_task_set(self, task_set_id: str, on_event: EventSink) -> None:
+        deadline = time.monotonic() + self.rollout_timeout
+        seen: tuple | None = None
+        while True:
+            current = next((t for t in self.task_sets() if t.id == task_set_id), None)
+            if current is None:
+                raise TaskSetError(f"task set {task_set_id} of ECS service {self.settings.service} went away "
+                                   "before it was steady")
+            state = (current.stability, current.running, current.desired)
+            if state != seen:
+                seen = state
+                on_event(f"task set {current.id}: {current.stability or 'no stability status'}, "
+                         f"{current.running}/{current.desired} running", step="ecs_task_set_progress",
+                         task_set=current.id, stability=current.stability, running=current.running,
+                         desired=current.desired)
+            if current.steady:
+                return
+            if time.monotonic() >= deadline:
+                raise TaskSetError(f"task set {current.id} was not steady in {self.rollout_timeout:g}s "
+                                   f"({current.stability}, {current.running}/{current.desired} running)")
+            time.sleep(self.poll)
+
+    def _scale(self, task_set: EcsTaskSet, scale: dict) -> None:
+        call(self.ecs, "update_task_set", cluster=self.settings.cluster, service=self.settings.service,
+             taskSet=task_set.arn, scale=scale)
+
+    def _scale_down_others(self, primary: EcsTaskSet, task_sets: tuple[EcsTaskSet, ...], on_event: EventSink) -> None:
+        """Every other set to 0%: with one target group, a set's running tasks take traffic. The
+        sets stay so a rollback can scale one back up."""
+        for other in task_sets:
+            if other.id != primary.id and other.scale > 0:
+                self._scale(other, NO_SCALE)
+                on_event(f"task set {other.id} ({other.task_definition}) scaled to 0% and kept for a rollback",
+                         step="ecs_task_set_kept", task_set=other.id, task_definition=other.task_definition)
+
+    def _finish_task_sets(self, service: EcsService, plan: RolloutPlan, on_event: EventSink) -> None:
+        primary = service.primary_task_set
+        if primary is None or self.task_set_image(primary) != plan.image:
+            # Deleting around a primary that is not this release could delete the release itself.
+            raise EcsError(f"ECS service {service.name}'s primary task set does not run {plan.image}; "
+                           "not deleting its other task sets", operation="finish")
+        for other in service.task_sets:
+            if other.id != primary.id:
+                self._delete_task_set(other, on_event)
+        on_event(f"ECS service {service.name} runs {plan.image} only, from task set {primary.id}",
+                 step="ecs_finished", task_set=primary.id)
+
+    def _discard_task_sets(self, service: EcsService, plan: RolloutPlan, on_event: EventSink) -> None:
+        for task_set in service.task_sets:
+            if task_set.status != "PRIMARY" and self.task_set_image(task_set) == plan.image:
+                self._delete_task_set(task_set, on_event)
+        on_event(f"no task set of ECS service {service.name} serves {plan.sha[:12]}", step="ecs_discarded")
+
+    def _delete_task_set(self, task_set: EcsTaskSet, on_event: EventSink) -> None:
+        with contextlib.suppress(EcsNotFoundError):  # already gone: what we wanted
+            call(self.ecs, "delete_task_set", cluster=self.settings.cluster, service=self.settings.service,
+                 taskSet=task_set.arn, force=True)
+        on_event(f"task set {task_set.id} ({task_set.task_definition}) deleted", step="ecs_task_set_deleted",
+                 task_set=task_set.id, task_definition=task_set.task_definition)
+
+    # -- steps -----------------------------------------------------------------------------
