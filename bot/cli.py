@@ -13,9 +13,8 @@ import click
 
 from bot.cli_audit import events, release_notes
 from bot.cli_deliveries import deliveries
-from bot.cli_store import open_settings
+from bot.cli_store import cli_errors, open_settings
 from bot.cli_tokens import tokens
-from bot.errors import MainlineError
 from bot.settings import Settings, SettingsError, load_settings
 
 
@@ -33,11 +32,6 @@ def _pipeline():
     from bot.wiring import wire
 
     return wire(_settings(), role="cli").pipeline
-
-
-def _fail(exc: Exception) -> None:
-    click.echo(f"mainline: {exc}", err=True)
-    sys.exit(1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -157,7 +151,7 @@ def worker() -> None:
 @click.option("--dry-run", is_flag=True, help="print what it would ship and what would hold it; change nothing")
 def deploy(service, ref, environment, by, force, reason, dry_run) -> None:
     """Queue a deploy of SERVICE."""
-    try:
+    with cli_errors():
         if dry_run:
             from bot.preview import preview, render_preview_text
 
@@ -165,8 +159,6 @@ def deploy(service, ref, environment, by, force, reason, dry_run) -> None:
                                                    force_reason=reason if force else None)))
             return
         view = _pipeline().request_deploy(service, environment, ref, by, force=force, reason=reason)
-    except MainlineError as exc:
-        _fail(exc)
     click.echo(f"queued {view['service']} {view['sha'][:12]} for {view['environment']} (deploy {view['id']})")
 
 
@@ -177,10 +169,8 @@ def deploy(service, ref, environment, by, force, reason, dry_run) -> None:
 @click.option("--by", default="cli", show_default=True)
 def rollback(service, environment, to, by) -> None:
     """Roll SERVICE back to the last good release (or --to), then revert the branch."""
-    try:
+    with cli_errors():
         view = _pipeline().rollback(service, environment, by, to=to)
-    except MainlineError as exc:
-        _fail(exc)
     click.echo(f"rolling back {service} in {environment}: {view['sha'][:12]} -> {view['previous_sha'][:12]}")
 
 
@@ -189,10 +179,8 @@ def rollback(service, environment, to, by) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def status(service, as_json) -> None:
     """What is live, what is queued, and why it is not deploying."""
-    try:
+    with cli_errors():
         rows = _pipeline().status(service)
-    except MainlineError as exc:
-        _fail(exc)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -216,10 +204,8 @@ def status(service, as_json) -> None:
 @click.option("--by", default="cli", show_default=True)
 def lock(service, environment, reason, by) -> None:
     """Hold automatic deploys of SERVICE."""
-    try:
+    with cli_errors():
         _pipeline().lock(service, environment, by, reason)
-    except MainlineError as exc:
-        _fail(exc)
     click.echo(f"locked {service} in {environment}: {reason}")
 
 
@@ -229,10 +215,8 @@ def lock(service, environment, reason, by) -> None:
 @click.option("--by", default="cli", show_default=True)
 def unlock(service, environment, by) -> None:
     """Let automatic deploys of SERVICE go again."""
-    try:
+    with cli_errors():
         _pipeline().unlock(service, environment, by)
-    except MainlineError as exc:
-        _fail(exc)
     click.echo(f"unlocked {service} in {environment}")
 
 
@@ -255,10 +239,8 @@ def reject(deploy_id, reason, by) -> None:
 
 
 def _decide(deploy_id: int, by: str, approved: bool, reason: str) -> None:
-    try:
+    with cli_errors():
         _pipeline().approve(deploy_id, by, approved, reason)
-    except MainlineError as exc:
-        _fail(exc)
     click.echo(f"{'approved' if approved else 'rejected'} deploy {deploy_id}" + (f": {reason}" if reason else ""))
 
 
@@ -267,10 +249,8 @@ def _decide(deploy_id: int, by: str, approved: bool, reason: str) -> None:
 @click.option("--by", default="cli", show_default=True)
 def freeze(reason, by) -> None:
     """Hold automatic deploys of every service in every environment."""
-    try:
+    with cli_errors():
         _pipeline().freeze(by, reason)
-    except MainlineError as exc:
-        _fail(exc)
     click.echo(f"froze all deploys: {reason}")
 
 
@@ -278,10 +258,8 @@ def freeze(reason, by) -> None:
 @click.option("--by", default="cli", show_default=True)
 def unfreeze(by) -> None:
     """Lift a freeze; held deploys go again."""
-    try:
+    with cli_errors():
         _pipeline().unfreeze(by)
-    except MainlineError as exc:
-        _fail(exc)
     click.echo("lifted the freeze")
 
 

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-from bot.cli_store import open_settings, open_store
-from bot.errors import MainlineError
+from bot.cli_store import cli_errors, open_settings, open_store
 from bot.notify.release_reporter import notes_for
 from bot.usecases.queries import event_view
 from bot.wiring import wire
@@ -43,9 +41,6 @@ def events(service: str | None, after: int, limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def release_notes(service: str, sha: str, environment: str, as_json: bool) -> None:
     """The pull requests the release of SHA shipped, since the release live before it."""
-    try:
+    with cli_errors():
         notes = notes_for(wire(open_settings(), role="cli").pipeline, service, environment, sha)
-    except MainlineError as exc:
-        click.echo(f"mainline: {exc}", err=True)
-        sys.exit(1)
     click.echo(json.dumps(notes.as_json(), indent=2) if as_json else notes.text.rstrip())

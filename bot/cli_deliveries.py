@@ -4,12 +4,10 @@ failing deliveries and dead letters, and replaying one."""
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-from bot.cli_store import open_store
-from bot.errors import MainlineError
+from bot.cli_store import cli_errors, open_store
 
 
 def _store():
@@ -44,11 +42,8 @@ def deliveries_retry(delivery_id: str) -> None:
     """Replay delivery DELIVERY_ID: the worker takes it again from a first attempt, dead-lettered
     or not. Replaying dead letters is for admins (MAINLINE_ADMINS); on the CLI, being able to run
     `mainline` on the bot's host, with its database, is that authority."""
-    try:
+    with cli_errors():
         _store().retry_delivery(delivery_id)
-    except MainlineError as exc:
-        click.echo(f"mainline: {exc}", err=True)
-        sys.exit(1)
     click.echo(f"delivery {delivery_id} queued again: the worker takes it on its next pass")
 
 

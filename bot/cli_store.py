@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 
 import click
 
+from bot.errors import MainlineError
 from bot.infra.db.store import Store
 from bot.logs import redact_also, settings_secrets
 from bot.settings import Settings, SettingsError, load_settings
@@ -29,3 +32,13 @@ def open_store() -> Store:
     store = Store(open_settings().database_url)
     store.migrate()
     return store
+
+
+@contextlib.contextmanager
+def cli_errors() -> Iterator[None]:
+    """Our own errors end the command with their message on stderr and exit 1 (no traceback)."""
+    try:
+        yield
+    except MainlineError as exc:
+        click.echo(f"mainline: {exc}", err=True)
+        sys.exit(1)

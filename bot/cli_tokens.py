@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from bot.cli_store import open_store
-from bot.errors import MainlineError
+from bot.cli_store import cli_errors, open_store
 
 
 def _tokens():
@@ -27,11 +24,8 @@ def tokens() -> None:
               help="read: the dashboard and GET /api/*; deploy: also actions")
 def tokens_create(name: str, scope: str) -> None:
     """Make a token named NAME and print it once; only its SHA-256 is kept."""
-    try:
+    with cli_errors():
         token = _tokens().create(name, scope)
-    except MainlineError as exc:
-        click.echo(f"mainline: {exc}", err=True)
-        sys.exit(1)
     click.echo(token)
     click.echo(f"token {name!r} ({scope}) created; it is shown only now: store it somewhere safe", err=True)
 
@@ -40,9 +34,6 @@ def tokens_create(name: str, scope: str) -> None:
 @click.argument("name")
 def tokens_revoke(name: str) -> None:
     """Refuse the token named NAME from now on."""
-    try:
+    with cli_errors():
         _tokens().revoke(name)
-    except MainlineError as exc:
-        click.echo(f"mainline: {exc}", err=True)
-        sys.exit(1)
     click.echo(f"token {name!r} revoked")
