@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot import safe_yaml
+from bot.canary.config import Canary, Prometheus, check_canary
 from bot.config_values import (
     CHECK_NAME,
     CPUS_MAX,
@@ -96,13 +97,20 @@ class Environment(_Model):
     branches: list[GLOB] = Field(default_factory=list, max_length=20,
                                  description="branch globs this environment takes; empty means the production branch")
     deployers: list[DEPLOYER] = Field(default_factory=list, max_length=100)
-    strategy: Literal["rolling", "blue-green"] = "rolling"
+    strategy: Literal["rolling", "blue-green", "canary"] = "rolling"
     replicas: int = Field(default=2, ge=1, le=50)
     window: Window | None = None
     listen: LISTEN = Field(default="127.0.0.1:8080", description="load balancer address: an IP literal and a port, "
                                                           "127.0.0.1:8080 or [::1]:8080")
     url: URL | None = None
     ecs: EcsSettings | None = None
+    canary: Canary | None = Field(default=None, description="strategy: canary: the steps and their analysis")
+    prometheus: Prometheus | None = None
+
+    @model_validator(mode="after")
+    def _canary(self) -> Environment:
+        check_canary(self.strategy, self.canary, self.prometheus)
+        return self
 
 
 class RepoCheck(_Model):

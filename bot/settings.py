@@ -62,6 +62,9 @@ class Settings(BaseSettings):
 
     # The SES sender of release-note emails (an identity verified in SES); no mail without it.
     email_sender: str | None = Field(None, validation_alias="MAINLINE_EMAIL_SENDER")
+    # The Prometheus servers a repository's canary may query (comma-separated): the repo names
+    # one, the operator allows it, so a config cannot point Mainline at any address it likes.
+    prometheus_urls: str = Field("http://127.0.0.1:9090", validation_alias="MAINLINE_PROMETHEUS_URLS")
 
     @field_validator("database_url", "queue_url")
     @classmethod
@@ -116,6 +119,9 @@ class Settings(BaseSettings):
             if "=" not in pair:
                 raise ValueError(f"must be login=SLACKID pairs separated by commas, got {pair!r}")
         return value
+
+    def prometheus_url_list(self) -> tuple[str, ...]:
+        return tuple(u.strip().rstrip("/") for u in self.prometheus_urls.split(",") if u.strip())
 
     def admin_ids(self) -> frozenset[str]:
         return frozenset(a.strip() for a in self.admins.split(",") if a.strip())

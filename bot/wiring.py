@@ -238,7 +238,8 @@ def wire(settings: Settings, role: str = "all", reporters: list | None = None) -
     options = PipelineOptions(registry=settings.registry, state_dir=settings.state_dir,
                               lease_seconds=settings.lease_seconds, public_url=settings.public_url,
                               github_web_base=settings.github_web_base(),
-                              sync_bound=settings.sync_bound_seconds)
+                              sync_bound=settings.sync_bound_seconds,
+                              prometheus_urls=settings.prometheus_url_list())
     pipeline = Pipeline(wiring, options)
     wired = Wired(settings=settings, store=store, queue=queue, pipeline=pipeline, router=router, slack=slack)
     queue.bind(wired.process_delivery, pipeline.drive)

@@ -45,3 +45,4 @@ class CanaryPolicy:
     metrics: tuple[MetricSpec, ...] = DEFAULT_METRICS
     alpha: float = 0.01  # significance a difference needs before it fails the canary
     prometheus_url: str | None = None  # None: the built-in metrics come from HAProxy's own counters
+    refused: str = ""  # why the configured Prometheus may not be asked (the operator's allow-list)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from bot.canary.policy import CanaryPolicy
 
 
 def utcnow() -> datetime:
@@ -71,9 +74,13 @@ class RolloutPlan:
     sha: str
     image: str
     replicas: int
-    strategy: str  # rolling | blue-green
+    strategy: str  # rolling | blue-green | canary
     health: HealthPolicy
     listen: str  # load balancer address, host:port
+    # strategy canary: the steps and their analysis, and how a person steps in (promote, pause,
+    # abort): a callable answering the newest unread command, given by the engine.
+    canary: CanaryPolicy | None = None
+    control: Callable[[], str | None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

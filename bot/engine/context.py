@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.canary.config import canary_policy
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
 from bot.domain import RolloutPlan
 from bot.domain.records import ServiceRecord
@@ -32,6 +33,8 @@ class PipelineOptions:
     github_web_base: str = "https://github.com"
     # How long the production branch head may go unaccounted for before the watchdog says so.
     sync_bound: float = 300.0
+    # The Prometheus servers a repository's `prometheus: {url}` may name (MAINLINE_PROMETHEUS_URLS).
+    prometheus_urls: tuple[str, ...] = ("http://127.0.0.1:9090",)
 
 
 class Context:
@@ -94,7 +97,7 @@ class Context:
         env = config.environments[environment]
         return RolloutPlan(service=service.name, environment=environment, sha=sha, image=image,
                            replicas=env.replicas, strategy=env.strategy, health=config.health.policy(),
-                           listen=env.listen)
+                           listen=env.listen, canary=canary_policy(env, self.opts.prometheus_urls))
 
     def image(self, service: str, sha: str) -> str:
         return f"{self.opts.registry}/{service}:{sha}"
