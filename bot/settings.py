@@ -19,6 +19,14 @@ class Settings(BaseSettings):
     queue_url: str = Field("sqlite:///mainline-queue.db", validation_alias="MAINLINE_QUEUE_URL")
     state_dir: Path = Field(Path("./.mainline"), validation_alias="MAINLINE_STATE_DIR")
     registry: str = Field("127.0.0.1:5000", validation_alias="MAINLINE_REGISTRY")
+    # The registry's login (GHCR, Docker Hub: a user and a token); without it ECR's token for an
+    # ECR host, else Docker's own config (`docker login`). auto | basic | ecr | docker | none.
+    registry_username: str | None = Field(None, validation_alias="MAINLINE_REGISTRY_USERNAME")
+    registry_password: SecretStr | None = Field(None, validation_alias="MAINLINE_REGISTRY_PASSWORD")
+    registry_auth: str = Field("auto", pattern="^(auto|basic|ecr|docker|none)$",
+                               validation_alias="MAINLINE_REGISTRY_AUTH")
+    # Plain HTTP allowed (as dockerd's insecure-registries); a loopback registry always may.
+    registry_insecure: bool = Field(False, validation_alias="MAINLINE_REGISTRY_INSECURE")
     lease_seconds: float = Field(30.0, gt=0, validation_alias="MAINLINE_LEASE_SECONDS")
     reconcile_seconds: float = Field(15.0, gt=0, validation_alias="MAINLINE_RECONCILE_SECONDS")
     worker_threads: int = Field(2, ge=1, le=64, validation_alias="MAINLINE_WORKER_THREADS")

@@ -76,14 +76,16 @@ class Targets:
 
 
 class LazyBuilder:
-    def __init__(self, registry: str):
+    def __init__(self, registry: str, settings: Settings | None = None):
         self.registry = registry
+        self.settings = settings
 
     @cached_property
     def _builder(self):
         from bot.infra.targets.docker.build import DockerBuilder
+        from bot.infra.targets.docker.registry import access_for
 
-        return DockerBuilder(registry=self.registry)
+        return DockerBuilder(registry=self.registry, access=access_for(self.settings) if self.settings else None)
 
     def ensure_image(self, context, image, on_event):
         return self._builder.ensure_image(context, image, on_event)
@@ -226,7 +228,7 @@ def wire(settings: Settings, role: str = "all", reporters: list | None = None) -
     wiring = Wiring(
         store=store,
         git=git,
-        builder=LazyBuilder(settings.registry),
+        builder=LazyBuilder(settings.registry, settings),
         target_for=Targets(settings),
         queue=queue,
         reporters=list(reporters),

@@ -92,12 +92,25 @@ class EcrRegistry:
             raise EcrError(str(exc), exc.code, exc.operation) from exc
         return any(tag in image.get("imageTags", []) for image in resp.get("imageDetails", []))
 
+    def ensure_repository(self, repository: str) -> bool:
+        """Create the ECR repository when it is missing (scanned on push); True when created."""
+        try:
+            call(self.ecr, "describe_repositories", repositoryNames=[repository])
+            return False
+        except AwsNotFoundError as exc:
+            if exc.code != "RepositoryNotFoundException":
+                raise EcrError(str(exc), exc.code, exc.operation) from exc
+        call(self.ecr, "create_repository", repositoryName=repository,
+             imageScanningConfiguration={"scanOnPush": True})
+        return True
+
     def push(self, image: str, repository: str, tag: str) -> str:
         """Push the local `image` to `repository:tag` in ECR; the reference ECS should run."""
         if not self.registry and not on_aws(self.ecr.meta.endpoint_url):
             return image
         login = self.login()
         target = login.reference(repository, tag)
+        self.ensure_repository(repository)
         # Against a stand-in registry ECR's own listing knows nothing of the push, so only
         # trust it when pushing to ECR itself.
         if not self.registry and self.image_exists(repository, tag):

@@ -1,5 +1,6 @@
 """Builder on the Docker engine: build a context's Dockerfile, push it, skip both when the
-registry already holds the tag (asked through the registry's HTTP API v2)."""
+registry already holds the tag (asked through the registry's HTTP API v2, over TLS and with the
+registry's credentials: bot/infra/targets/docker/registry.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import requests
 from docker.errors import APIError, DockerException
 
 from bot.errors import BuildError, TransientError
+from bot.infra.targets.docker.registry import RegistryAccess
 from bot.ports import EventSink
 from bot.retry import registry_io
 
@@ -50,9 +52,10 @@ def split_image(image: str) -> tuple[str, str, str]:
 
 
 class DockerBuilder:
-    def __init__(self, registry: str = "127.0.0.1:5000", client=None):
+    def __init__(self, registry: str = "127.0.0.1:5000", client=None, access: RegistryAccess | None = None):
         self.registry = registry
         self._client = client
+        self.access = access or RegistryAccess()
 
     @property
     def client(self):
@@ -66,18 +69,7 @@ class DockerBuilder:
     @registry_io
     def image_exists(self, image: str) -> bool:
         host, name, tag = split_image(image)
-        try:
-            resp = requests.head(f"http://{host}/v2/{name}/manifests/{tag}",
-                                 headers={"Accept": MANIFEST_TYPES}, timeout=10)
-        except requests.RequestException as exc:
-            raise TransientError(f"registry {host} unreachable: {exc}") from exc
-        if resp.status_code == 200:
-            return True
-        if resp.status_code == 404:
-            return False
-        if resp.status_code >= 500 or resp.status_code == 429:
-            raise TransientError(f"registry {host} answered {resp.status_code} for {image}")
-        raise BuildError(f"registry {host} answered {resp.status_code} for {image}")
+        return self.access.manifest_exists(host, name, tag, MANIFEST_TYPES)
 
     def ensure_image(self, context: Path, image: str, on_event: EventSink) -> str:
         if self.image_exists(image):
@@ -117,8 +109,10 @@ class DockerBuilder:
         """Push (idempotent: layers already there are skipped); a busy registry is retried."""
         host, name, tag = split_image(image)
         repository = f"{host}/{name}"
+        creds = self.access.credentials(host)
+        auth = {"auth_config": creds.auth_config()} if creds else {}
         try:
-            for chunk in self.client.api.push(repository, tag=tag, stream=True, decode=True):
+            for chunk in self.client.api.push(repository, tag=tag, stream=True, decode=True, **auth):
                 if "error" in chunk:
                     error = str(chunk["error"])[:2000]
                     kind = TransientError if _is_hiccup(error) else BuildError
