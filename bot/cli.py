@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from bot.cli_audit import events, release_notes
+from bot.cli_db import db
 from bot.cli_deliveries import deliveries
 from bot.cli_store import cli_errors, open_settings
 from bot.cli_tokens import tokens
@@ -277,7 +278,7 @@ def migrations_check(base: str | None, paths: tuple[Path, ...]) -> None:
 
     With PATHs, classify those files; with --base, the migrations in the diff BASE..HEAD (PATHs then
     narrow the diff)."""
-    from bot.migrations_cli import MigrationsCheckError, findings_in_diff, findings_in_files
+    from bot.migrations_cli import MigrationsCheckError, findings_in_diff, findings_in_files, render_findings
 
     try:
         findings = findings_in_diff(Path.cwd(), base, paths) if base else findings_in_files(paths)
@@ -287,10 +288,8 @@ def migrations_check(base: str | None, paths: tuple[Path, ...]) -> None:
     if not findings:
         click.echo("no migrations" + (f" between {base} and HEAD" if base else ""))
         return
-    for finding in findings:
-        click.echo(f"{finding.path}: {finding.kind}")
-        for reason in finding.reasons:
-            click.echo(f"  {reason}")
+    for line in render_findings(findings):
+        click.echo(line)
     contract = [f for f in findings if f.contract]
     warning = ": old code may break against this schema; deploys carrying it wait for a person" if contract else ""
     click.echo(f"{len(findings)} migration(s), {len(contract)} contract{warning}")
@@ -345,6 +344,7 @@ main.add_command(tokens)
 main.add_command(deliveries)
 main.add_command(events)
 main.add_command(release_notes)
+main.add_command(db)
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,7 @@ from pathlib import Path
 from bot.config import CONFIG_PATH, ConfigError, parse_config
 from checks.inputs import MigrationFinding
 from checks.migrations import classify_migration, detect_migrations
+from checks.migrations.limits import MAX_BYTES
 
 
 class MigrationsCheckError(Exception):
@@ -23,10 +24,12 @@ def findings_in_files(paths: tuple[Path, ...] | list[Path]) -> list[MigrationFin
     findings = []
     for path in paths:
         try:
-            text = Path(path).read_text()
+            with Path(path).open("rb") as handle:
+                # One byte over the limit is enough for the classifier to refuse it; never more.
+                data = handle.read(MAX_BYTES + 1)
         except OSError as exc:
             raise MigrationsCheckError(f"cannot read {path}: {exc.strerror or exc}") from None
-        findings.append(classify_migration(str(path), text))
+        findings.append(classify_migration(str(path), data.decode("utf-8", errors="replace")))
     return findings
 
 
@@ -58,3 +61,19 @@ def _git(worktree: Path, *args: str) -> str:
     if proc.returncode != 0:
         raise MigrationsCheckError(f"git {' '.join(args[:2])} failed: {proc.stderr.strip() or proc.returncode}")
     return proc.stdout
+
+
+def render_findings(findings: list[MigrationFinding]) -> list[str]:
+    """Each migration with its class, each reason, and under a contract reason the rule it breaks
+    and the safe way to make the change."""
+    lines: list[str] = []
+    for finding in findings:
+        lines.append(f"{finding.path}: {finding.kind}")
+        for reason in finding.reasons:
+            lines.append(f"  {reason}")
+            rule = finding.rule_for(reason)
+            if rule is not None:
+                lines.append(f"    rule: {rule.rule}")
+                lines.append(f"    safe way: {rule.safe}")
+    return lines
+

@@ -84,7 +84,9 @@ def preview(pipeline, service: str, environment: str, ref: str | None = None, *,
     p["commits"], p["commits_total"], p["behind"] = _commits(git, svc.clone_url, live.sha if live else None, tips)
     p["pulls"] = _pulls(pipeline, svc.repo, p["commits"], pull)
     findings = _migrations(pipeline, svc, live.sha if live else None, tips, config)
-    p["migrations"] = [{"path": f.path, "kind": f.kind, "reasons": list(f.reasons)} for f in findings]
+    p["migrations"] = [{"path": f.path, "kind": f.kind, "reasons": list(f.reasons),
+                        "rules": [{"reason": r.reason, "rule": r.rule, "safe": r.safe} for r in f.rules]}
+                       for f in findings]
     p["config"], own_problem = _config_change(pipeline, svc, config, prod_head, sha, pull, ref)
     gates = _gates(pipeline, svc, environment, sha, config, findings, pull, manual, force_reason)
     if own_problem:

@@ -65,7 +65,16 @@ def _md_migrations(p: dict) -> list[str]:
     for m in p["migrations"]:
         reasons = _reasons(m) or m["kind"]
         lines.append(f"- {github_code_span(m['path'])}: **{m['kind']}**: {github_inline(reasons, 400)}")
+        lines += [f"  - rule {github_code_span(r['rule'])}: {github_inline(r['safe'], 400)}" for r in _rules(m)]
     return ["#### Migrations", "\n".join(lines)]
+
+
+def _rules(m: dict) -> list[dict]:
+    """Each rule a contract migration breaks, once, with the safe way (#15)."""
+    seen: dict[str, dict] = {}
+    for r in m.get("rules") or []:
+        seen.setdefault(r["rule"], r)
+    return list(seen.values())
 
 
 def _reasons(m: dict) -> str:
@@ -125,7 +134,9 @@ def render_preview_text(p: dict) -> str:
     out += [f"  PR #{n['number']} {clip(n['title'], 200)}" + (f" by {n['author']}" if n.get("author") else "")
             for n in p.get("pulls") or []]
     out.append("migrations:" if p["migrations"] else "migrations: none")
-    out += [f"  {m['path']}: {m['kind']}: {clip(_reasons(m), 400)}" for m in p["migrations"]]
+    for m in p["migrations"]:
+        out.append(f"  {m['path']}: {m['kind']}: {clip(_reasons(m), 400)}")
+        out += [f"    rule {r['rule']}: {clip(r['safe'], 400)}" for r in _rules(m)]
     out.append("gates:")
     out += [f"  {g['status']:<5} {g['gate']}: {clip(g['reason'], 400)}" for g in p["gates"]]
     window = p.get("window")

@@ -104,16 +104,30 @@ class DependencyState:
 
 
 @dataclass(frozen=True)
+class MigrationRule:
+    """Why one reason is contract: the rule it breaks (squawk / strong_migrations style) and the
+    safe way to make the same change."""
+
+    reason: str
+    rule: str
+    safe: str
+
+
+@dataclass(frozen=True)
 class MigrationFinding:
     """One migration file and whether old code still works against the schema it leaves."""
 
     path: str
     kind: Literal["expand", "contract"]
     reasons: list[str] = field(default_factory=list)
+    rules: list[MigrationRule] = field(default_factory=list)  # one per contract reason, in the same order
 
     @property
     def contract(self) -> bool:
         return self.kind == "contract"
+
+    def rule_for(self, reason: str) -> MigrationRule | None:
+        return next((r for r in self.rules if r.reason == reason), None)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
-"""Classify one migration file as expand or contract, by its language, with a reason per operation."""
+"""Classify one migration file as expand or contract, by its language, with a reason per operation
+and, for each contract one, the rule it breaks and the safe way to do it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from checks.inputs import MigrationFinding
-from checks.migrations.operation import CONTRACT, EXPAND, Operation
+from checks.inputs import MigrationFinding, MigrationRule
+from checks.migrations.limits import refusal
+from checks.migrations.operation import CONTRACT, EXPAND, Operation, cannot_tell, settle
 from checks.migrations.python_ops import python_operations
 from checks.migrations.rails import rails_operations
+from checks.migrations.rules import safe_way
 from checks.migrations.sql import sql_operations
 from checks.migrations.squawk import squawk_operations
 
@@ -19,15 +22,21 @@ def classify_migration(
     """Expand or contract, with a reason per operation (contract reasons first).
 
     `sql_linter` adds findings for SQL; by default squawk's, when squawk is on PATH."""
+    refused = refusal(text)
+    if refused is not None:
+        return finding(path, [cannot_tell(f"not read: {refused}")])
     linter = sql_linter if sql_linter is not None else squawk_operations
     suffix = PurePosixPath(path).suffix
-    if suffix == ".py":
-        ops = python_operations(text)
-    elif suffix == ".rb":
-        ops = rails_operations(text)
-    else:
-        ops = sql_operations(text) + linter(text)
-    return finding(path, ops)
+    try:
+        if suffix == ".py":
+            ops = python_operations(text)
+        elif suffix == ".rb":
+            ops = rails_operations(text)
+        else:
+            ops = sql_operations(text) + linter(text)
+    except (RecursionError, MemoryError):
+        ops = [cannot_tell("the file nests too deeply to read")]
+    return finding(path, settle(ops))
 
 
 def finding(path: str, ops: list[Operation]) -> MigrationFinding:
@@ -36,8 +45,13 @@ def finding(path: str, ops: list[Operation]) -> MigrationFinding:
     kind = CONTRACT if any(op.kind == CONTRACT for op in ops) else EXPAND
     ordered = [op for op in ops if op.kind == CONTRACT] + [op for op in ops if op.kind == EXPAND]
     reasons: list[str] = []
+    rules: list[MigrationRule] = []
     for op in ordered:
         line = f"{op.kind}: {op.what}"
-        if line not in reasons:
-            reasons.append(line)
-    return MigrationFinding(path, kind, reasons)
+        if line in reasons:
+            continue
+        reasons.append(line)
+        if op.kind == CONTRACT:
+            rule = op.rule or "changing-table-structure"
+            rules.append(MigrationRule(line, rule, safe_way(rule)))
+    return MigrationFinding(path, kind, reasons, rules)

@@ -19,13 +19,32 @@ def migrations_gate(findings: list[MigrationFinding], policy: str, approval: App
         return GateResult.ok(GATE, "no migrations")
     contract = [f for f in findings if f.contract]
     summary = describe(contract or findings)
+    why = advice(contract)
     if policy == "block":
         return GateResult.block(GATE, f"migrations are not deployed automatically (policy: block): {summary}; "
-                                      "apply them by hand first")
+                                      f"apply them by hand first{why}")
     if policy == "allow-expand" and not contract:
         return GateResult.ok(GATE, f"expand-only migrations: {summary}")
     asked_for = f"{'contract ' if contract else ''}migration{'s' if len(contract or findings) > 1 else ''} {summary}"
-    return approval_gate(approval, list(deployers), asked_for=asked_for, gate=GATE)
+    result = approval_gate(approval, list(deployers), asked_for=asked_for, gate=GATE)
+    return result if result.passed else GateResult(GATE, result.status, result.reason + why)
+
+
+MAX_RULES_NAMED = 3
+
+
+def advice(findings: list[MigrationFinding]) -> str:
+    """` — rule ban-drop-column: <the safe way>`, one per rule the contract findings break (at most
+    three), for the gate's check run and the PR preview; empty when nothing is contract."""
+    seen: dict[str, str] = {}
+    for f in findings:
+        for rule in f.rules:
+            seen.setdefault(rule.rule, rule.safe)
+    if not seen:
+        return ""
+    named = [f"rule {rule}: {safe}" for rule, safe in list(seen.items())[:MAX_RULES_NAMED]]
+    more = f" (+{len(seen) - MAX_RULES_NAMED} more rules)" if len(seen) > MAX_RULES_NAMED else ""
+    return " — " + "; ".join(named) + more
 
 
 def describe(findings: list[MigrationFinding]) -> str:

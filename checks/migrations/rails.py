@@ -1,207 +1,268 @@
-"""Rails migrations: its migration DSL, read statement by statement."""
+"""Rails migrations: the migration DSL in `change`/`up`, read statement by statement."""
 
 from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
 
-from checks.migrations.operation import CONTRACT, EXPAND, Kind, Operation
-
-# A Ruby string literal reads like a Python one, so ast's literal reader serves both.
-from checks.migrations.python_ops import _const
+from checks.migrations.operation import Operation, cannot_tell, contract, expand
+from checks.migrations.py_ast import const
+from checks.migrations.rails_text import MAX_STATEMENT, Args, Call, parse_call, statements
 from checks.migrations.sql import sql_operations
 
-_RUBY_HEREDOC = re.compile(r"<<[~-]?(['\"]?)([A-Z_]+)\1")
-
-
-def _ruby_statements(text: str) -> tuple[list[str], list[str]]:
-    """Logical statements of the migration's `change`/`up` body, comments dropped, each heredoc
-    replaced by a `HEREDOC<n>` marker whose text is in the second list; `down` is skipped
-    because a deploy never runs it."""
-    lines = text.splitlines()
-    statements: list[str] = []
-    heredocs: list[str] = []
-    skipping = False
-    i = 0
-    while i < len(lines):
-        line = lines[i].split(" #")[0].rstrip() if not lines[i].lstrip().startswith("#") else ""
-        stripped = line.strip()
-        i += 1
-        if re.match(r"^def\s+down\b", stripped):
-            skipping = True
-            continue
-        if re.match(r"^def\s+(up|change)\b", stripped):
-            skipping = False
-            continue
-        if skipping or not stripped:
-            continue
-        heredoc = _RUBY_HEREDOC.search(stripped)
-        if heredoc:
-            body = []
-            while i < len(lines) and lines[i].strip() != heredoc.group(2):
-                body.append(lines[i])
-                i += 1
-            i += 1
-            heredocs.append("\n".join(body))
-            stripped = stripped[: heredoc.start()] + f"HEREDOC{len(heredocs) - 1}" + stripped[heredoc.end():]
-        # Arguments that run onto the next line end with a comma.
-        while stripped.endswith(",") and i < len(lines):
-            stripped += " " + lines[i].strip()
-            i += 1
-        statements.append(stripped)
-    return statements, heredocs
-
-
-_RUBY_CALL = re.compile(r"^(?:(?P<recv>\w+)\.)?(?P<method>[a-z_]+[!?]?)\s*\(?\s*(?P<args>.*?)\)?\s*(?:do\b.*)?$")
-_SYMBOL_OR_STRING = re.compile(r""":(\w+)|"([^"]*)"|'([^']*)'""")
-
-
-def _ruby_args(args: str) -> tuple[list[str], dict[str, str]]:
-    positional, options = [], {}
-    for key, value in re.findall(r"(\w+):\s*([^,]+)", args):
-        options[key] = value.strip()
-    head = re.split(r"\b\w+:\s", args)[0]
-    for match in _SYMBOL_OR_STRING.finditer(head):
-        positional.append(next(g for g in match.groups() if g is not None))
-    return positional, options
-
-
-_RAILS_STRUCTURE = {"class", "end", "def", "reversible", "up_only", "say", "say_with_time", "disable_ddl_transaction!"}
-_RAILS_TABLE_METHODS = {
+_STRUCTURE = {"class", "end", "def", "reversible", "up_only", "say", "say_with_time", "disable_ddl_transaction!",
+              "safety_assured", "puts", "sleep", "require", "include", "extend", "else", "rescue", "ensure"}
+_TABLE_METHODS = {
     "string", "text", "integer", "bigint", "float", "decimal", "numeric", "datetime", "time", "date", "binary",
     "boolean", "json", "jsonb", "uuid", "references", "belongs_to", "timestamps", "column", "index", "remove",
     "rename", "change", "change_default", "change_null", "remove_references", "remove_belongs_to", "remove_index",
-    "remove_timestamps", "primary_key", "inet", "citext", "hstore",
+    "remove_timestamps", "primary_key", "inet", "citext", "hstore", "timestamp", "check_constraint",
+    "remove_check_constraint", "foreign_key", "remove_foreign_key", "enum", "virtual", "bigserial", "serial",
 }
+# Methods that read or write rows, never the schema: data migrations and batched backfills.
+_DATA_METHODS = {
+    "unscoped", "where", "not", "in_batches", "find_each", "find_in_batches", "each", "each_slice",
+    "update_all", "update_column", "update_columns", "update", "update!", "save", "save!", "touch_all",
+    "delete_all", "destroy_all", "reset_column_information", "find_by", "find", "pluck", "limit", "order",
+    "select", "joins", "includes", "all", "none", "insert_all", "upsert_all", "create", "create!", "each_with_index",
+    "find_or_create_by", "find_or_create_by!", "map", "times",
+}
+_SERIAL_TYPES = {"primary_key", "serial", "bigserial", "smallserial"}
 
 
 def rails_operations(text: str) -> list[Operation]:
-    """Rails migration DSL calls in `change`/`up`, `change_table` blocks included."""
+    """Rails migration DSL calls in `change`/`up`, `create_table`/`change_table` blocks included."""
     ops: list[Operation] = []
     created: set[str] = set()
     block_table: tuple[str, str] | None = None  # (table, "create" | "change") for `t.` calls
-    statements, heredocs = _ruby_statements(text)
-    for statement in statements:
-        match = _RUBY_CALL.match(statement)
-        if not match:
-            ops.append(Operation(CONTRACT, f"`{statement[:60]}` is not recognised; treated as contract"))
+    lines, heredocs = statements(text)
+    for statement in lines:
+        if len(statement) > MAX_STATEMENT:
+            ops.append(cannot_tell(f"a statement of {len(statement)} characters is too long to read"))
             continue
-        recv, method, args = match.group("recv"), match.group("method"), match.group("args")
-        positional, options = _ruby_args(args)
-        if method in _RAILS_STRUCTURE or statement.startswith(("class ", "end", "def ", "#", "}")):
+        call = parse_call(statement)
+        if call is None:
+            if not re.match(r"^(?:end\b|\}|\||class\s|def\s|module\s)", statement):
+                ops.append(cannot_tell(f"`{statement[:60]}` is not recognised"))
             continue
-        if recv and block_table and method in _RAILS_TABLE_METHODS:
+        if call.recv is None and call.method in _STRUCTURE:
+            continue
+        if call.recv and block_table and call.method in _TABLE_METHODS:
             table, mode = block_table
             if mode == "change":
-                ops.extend(_rails_change_table(table, method, positional, options))
+                ops.extend(_change_table(table, call.method, call.args))
             continue
-        if method in ("create_table", "create_join_table"):
-            table = positional[0] if method == "create_table" else "_".join(sorted(positional[:2]))
-            created.add(table)
-            block_table = (table, "create") if " do" in statement else None
-            ops.append(Operation(EXPAND, f"creates table {table}"))
+        if call.recv is not None:
+            ops.append(_receiver_call(call, statement))
             continue
-        if method == "change_table":
-            block_table = (positional[0] if positional else "?", "change")
+        if call.method in ("create_table", "create_join_table"):
+            ops.append(_create_table(call, created))
+            block_table = (_table_of(call), "create") if call.block else None
             continue
-        ops.extend(_rails_call(_RubyCall(method, positional, options, args), created, heredocs))
+        if call.method == "change_table":
+            block_table = (call.args.positional[0] if call.args.positional else "?", "change")
+            continue
+        ops.extend(_call(call, created, heredocs))
     return ops
 
 
-@dataclass(frozen=True)
-class _RubyCall:
-    method: str
-    positional: list[str]
-    options: dict[str, str]
-    args: str  # the raw argument text
+def _table_of(call: Call) -> str:
+    pos = call.args.positional
+    if call.method == "create_join_table":
+        return call.args.options.get("table_name", "").strip(":\"'") or "_".join(sorted(pos[:2]))
+    return pos[0] if pos else "?"
 
 
-def _rails_call(call: _RubyCall, created: set[str], heredocs: list[str]) -> list[Operation]:
-    method, pos, opts, args = call.method, call.positional, call.options, call.args
+def _create_table(call: Call, created: set[str]) -> Operation:
+    table = _table_of(call)
+    force = call.args.options.get("force")
+    if force is not None and force != "false":
+        return contract(f"creates table {table} with force: {force}, which drops the existing table and its rows",
+                        "ban-drop-table")
+    created.add(table)
+    return expand(f"creates table {table}")
+
+
+def _receiver_call(call: Call, statement: str) -> Operation:
+    """`User.unscoped.in_batches do |relation|`, `relation.update_all(...)`: rows, not schema."""
+    code = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", "''", statement)
+    methods = re.findall(r"\.([a-z_]\w*[!?]?)", code)
+    if methods and all(m in _DATA_METHODS for m in methods):
+        return expand(f"changes rows with {call.recv}.{call.method} (data only, no schema change)")
+    return cannot_tell(f"{call.recv}.{call.method} is not recognised")
+
+
+def _concurrently(args: Args) -> bool:
+    return re.search(r"algorithm\s*(?::|=>)\s*:concurrently", args.raw) is not None
+
+
+def _falsy(value: str | None) -> bool:
+    return value is not None and value.strip() in ("false", "nil")
+
+
+def _call(call: Call, created: set[str], heredocs: list[str]) -> list[Operation]:
+    method, pos, opts = call.method, call.args.positional, call.args.options
     table = pos[0] if pos else "?"
     column = pos[1] if len(pos) > 1 else "?"
+    new_table = table in created
     if method == "add_column":
-        if opts.get("null") == "false" and "default" not in opts and table not in created:
-            return [Operation(CONTRACT, f"adds column {table}.{column} null: false without a default, "
-                                        "which the running release does not write")]
-        return [Operation(EXPAND, f"adds column {table}.{column}")]
+        return [_add_column(table, column, pos[2] if len(pos) > 2 else "", opts, new_table)]
     if method in ("add_index", "add_reference", "add_belongs_to"):
-        what = f"an index on {table}" if method == "add_index" else f"reference {table}.{column}"
-        if method != "add_index" and opts.get("null") == "false" and table not in created:
-            return [Operation(CONTRACT, f"adds {what} null: false, which the running release does not write")]
-        if method != "add_index" and opts.get("index") == "false":
-            return [Operation(EXPAND, f"adds {what} without an index")]
-        if opts.get("algorithm") == ":concurrently":
-            return [Operation(EXPAND, f"adds {what} with algorithm: :concurrently")]
-        if table in created:
-            return [Operation(EXPAND, f"adds {what}, a new table")]
-        return [Operation(CONTRACT, f"adds {what} without algorithm: :concurrently, "
-                                    "which blocks writes while the index builds")]
+        return [_index_or_reference(method, table, column, call.args, new_table)]
     if method == "change_column_null":
-        flag = pos[2] if len(pos) > 2 else args.rsplit(",", 1)[-1].strip()
-        if "false" in flag:
-            return [Operation(CONTRACT, f"sets {table}.{column} NOT NULL")]
-        return [Operation(EXPAND, f"lets {table}.{column} be NULL")]
+        flag = pos[2] if len(pos) > 2 else "?"
+        if flag == "true":
+            return [expand(f"lets {table}.{column} be NULL")]
+        if new_table:
+            return [expand(f"sets {table}.{column} NOT NULL on the new table {table}")]
+        backfill = f", backfilling NULLs with {pos[3]}" if len(pos) > 3 else ""
+        return [contract(f"sets {table}.{column} NOT NULL{backfill}", "adding-not-nullable-field")]
+    if method == "change_column_default":
+        return [_change_default(table, column, pos[2:], opts)]
     if method == "execute":
-        marker = re.match(r"^\s*HEREDOC(\d+)", args)
-        sql = heredocs[int(marker.group(1))] if marker else pos[0] if pos else None
-        if sql is None:
-            literal = re.match(r"^\s*('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")", args)
-            sql = _const(ast.parse(literal.group(1), mode="eval").body) if literal else None
-        if not isinstance(sql, str):
-            return [Operation(CONTRACT, "execute with SQL that is not a literal; treated as contract")]
-        return sql_operations(sql)
-    concurrently = opts.get("algorithm") == ":concurrently"
-    not_validated = opts.get("validate") == "false"
-    simple: dict[str, tuple[Kind, str]] = {
-        "remove_column": (CONTRACT, f"removes column {table}.{column}"),
-        "remove_columns": (CONTRACT, f"removes columns {table}.{', '.join(pos[1:])}"),
-        "remove_reference": (CONTRACT, f"removes reference {table}.{column}"),
-        "remove_belongs_to": (CONTRACT, f"removes reference {table}.{column}"),
-        "remove_timestamps": (CONTRACT, f"removes timestamps from {table}"),
-        "drop_table": (CONTRACT, f"drops table {table}"),
-        "drop_join_table": (CONTRACT, f"drops join table {'_'.join(sorted(pos[:2]))}"),
-        "rename_column": (CONTRACT, f"renames column {table}.{column} to {pos[2] if len(pos) > 2 else '?'}"),
-        "rename_table": (CONTRACT, f"renames table {table} to {column}"),
-        "rename_index": (CONTRACT, f"renames index {column} on {table}"),
-        "change_column": (CONTRACT, f"changes column {table}.{column}"),
-        "change_column_default": (EXPAND, f"changes the default of {table}.{column}"),
-        "add_timestamps": (EXPAND if opts.get("null") != "false" else CONTRACT, f"adds timestamps to {table}"),
-        "remove_index": (EXPAND, f"removes an index on {table}") if concurrently
-                        else (CONTRACT, f"removes an index on {table} without algorithm: :concurrently"),
-        "add_foreign_key": (EXPAND, f"adds a foreign key {table} -> {column}") if not_validated else
-                           (CONTRACT, f"adds a foreign key {table} -> {column}, which checks every row under lock"),
-        "validate_foreign_key": (EXPAND, f"validates a foreign key on {table}"),
-        "remove_foreign_key": (EXPAND, f"removes a foreign key on {table}"),
-        "enable_extension": (EXPAND, f"enables extension {table}"),
-        "add_check_constraint": (EXPAND if not_validated else CONTRACT, f"adds a check constraint on {table}"),
-        "remove_check_constraint": (EXPAND, f"removes a check constraint on {table}"),
+        return _execute(call, heredocs)
+    return [_simple(method, table, column, call.args, new_table)]
+
+
+def _add_column(table: str, column: str, kind: str, opts: dict[str, str], new_table: bool) -> Operation:
+    where = f"{table}.{column}"
+    if new_table:
+        return expand(f"adds column {where} to the new table {table}")
+    if kind in _SERIAL_TYPES or opts.get("primary_key") == "true" or opts.get("auto_increment") == "true":
+        return contract(f"adds auto-numbered key column {where} ({kind or 'primary_key'}) to an existing table, which "
+                        "fills every row under an exclusive lock", "adding-serial-primary-key-field")
+    if opts.get("null") == "false" and _falsy(opts.get("default", "nil")):
+        return contract(f"adds column {where} null: false without a default, "
+                        "which the running release does not write", "adding-required-field")
+    return expand(f"adds column {where}")
+
+
+def _index_or_reference(method: str, table: str, column: str, args: Args, new_table: bool) -> Operation:
+    opts = args.options
+    what = f"an index on {table}" if method == "add_index" else f"reference {table}.{column}"
+    if new_table:
+        return expand(f"adds {what}, a new table")
+    if method != "add_index":
+        if opts.get("null") == "false":
+            return contract(f"adds {what} null: false, which the running release does not write",
+                            "adding-required-field")
+        foreign_key = opts.get("foreign_key")
+        if foreign_key is not None and not _falsy(foreign_key) and "validate: false" not in foreign_key:
+            return contract(f"adds {what} with a foreign key, which checks every row under lock",
+                            "adding-foreign-key-constraint")
+        if _falsy(opts.get("index")):
+            return expand(f"adds {what} without an index")
+    if _concurrently(args):
+        return expand(f"adds {what} with algorithm: :concurrently")
+    return contract(f"adds {what} without algorithm: :concurrently, which blocks writes while the index builds",
+                    "require-concurrent-index-creation")
+
+
+def _change_default(table: str, column: str, rest: list[str], opts: dict[str, str]) -> Operation:
+    where = f"{table}.{column}"
+    to = opts["to"] if "to" in opts else rest[0] if rest else "nil"
+    if to.strip() == "nil":
+        return contract(f"drops the default of {where}, which inserts from the running release may need",
+                        "dropping-column-default", subject=("drop-default", where.lower()))
+    return expand(f"changes the default of {where}", subject=("set-default", where.lower()))
+
+
+def _execute(call: Call, heredocs: list[str]) -> list[Operation]:
+    raw = call.args.raw.strip()
+    marker = re.match(r"^HEREDOC(\d+)", raw)
+    sql: object = None
+    if marker:
+        sql = heredocs[int(marker.group(1))]
+    else:
+        literal = re.match(r"^('(?:[^'\\]|\\.)*'|\"(?:[^\"\\#]|\\.)*\")$", raw)
+        if literal:
+            sql = const(ast.parse(literal.group(1), mode="eval").body)
+    if not isinstance(sql, str):
+        return [cannot_tell("execute with SQL that is not a literal")]
+    return sql_operations(sql)
+
+
+def _simple(method: str, table: str, column: str, args: Args, new_table: bool) -> Operation:
+    pos, opts = args.positional, args.options
+    not_validated = _falsy(opts.get("validate"))
+    if method in ("add_foreign_key", "add_check_constraint"):
+        what = f"adds a foreign key {table} -> {column}" if method == "add_foreign_key" else \
+            f"adds a check constraint on {table}"
+        if not_validated or new_table:
+            return expand(what + (" not validated" if not_validated else ", a new table"))
+        rule = "adding-foreign-key-constraint" if method == "add_foreign_key" else "constraint-missing-not-valid"
+        return contract(f"{what}, which checks every row under lock", rule)
+    if method == "remove_index":
+        if _concurrently(args) or new_table:
+            return expand(f"removes an index on {table} concurrently")
+        return contract(f"removes an index on {table} without algorithm: :concurrently",
+                        "require-concurrent-index-deletion")
+    if method == "add_timestamps":
+        if opts.get("null") == "false" and "default" not in opts and not new_table:
+            return contract(f"adds timestamps to {table} null: false without a default", "adding-required-field")
+        return expand(f"adds timestamps to {table}")
+    expanding = {
+        "change_column_comment": "comments on {table}.{column}", "change_table_comment": "comments on {table}",
+        "validate_foreign_key": "validates a foreign key on {table}",
+        "validate_check_constraint": "validates a check constraint on {table}",
+        "remove_foreign_key": "removes a foreign key on {table}", "enable_extension": "enables extension {table}",
+        "remove_check_constraint": "removes a check constraint on {table}",
+        "create_enum": "creates enum {table}", "add_enum_value": "adds value {column} to enum {table}",
+        "rename_index": "renames index {column} on {table} (no table or column changes)",
     }
-    if method in simple:
-        kind, what = simple[method]
-        return [Operation(kind, what)]
-    return [Operation(CONTRACT, f"{method} is not recognised; treated as contract")]
+    if method in expanding:
+        return expand(expanding[method].format(table=table, column=column))
+    contracting = {
+        "remove_column": ("ban-drop-column", f"removes column {table}.{column}"),
+        "remove_columns": ("ban-drop-column", f"removes columns {table}.{', '.join(pos[1:])}"),
+        "remove_reference": ("ban-drop-column", f"removes reference {table}.{column}"),
+        "remove_belongs_to": ("ban-drop-column", f"removes reference {table}.{column}"),
+        "remove_timestamps": ("ban-drop-column", f"removes timestamps from {table}"),
+        "drop_table": ("ban-drop-table", f"drops table {table}"),
+        "drop_join_table": ("ban-drop-table", f"drops join table {'_'.join(sorted(pos[:2]))}"),
+        "rename_column": ("renaming-column", f"renames column {table}.{column} to {pos[2] if len(pos) > 2 else '?'}"),
+        "rename_table": ("renaming-table", f"renames table {table} to {column}"),
+        "change_column": ("changing-column-type", f"changes column {table}.{column}"),
+        "rename_enum_value": ("renaming-enum-value", f"renames a value of enum {table}"),
+        "rename_enum": ("renaming-table", f"renames enum {table}"),
+        "drop_enum": ("ban-drop-object", f"drops enum {table}"),
+        "disable_extension": ("ban-drop-object", f"disables extension {table}"),
+    }
+    if method in contracting:
+        rule, what = contracting[method]
+        if new_table and rule != "ban-drop-table":
+            return expand(f"{what} (a table created in this migration)")
+        return contract(what, rule)
+    return cannot_tell(f"{method} is not recognised")
 
 
-def _rails_change_table(table: str, method: str, pos: list[str], opts: dict[str, str]) -> list[Operation]:
+def _change_table(table: str, method: str, args: Args) -> list[Operation]:
+    pos, opts = args.positional, args.options
     column = pos[0] if pos else "?"
     if method in ("remove", "remove_references", "remove_belongs_to", "remove_timestamps"):
-        return [Operation(CONTRACT, f"removes {table}.{', '.join(pos) or 'timestamps'}")]
+        return [contract(f"removes {table}.{', '.join(pos) or 'timestamps'}", "ban-drop-column")]
     if method == "rename":
-        return [Operation(CONTRACT, f"renames column {table}.{column} to {pos[1] if len(pos) > 1 else '?'}")]
+        return [contract(f"renames column {table}.{column} to {pos[1] if len(pos) > 1 else '?'}", "renaming-column")]
     if method == "change":
-        return [Operation(CONTRACT, f"changes column {table}.{column}")]
+        return [contract(f"changes column {table}.{column}", "changing-column-type")]
     if method == "change_null":
-        kind = CONTRACT if "false" in " ".join(pos[1:]) + str(opts) else EXPAND
-        return [Operation(kind, f"changes NULL on {table}.{column}")]
+        if len(pos) > 1 and pos[1] == "true":
+            return [expand(f"lets {table}.{column} be NULL")]
+        return [contract(f"sets {table}.{column} NOT NULL", "adding-not-nullable-field")]
     if method == "change_default":
-        return [Operation(EXPAND, f"changes the default of {table}.{column}")]
+        return [_change_default(table, column, pos[1:], opts)]
     if method in ("index", "remove_index"):
-        if opts.get("algorithm") == ":concurrently":
-            return [Operation(EXPAND, f"changes an index on {table} concurrently")]
-        return [Operation(CONTRACT, f"changes an index on {table} without algorithm: :concurrently, "
-                                    "which blocks writes")]
-    if opts.get("null") == "false" and "default" not in opts:
-        return [Operation(CONTRACT, f"adds column {table}.{column} null: false without a default")]
-    return [Operation(EXPAND, f"adds column {table}.{column}")]
+        if _concurrently(args):
+            return [expand(f"changes an index on {table} concurrently")]
+        rule = "require-concurrent-index-creation" if method == "index" else "require-concurrent-index-deletion"
+        return [contract(f"changes an index on {table} without algorithm: :concurrently, which blocks writes", rule)]
+    if method in ("references", "belongs_to"):
+        return [_index_or_reference("add_reference", table, column, args, False)]
+    if method in ("foreign_key", "check_constraint"):
+        return [_simple("add_" + method, table, column, args, False)]
+    if method == "remove_foreign_key":
+        return [expand(f"removes a foreign key on {table}")]
+    if method == "remove_check_constraint":
+        return [expand(f"removes a check constraint on {table}")]
+    kind = pos[1] if method == "column" and len(pos) > 1 else method
+    return [_add_column(table, column, kind, opts, False)]

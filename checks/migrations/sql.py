@@ -1,28 +1,39 @@
-"""SQL (Flyway files, Django RunSQL, Alembic op.execute, Rails execute), parsed with sqlglot."""
+"""SQL (Flyway files, Django RunSQL, Alembic op.execute, Rails execute), statement by statement:
+split first (comments dropped), then known words (sql_text), then sqlglot."""
 
 from __future__ import annotations
-
-import re
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from checks.migrations.operation import CONTRACT, EXPAND, Operation
+from checks.migrations.operation import Operation, cannot_tell, contract, expand
+from checks.migrations.sql_text import command_operation, known_statement, split_statements
 
 
 def sql_operations(sql: str, dialect: str = "postgres") -> list[Operation]:
-    """Each statement's effect on the schema, parsed with sqlglot."""
-    try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
-    except (ParseError, TokenError) as exc:
-        first = str(exc).splitlines()[0][:200]
-        return [Operation(CONTRACT, f"SQL could not be parsed ({first}); treated as contract so a person reads it")]
+    """Each statement's effect on the schema; a statement that cannot be read is contract."""
     created: set[str] = set()
     ops: list[Operation] = []
-    for statement in statements:
-        ops.extend(_statement(statement, created, dialect))
+    for text in split_statements(sql):
+        known = known_statement(text)
+        if known is not None:
+            ops.extend(known)
+            continue
+        try:
+            statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
+        except (ParseError, TokenError) as exc:
+            first = str(exc).splitlines()[0][:200]
+            ops.append(cannot_tell(f"SQL could not be parsed ({first})"))
+            continue
+        for statement in statements:
+            ops.extend(_statement(statement, created, dialect))
     return ops
+
+
+def _key(name: str) -> str:
+    """A table's name as compared within one migration: unquoted, lower case, without its schema."""
+    return name.replace('"', "").lower().rsplit(".", 1)[-1]
 
 
 def _name(node: exp.Expression | None) -> str:
@@ -36,7 +47,8 @@ def _name(node: exp.Expression | None) -> str:
 
 
 def _statement(stmt: exp.Expr, created: set[str], dialect: str) -> list[Operation]:
-    if isinstance(stmt, (exp.Transaction, exp.Commit, exp.Set, exp.Comment, exp.Grant)):
+    if isinstance(stmt, (exp.Transaction, exp.Commit, exp.Rollback, exp.Set, exp.Comment, exp.Grant,
+                         exp.Semicolon, exp.Select, exp.Query)):
         return []
     if isinstance(stmt, exp.Create):
         return [_create(stmt, created, dialect)]
@@ -44,17 +56,20 @@ def _statement(stmt: exp.Expr, created: set[str], dialect: str) -> list[Operatio
         return [_drop(stmt, dialect)]
     if isinstance(stmt, exp.Alter):
         table = _name(stmt.this)
+        kind = (stmt.args.get("kind") or "TABLE").upper()
+        if kind != "TABLE":
+            return [_alter_other(kind, table, stmt)]
         return [_alter_action(table, action, stmt, created) for action in stmt.args.get("actions") or []]
     if isinstance(stmt, exp.TruncateTable):
-        return [Operation(CONTRACT, "truncates " + ", ".join(_name(t) for t in stmt.expressions))]
+        return [contract("truncates " + ", ".join(_name(t) for t in stmt.expressions), "ban-truncate")]
     if isinstance(stmt, (exp.Insert, exp.Update, exp.Delete)):
         table = _name(stmt.this if not isinstance(stmt.this, exp.Schema) else stmt.this.this)
-        return [Operation(EXPAND, f"changes rows of {table} (data only, no schema change)")]
+        return [expand(f"changes rows of {table} (data only, no schema change)")]
     if isinstance(stmt, exp.Command):
-        return [_command(stmt)]
-    if isinstance(stmt, (exp.Select, exp.Query)):
-        return []
-    return [Operation(CONTRACT, f"statement not recognised ({stmt.sql(dialect)[:80]}); treated as contract")]
+        expression = stmt.expression
+        rest = expression.sql() if isinstance(expression, exp.Expression) else expression or ""
+        return [command_operation(f"{stmt.this} {rest}")]
+    return [cannot_tell(f"statement not recognised ({stmt.sql(dialect)[:80]})")]
 
 
 def _create(stmt: exp.Create, created: set[str], dialect: str) -> Operation:
@@ -64,20 +79,22 @@ def _create(stmt: exp.Create, created: set[str], dialect: str) -> Operation:
         table = _name(index.args.get("table")) if isinstance(index, exp.Index) else "?"
         name = index.name if isinstance(index, exp.Index) else "?"
         if stmt.args.get("concurrently"):
-            return Operation(EXPAND, f"creates index {name} on {table} concurrently")
-        if table in created:
-            return Operation(EXPAND, f"creates index {name} on the new table {table}")
+            return expand(f"creates index {name} on {table} concurrently")
+        if _key(table) in created:
+            return expand(f"creates index {name} on the new table {table}")
         if dialect == "postgres":
-            return Operation(CONTRACT, f"creates index {name} on {table} without CONCURRENTLY, "
-                                       f"which blocks writes to {table} while it builds")
-        return Operation(EXPAND, f"creates index {name} on {table}")
+            return contract(f"creates index {name} on {table} without CONCURRENTLY, "
+                            f"which blocks writes to {table} while it builds", "require-concurrent-index-creation")
+        return expand(f"creates index {name} on {table}")
     name = _name(stmt.this)
     if kind == "TABLE":
-        created.add(name)
-        return Operation(EXPAND, f"creates table {name}")
+        if stmt.args.get("replace"):
+            return contract(f"replaces table {name}, dropping the one the running release uses", "ban-drop-table")
+        created.add(_key(name))
+        return expand(f"creates table {name}")
     if stmt.args.get("replace"):
-        return Operation(CONTRACT, f"replaces {kind.lower()} {name}, which the running release may rely on")
-    return Operation(EXPAND, f"creates {kind.lower()} {name}")
+        return expand(f"creates or replaces {kind.lower()} {name}")
+    return expand(f"creates {kind.lower()} {name}")
 
 
 def _drop(stmt: exp.Drop, dialect: str) -> Operation:
@@ -86,79 +103,117 @@ def _drop(stmt: exp.Drop, dialect: str) -> Operation:
     if kind == "INDEX":
         if stmt.args.get("concurrently") or dialect != "postgres":
             how = " concurrently" if stmt.args.get("concurrently") else ""
-            return Operation(EXPAND, f"drops index {names}{how}")
-        return Operation(CONTRACT, f"drops index {names} without CONCURRENTLY, which locks its table")
-    return Operation(CONTRACT, f"drops {kind.lower() or 'object'} {names}")
+            return expand(f"drops index {names}{how}")
+        return contract(f"drops index {names} without CONCURRENTLY, which locks its table",
+                        "require-concurrent-index-deletion")
+    rule = "ban-drop-table" if kind in ("TABLE", "VIEW", "") else "ban-drop-object"
+    return contract(f"drops {kind.lower() or 'object'} {names}", rule)
+
+
+def _alter_other(kind: str, name: str, stmt: exp.Alter) -> Operation:
+    actions = stmt.args.get("actions") or []
+    if kind == "INDEX" and actions and all(isinstance(a, exp.AlterRename) for a in actions):
+        return expand(f"renames index {name} (no table or column changes)")
+    if kind in ("SEQUENCE", "INDEX") and not any(isinstance(a, exp.Drop) for a in actions):
+        return expand(f"alters {kind.lower()} {name}")
+    if kind == "VIEW" and actions and all(isinstance(a, exp.AlterRename) for a in actions):
+        return contract(f"renames view {name}", "renaming-table")
+    return cannot_tell(f"alters {kind.lower()} {name} ({stmt.sql()[:60]})")
+
+
+def _constraint_kinds(column: exp.ColumnDef) -> list[exp.Expression]:
+    return [c.args.get("kind") for c in column.args.get("constraints") or []]
+
+
+def _generated(column: exp.ColumnDef) -> tuple[bool, bool]:
+    """(primary key, numbered by the database: serial or identity) for a column definition."""
+    kinds = _constraint_kinds(column)
+    primary = any(isinstance(k, exp.PrimaryKeyColumnConstraint) for k in kinds)
+    dtype = column.args.get("kind")
+    serial = dtype is not None and dtype.this in (
+        exp.DataType.Type.SERIAL, exp.DataType.Type.BIGSERIAL, exp.DataType.Type.SMALLSERIAL)
+    identity = any(isinstance(k, (exp.GeneratedAsIdentityColumnConstraint, exp.AutoIncrementColumnConstraint))
+                   for k in kinds)
+    return primary, serial or identity
 
 
 def _not_null_without_default(column: exp.ColumnDef) -> bool:
-    kinds = [c.args.get("kind") for c in column.args.get("constraints") or []]
+    kinds = _constraint_kinds(column)
     not_null = any(isinstance(k, (exp.NotNullColumnConstraint, exp.PrimaryKeyColumnConstraint))
                    and not k.args.get("allow_null") for k in kinds)
-    has_default = any(isinstance(k, exp.DefaultColumnConstraint) for k in kinds)
-    serial = column.args.get("kind") is not None and column.args["kind"].this in (
-        exp.DataType.Type.SERIAL, exp.DataType.Type.BIGSERIAL, exp.DataType.Type.SMALLSERIAL)
-    return not_null and not has_default and not serial
+    return not_null and not any(isinstance(k, exp.DefaultColumnConstraint) for k in kinds)
+
+
+def _add_column(table: str, action: exp.ColumnDef, created: set[str]) -> Operation:
+    column = f"{table}.{action.name}"
+    if _key(table) in created:
+        return expand(f"adds column {column} to the new table {table}")
+    primary, numbered = _generated(action)
+    if primary:
+        return contract(f"adds primary key column {column} to an existing table, which fills every row and "
+                        "builds its index under an exclusive lock", "adding-serial-primary-key-field")
+    if numbered:
+        return contract(f"adds auto-numbered column {column} to an existing table, which rewrites it "
+                        "under an exclusive lock", "adding-identity-column")
+    if _not_null_without_default(action):
+        return contract(f"adds column {column} NOT NULL without a default, which the running release does not write",
+                        "adding-required-field")
+    return expand(f"adds column {column}" + ("" if _nullable(action) else " with a default"))
 
 
 def _alter_action(table: str, action: exp.Expression, stmt: exp.Alter, created: set[str]) -> Operation:
     if isinstance(action, exp.ColumnDef):
-        column = f"{table}.{action.name}"
-        if _not_null_without_default(action) and table not in created:
-            return Operation(CONTRACT, f"adds column {column} NOT NULL without a default, "
-                                       "which the running release does not write")
-        return Operation(EXPAND, f"adds column {column}" + ("" if _nullable(action) else " with a default"))
+        return _add_column(table, action, created)
     if isinstance(action, exp.Drop):
         kind = (action.args.get("kind") or "").upper()
         names = ", ".join(_name(t) for t in action.args.get("tables") or [])
         if kind == "CONSTRAINT":
-            return Operation(EXPAND, f"drops constraint {names} on {table}")
-        return Operation(CONTRACT, f"drops {kind.lower() or 'column'} {table}.{names}")
+            return expand(f"drops constraint {names} on {table}")
+        return contract(f"drops {kind.lower() or 'column'} {table}.{names}", "ban-drop-column")
     if isinstance(action, exp.RenameColumn):
-        return Operation(CONTRACT, f"renames column {table}.{action.this.name} to {action.args['to'].name}")
+        return contract(f"renames column {table}.{action.this.name} to {action.args['to'].name}", "renaming-column")
     if isinstance(action, exp.AlterRename):
-        return Operation(CONTRACT, f"renames table {table} to {_name(action.this)}")
+        return contract(f"renames table {table} to {_name(action.this)}", "renaming-table")
     if isinstance(action, exp.AlterColumn):
-        return _alter_column(f"{table}.{action.name}", action)
+        return _alter_column(table, action, created)
     if isinstance(action, exp.AddConstraint):
-        if stmt.args.get("not_valid"):
-            return Operation(EXPAND, f"adds a constraint to {table} NOT VALID")
-        return Operation(CONTRACT, f"adds a constraint to {table} without NOT VALID, which checks every row under lock")
-    return Operation(CONTRACT, f"alters {table} ({action.sql()[:60]}); not recognised, treated as contract")
+        return _add_constraint(table, action, stmt, created)
+    if isinstance(action, exp.AlterSet):
+        return expand(f"changes storage parameters of {table}")
+    return cannot_tell(f"alters {table} ({action.sql()[:60]})")
+
+
+def _add_constraint(table: str, action: exp.AddConstraint, stmt: exp.Alter, created: set[str]) -> Operation:
+    if _key(table) in created:
+        return expand(f"adds a constraint to the new table {table}")
+    if stmt.args.get("not_valid"):
+        return expand(f"adds a constraint to {table} NOT VALID")
+    body = action.sql().upper()
+    if "UNIQUE" in body or "PRIMARY KEY" in body or "EXCLUDE" in body:
+        return contract(f"adds a unique constraint to {table}, which builds its index while blocking writes",
+                        "disallowed-unique-constraint")
+    rule = "adding-foreign-key-constraint" if "REFERENCES" in body else "constraint-missing-not-valid"
+    return contract(f"adds a constraint to {table} without NOT VALID, which checks every row under lock", rule)
 
 
 def _nullable(column: exp.ColumnDef) -> bool:
-    kinds = [c.args.get("kind") for c in column.args.get("constraints") or []]
-    return not any(isinstance(k, exp.NotNullColumnConstraint) and not k.args.get("allow_null") for k in kinds)
+    return not any(isinstance(k, exp.NotNullColumnConstraint) and not k.args.get("allow_null")
+                   for k in _constraint_kinds(column))
 
 
-def _alter_column(column: str, action: exp.AlterColumn) -> Operation:
+def _alter_column(table: str, action: exp.AlterColumn, created: set[str]) -> Operation:
+    column = f"{table}.{action.name}"
+    if _key(table) in created:
+        return expand(f"alters column {column} of the new table {table}")
     if action.args.get("dtype") is not None:
-        return Operation(CONTRACT, f"changes the type of {column} to {action.args['dtype'].sql()}")
+        return contract(f"changes the type of {column} to {action.args['dtype'].sql()}", "changing-column-type")
     if action.args.get("allow_null") is False:
-        return Operation(CONTRACT, f"sets {column} NOT NULL")
+        return contract(f"sets {column} NOT NULL", "adding-not-nullable-field")
     if action.args.get("allow_null") is True:
-        return Operation(EXPAND, f"lets {column} be NULL")
+        return expand(f"lets {column} be NULL")
     if action.args.get("default") is not None:
-        return Operation(EXPAND, f"sets a default on {column}")
+        return expand(f"sets a default on {column}", subject=("set-default", column.lower()))
     if action.args.get("drop"):
-        return Operation(CONTRACT, f"drops the default of {column}, which inserts from the running release may need")
-    return Operation(CONTRACT, f"alters {column} ({action.sql()[:60]}); treated as contract")
-
-
-# Statements sqlglot keeps as raw commands that leave the running release working.
-_HARMLESS_COMMANDS = (
-    re.compile(r"^CREATE\s+EXTENSION\b", re.IGNORECASE),
-    re.compile(r"^ALTER\s+TABLE\s+\S+\s+VALIDATE\s+CONSTRAINT\b", re.IGNORECASE),
-    re.compile(r"^(ANALYZE|COMMENT|SET|RESET|VACUUM)\b", re.IGNORECASE),
-)
-
-
-def _command(stmt: exp.Command) -> Operation:
-    expression = stmt.expression
-    rest = expression.sql() if isinstance(expression, exp.Expression) else expression or ""
-    text = f"{stmt.this} {rest}".strip()
-    text = " ".join(text.split())
-    if any(p.match(text) for p in _HARMLESS_COMMANDS):
-        return Operation(EXPAND, f"runs {text[:60]}")
-    return Operation(CONTRACT, f"statement not understood ({text[:60]}); treated as contract")
+        return contract(f"drops the default of {column}, which inserts from the running release may need",
+                        "dropping-column-default", subject=("drop-default", column.lower()))
+    return cannot_tell(f"alters {column} ({action.sql()[:60]})")

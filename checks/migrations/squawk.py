@@ -41,5 +41,6 @@ def parse_squawk_output(output: str) -> list[Operation]:
     ops = []
     for match in _SQUAWK_LINE.finditer(output):
         rule = match.group("rule")
-        ops.append(Operation(CONTRACT if rule in _SQUAWK_CONTRACT else EXPAND, f"squawk: {rule}"))
+        contract = rule in _SQUAWK_CONTRACT
+        ops.append(Operation(CONTRACT if contract else EXPAND, f"squawk: {rule}", rule if contract else ""))
     return ops

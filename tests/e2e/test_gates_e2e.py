@@ -19,6 +19,7 @@ from bot.domain import DeployRequest
 from bot.domain.github import CiContext
 from bot.gating import Gatekeeper
 from bot.infra.targets.docker.haproxy import HAProxy
+from checks.migrations.rules import safe_way
 from sandbox.sample_app import write_sample_app
 from tests.conftest import DROP_EMAIL, LocalRepo, authed, git
 from tests.e2e.test_rollout_story import free_port, states
@@ -183,7 +184,8 @@ def test_a_contract_migration_holds_a_merge_until_a_person_approves(wired, api, 
     why = held(wired, api, mainline, app, v2, "migrations")
     deploy_id = deploy_of(wired, app, v2)["id"]
     assert why == (f"migrations: waiting for approval of contract migration {MIGRATION} "
-                   f"(contract: removes column users.email) from a deployer; approve with `mainline approve "
+                   f"(contract: removes column users.email) from a deployer — rule ban-drop-column: "
+                   f"{safe_way('ban-drop-column')}; approve with `mainline approve "
                    f"{deploy_id}` or reject with `mainline reject {deploy_id} --reason …`")
     assert app.serves() == f"{app.service} v1"
 

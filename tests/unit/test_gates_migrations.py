@@ -83,7 +83,7 @@ EXPAND_FIXTURES = {
     "django/accounts/migrations/0002_expand_profile.py": [
         "expand: creates model Profile",
         "expand: adds nullable field user.nickname",
-        "expand: adds field user.is_staff with a default",
+        "expand: adds field user.is_staff with a database default (db_default)",
         "expand: adds index to user concurrently",
         "expand: creates index user_email_lower on accounts_user concurrently",
     ],
@@ -122,9 +122,9 @@ CONTRACT_FIXTURES = {
         "contract: drops column users.fax",
         "contract: changes the type of users.age",
         "contract: renames table order_items to line_items",
-        "contract: drops column users.pager",
         "contract: adds column users.tenant_id NOT NULL without a server default, "
         "which the running release does not write",
+        "contract: drops column users.pager",
     ],
     "rails/db/migrate/20260302120000_remove_email_from_users.rb": [
         "contract: removes column users.email",
@@ -185,8 +185,8 @@ def test_rails_down_method_is_ignored():
         ("DROP INDEX CONCURRENTLY ix", "expand", "drops index ix concurrently"),
         ("DROP INDEX ix", "contract", "without CONCURRENTLY"),
         ("TRUNCATE t", "contract", "truncates t"),
-        ("CREATE EXTENSION IF NOT EXISTS pgcrypto", "expand", "runs CREATE EXTENSION"),
-        ("CREATE TABLEX oops (", "contract", "treated as contract"),
+        ("CREATE EXTENSION IF NOT EXISTS pgcrypto", "expand", "creates extension pgcrypto"),
+        ("CREATE TABLEX oops (", "contract", "cannot tell"),
         ("BEGIN; CREATE TABLE a (id int); COMMIT;", "expand", "creates table a"),
     ],
 )
@@ -196,15 +196,17 @@ def test_sql_statements(sql, kind, phrase):
     assert (kind == CONTRACT) == any(op.kind == CONTRACT for op in ops)
 
 
-def test_django_run_python_is_contract_because_it_cannot_be_inspected():
+def test_django_run_python_is_contract_when_it_cannot_be_inspected():
     text = (
         "from django.db import migrations\n"
-        "def forwards(apps, schema_editor):\n    pass\n"
+        "def forwards(apps, schema_editor):\n    schema_editor.execute(build_sql())\n"
         "class Migration(migrations.Migration):\n"
         "    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]\n"
     )
     finding = classify_migration("shop/migrations/0004_backfill.py", text)
-    assert finding.kind == "contract" and finding.reasons == ["contract: runs Python code that cannot be inspected"]
+    assert finding.kind == "contract"
+    assert finding.reasons == ["contract: cannot tell: runs Python code that cannot be inspected"]
+    assert finding.rules[0].rule == "cannot-tell"
 
 
 def test_django_separate_database_and_state_reads_the_database_side():
