@@ -27,6 +27,8 @@ class Settings(BaseSettings):
                                validation_alias="MAINLINE_REGISTRY_AUTH")
     # Plain HTTP allowed (as dockerd's insecure-registries); a loopback registry always may.
     registry_insecure: bool = Field(False, validation_alias="MAINLINE_REGISTRY_INSECURE")
+    # Each process migrates the schema as it starts (false: `mainline db upgrade` does, before).
+    migrate_on_start: bool = Field(True, validation_alias="MAINLINE_MIGRATE_ON_START")
     lease_seconds: float = Field(30.0, gt=0, validation_alias="MAINLINE_LEASE_SECONDS")
     reconcile_seconds: float = Field(15.0, gt=0, validation_alias="MAINLINE_RECONCILE_SECONDS")
     worker_threads: int = Field(2, ge=1, le=64, validation_alias="MAINLINE_WORKER_THREADS")

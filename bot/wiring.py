@@ -208,6 +208,16 @@ def poll_inbox(wired: Wired, stop: threading.Event, interval: float = 0.2) -> No
                 log.warning("WAL checkpoint skipped: %s", exc)
 
 
+def _require_current_schema(settings: Settings) -> None:
+    from bot.infra.db.maintenance import DatabaseError, require_current
+    from bot.settings import SettingsError
+
+    try:
+        require_current(settings.database_url)
+    except DatabaseError as exc:
+        raise SettingsError(f"mainline: {exc}") from exc
+
+
 def wire(settings: Settings, role: str = "all", reporters: list | None = None) -> Wired:
     """`role`: "worker" (runs deploys), "web" (answers requests), "cli", or "all" (tests, one
     process). Deploy cards are posted only where deploys run (not "web", nor "cli"), so two
@@ -216,7 +226,10 @@ def wire(settings: Settings, role: str = "all", reporters: list | None = None) -
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.database_url)
-    store.migrate()
+    if settings.migrate_on_start:
+        store.migrate()
+    else:
+        _require_current_schema(settings)
     queue = Queue(make_huey(settings.queue_url))
     token = settings.github_token.get_secret_value() if settings.github_token else None
     github = github_host(settings)
