@@ -17,6 +17,7 @@ from bot.errors import MainlineError, NotFoundError
 from bot.infra.clock import SystemClock
 from bot.infra.db.inbox import Inbox
 from bot.notify.release_reporter import releases_view
+from bot.repair_metrics import RepairCollector
 from bot.settings import Settings
 from bot.sync_metrics import SyncCollector
 from bot.usecases.queries import event_view
@@ -47,6 +48,7 @@ def create_app(settings: Settings, adapters=None) -> Flask:
     metrics = _metrics()
     metrics["registry"].register(SyncCollector(wired.store))
     metrics["registry"].register(DoraCollector(wired.store))
+    metrics["registry"].register(RepairCollector(wired.store))
     inbox = Inbox(wired.store)
     authenticator = Authenticator(wired.store)
 

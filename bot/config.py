@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot import safe_yaml
 from bot.canary.config import Canary, Prometheus, check_canary
+from bot.config_app import AppKeys
 from bot.config_values import (
     CHECK_NAME,
     CPUS_MAX,
@@ -91,7 +92,7 @@ class EcsSettings(_Model):
     repository: TEXT | None = None  # ECR repository name; defaults to the service name
 
 
-class Environment(_Model):
+class Environment(AppKeys):  # env, secrets, roles, resources, tls, release: bot/config_app.py
     target: Literal["docker", "ecs"] = "docker"
     auto_deploy: bool = False
     branches: list[GLOB] = Field(default_factory=list, max_length=20,

@@ -48,3 +48,8 @@ class ServiceOwnedError(AuthError):
         self.service, self.owner, self.claimant = service, owner, claimant
         super().__init__(f"service {service!r} belongs to {owner}; {claimant} cannot deploy it "
                          f"(rename `service:` in .github/deploy.yml)")
+
+
+class SecretError(MainlineError):
+    """A secret reference could not be resolved. Raised before anything changes; the message
+    names the reference, never a value."""

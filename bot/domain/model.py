@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.canary.policy import CanaryPolicy
+from bot.domain.app import AppSpec
 
 
 def utcnow() -> datetime:
@@ -77,6 +78,7 @@ class RolloutPlan:
     strategy: str  # rolling | blue-green | canary
     health: HealthPolicy
     listen: str  # load balancer address, host:port
+    app: AppSpec = AppSpec()  # env, secret references, roles, resources, TLS, release command
     # strategy canary: the steps and their analysis, and how a person steps in (promote, pause,
     # abort): a callable answering the newest unread command, given by the engine.
     canary: CanaryPolicy | None = None

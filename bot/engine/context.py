@@ -95,9 +95,11 @@ class Context:
     def plan(self, service: ServiceRecord, environment: str, config: DeployConfig, sha: str,
              image: str) -> RolloutPlan:
         env = config.environments[environment]
+        app = env.app_spec()
         return RolloutPlan(service=service.name, environment=environment, sha=sha, image=image,
-                           replicas=env.replicas, strategy=env.strategy, health=config.health.policy(),
-                           listen=env.listen, canary=canary_policy(env, self.opts.prometheus_urls))
+                           replicas=app.web(env.replicas).replicas, strategy=env.strategy,
+                           health=config.health.policy(), listen=env.listen, app=app,
+                           canary=canary_policy(env, self.opts.prometheus_urls))
 
     def image(self, service: str, sha: str) -> str:
         return f"{self.opts.registry}/{service}:{sha}"

@@ -17,7 +17,7 @@ from bot.domain.records import DeployRecord, ServiceRecord
 from bot.engine.context import Context
 from bot.engine.notices import Notices
 from bot.engine.transitions import Transition
-from bot.errors import BuildError, RolloutError
+from bot.errors import BuildError, RolloutError, SecretError
 from checks.repo_checks import repo_checks_gate
 
 S = DeployState
@@ -84,6 +84,9 @@ def rolling_out(s: Step) -> Transition:
     plan = s.plan(deploy.sha, deploy.image)
     try:
         s.target().roll_out(plan, s.sink)
+    except SecretError as exc:
+        # Resolved before anything changes: production is untouched and the release not judged.
+        return Transition(S.FAILED, f"{exc}; nothing was changed", fields={"reason": f"secrets: {exc}"})
     except RolloutError as exc:
         s.ctx.store.mark_release_bad(s.service.id, deploy.environment, deploy.sha)
         return Transition(S.ROLLING_BACK, f"rollout failed: {exc}", fields={"reason": f"rollout failed: {exc}"})

@@ -11,6 +11,7 @@ from bot.domain.records import ServiceRecord
 from bot.engine.context import Context
 from bot.engine.notices import Notices
 from bot.errors import MainlineError
+from bot.usecases.desired_state import DesiredState
 from bot.watchdog import Watchdog
 
 log = logging.getLogger("mainline.pipeline")
@@ -22,6 +23,7 @@ class Reconciler:
         self.notices = notices
         self.request = request
         self.watchdog = Watchdog(ctx, notices, request)
+        self.desired = DesiredState(ctx, notices)
 
     def reconcile(self) -> int:
         """One pass; returns how many drivers it queued."""
@@ -35,6 +37,7 @@ class Reconciler:
         for svc in ctx.store.services():
             queued += self._pick_up_missed_merge(svc)
         self.watchdog.watch(ctx.opts.sync_bound)
+        self.desired.keep()  # what runs matches the live releases; never a deploy
         return queued
 
     def _safe_head(self, svc: ServiceRecord) -> str | None:

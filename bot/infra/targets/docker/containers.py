@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
 import time
 from contextlib import suppress
 from typing import Any
@@ -16,12 +17,15 @@ from bot.domain import HealthPolicy, RolloutPlan
 from bot.errors import RolloutError, TransientError
 from bot.infra.http_probe import probe, probe_url
 from bot.infra.targets.docker.haproxy import HAProxy
+from bot.infra.targets.docker.runspec import RunSpec
 from bot.infra.targets.docker.world import (
     HOST,
     LABEL_ENVIRONMENT,
     LABEL_PORT,
+    LABEL_ROLE,
     LABEL_SERVICE,
     LABEL_SHA,
+    LABEL_SPEC,
     Instance,
     World,
     observe,
@@ -37,17 +41,20 @@ class ContainerOps:
 
     client: Any
     port_range: tuple[int, int]
+    _local: threading.local  # .spec: the RunSpec of the current call
 
     def _start(self, plan: RolloutPlan, world: World, on_event: EventSink) -> Instance:
         taken = {i.name for i in world.instances}
         prefix = f"mainline-{plan.service}-{plan.environment}-{plan.sha[:12]}"
         name = next(f"{prefix}-{n}" for n in range(1, 10_000) if f"{prefix}-{n}" not in taken)
         port = self._free_port(plan)
+        spec = self._spec()
         labels = {LABEL_SERVICE: plan.service, LABEL_ENVIRONMENT: plan.environment,
-                  LABEL_SHA: plan.sha, LABEL_PORT: str(port)}
+                  LABEL_SHA: plan.sha, LABEL_PORT: str(port), LABEL_ROLE: spec.web.name,
+                  LABEL_SPEC: spec.digest(spec.web)}
         try:
             container = self.client.containers.run(plan.image, detach=True, name=name, network_mode="host",
-                                                   environment={"PORT": str(port)}, labels=labels)
+                                                   labels=labels, **spec.run_kwargs(spec.web, port))
         except APIError as exc:
             # A command the image cannot run is the release's own fault; anything else (a name
             # taken by a concurrent start, a pull from a busy registry, a busy daemon) is not,
@@ -107,8 +114,16 @@ class ContainerOps:
 
     # -- observation -----------------------------------------------------------------------
 
+    def _spec(self) -> RunSpec:
+        spec = getattr(self._local, "spec", None)
+        if spec is None:
+            raise RuntimeError("a container step ran outside DockerTarget._running")
+        return spec
+
     def _observe(self, service: str, environment: str, lb: HAProxy) -> World:
-        return observe(self.client, service, environment, lb)
+        spec = getattr(self._local, "spec", None)
+        mine = spec is not None and (spec.plan.service, spec.plan.environment) == (service, environment)
+        return observe(self.client, service, environment, lb, spec.wanted() if spec is not None and mine else None)
 
     def _is_running(self, inst: Instance) -> bool:
         """False when the container exited on its own (the release's fault); a container removed
@@ -121,9 +136,11 @@ class ContainerOps:
 
     def _logs(self, inst: Instance) -> str:
         try:
-            return inst.container.logs(tail=20).decode(errors="replace").strip()[-2000:] or "(no output)"
+            text = inst.container.logs(tail=20).decode(errors="replace").strip()[-2000:] or "(no output)"
         except (APIError, DockerException):
             return "(logs unavailable)"
+        spec = getattr(self._local, "spec", None)
+        return spec.masker(text) if spec is not None else text
 
     def _free_port(self, plan: RolloutPlan) -> int:
         ours = self.client.containers.list(all=True, ignore_removed=True, filters={"label": [LABEL_PORT]})

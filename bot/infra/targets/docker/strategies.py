@@ -97,7 +97,7 @@ class Strategies(ContainerOps):
             self._remove(inst, on_event)
         raise RolloutError(f"{inst.name} ({plan.image}) failed its health check "
                            f"({plan.health.failures} answers in a row, or no answer in {plan.health.timeout:g}s); "
-                           f"the previous release keeps serving. Last probe: {output}")
+                           f"the previous release keeps serving. Last probe: {self._spec().masker(output)}")
 
     def _admit(self, lb: HAProxy, inst: Instance, on_event: EventSink) -> None:
         server = lb.server(inst.name)

@@ -12,8 +12,11 @@ the former as a bad release.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,8 +25,13 @@ import docker
 from bot.domain import Replica, RolloutPlan, VerifyReport
 from bot.errors import TransientError
 from bot.infra.http_probe import lb_url, probe
+from bot.infra.secrets import SecretResolver
+from bot.infra.targets.docker.canary import DockerCanary
 from bot.infra.targets.docker.containers import START_FAULTS  # noqa: F401 - public here too
 from bot.infra.targets.docker.haproxy import HAProxy
+from bot.infra.targets.docker.repair import Repairs
+from bot.infra.targets.docker.roles import RoleOps
+from bot.infra.targets.docker.runspec import run_spec, spec_key, using
 from bot.infra.targets.docker.strategies import DRAIN_TIMEOUT, Strategies  # noqa: F401 - public here too
 from bot.infra.targets.docker.world import (  # noqa: F401 - LABEL_* and UnsafeNameError are public here too
     HOST,
@@ -44,13 +52,16 @@ from bot.retry import docker_api
 T = TypeVar("T")
 
 
-class DockerTarget(Strategies):
+class DockerTarget(Repairs, RoleOps, Strategies):
     def __init__(self, state_dir: Path, client=None, port_range: tuple[int, int] = (20000, 29999),
-                 retrying=docker_api):
+                 retrying=docker_api, secrets: SecretResolver | None = None):
         self.state_dir = Path(state_dir)
         self._client = client
         self.port_range = port_range
         self.retrying = retrying  # a bot.retry policy; tests pass a fast one
+        self.secrets = secrets or SecretResolver(None)
+        # The RunSpec of the call this thread is in (one target serves every driver thread).
+        self._local = threading.local()
 
     @property
     def client(self):
@@ -68,24 +79,40 @@ class DockerTarget(Strategies):
                 return step(*args)
         return self.retrying(attempt)
 
+    @contextmanager
+    def _running(self, plan: RolloutPlan, on_event: EventSink) -> Iterator[EventSink]:
+        """Resolve the plan's secrets first (a SecretError changes nothing), then run the call
+        with its RunSpec and a sink that masks every secret value."""
+        self.load_balancer(plan.service, plan.environment, plan.listen)  # refuse unsafe names first
+        spec = run_spec(plan, self.secrets, spec_key(self.state_dir))
+        with using(self._local, spec):
+            yield spec.sink(on_event)
+
     # -- the Target port -------------------------------------------------------------------
 
     def roll_out(self, plan: RolloutPlan, on_event: EventSink) -> None:
-        self.load_balancer(plan.service, plan.environment, plan.listen)  # refuse unsafe names first
-        self._retried(f"rolling out {plan.service}/{plan.environment}", self._roll_out)(plan, on_event)
+        with self._running(plan, on_event) as sink:
+            self._retried(f"rolling out {plan.service}/{plan.environment}", self._roll_out)(plan, sink)
 
     def verify(self, plan: RolloutPlan, on_event: EventSink) -> VerifyReport:
-        self.load_balancer(plan.service, plan.environment, plan.listen)
-        return self._retried(f"verifying {plan.service}/{plan.environment}", self._verify)(plan, on_event)
+        with self._running(plan, on_event) as sink:
+            report = self._retried(f"verifying {plan.service}/{plan.environment}", self._verify)(plan, sink)
+            mask = self._local.spec.masker
+            return replace(report, reason=mask(report.reason), last_output=mask(report.last_output))
 
     def finish(self, plan: RolloutPlan, on_event: EventSink) -> None:
-        self.load_balancer(plan.service, plan.environment, plan.listen)
-        self._retried(f"finishing {plan.service}/{plan.environment}", self._finish)(plan, on_event)
+        with self._running(plan, on_event) as sink:
+            self._retried(f"finishing {plan.service}/{plan.environment}", self._finish)(plan, sink)
 
     def discard(self, plan: RolloutPlan, on_event: EventSink) -> None:
-        self.load_balancer(plan.service, plan.environment, plan.listen)
-        self._retried(f"discarding {plan.sha[:12]} of {plan.service}/{plan.environment}", self._discard)(
-            plan, on_event)
+        with self._running(plan, on_event) as sink:
+            self._retried(f"discarding {plan.sha[:12]} of {plan.service}/{plan.environment}", self._discard)(
+                plan, sink)
+
+    def repair(self, plan: RolloutPlan, on_event: EventSink) -> list[str]:
+        """Make what runs match the live `plan` (the reconciler's call); the repairs made."""
+        with self._running(plan, on_event) as sink:
+            return self._retried(f"repairing {plan.service}/{plan.environment}", self._repair)(plan, sink)
 
     def replicas(self, service: str, environment: str) -> list[Replica]:
         self.load_balancer(service, environment)
@@ -101,8 +128,12 @@ class DockerTarget(Strategies):
         self._drop_dead(plan, lb, on_event)
         if plan.strategy == "blue-green":
             self._blue_green(plan, lb, on_event)
+        elif plan.strategy == "canary":
+            DockerCanary(self, plan, lb, on_event).run()
         else:
             self._rolling(plan, lb, on_event)
+        for role in plan.app.others:
+            self._roll_role(plan, role, on_event)
         on_event(f"{plan.service}/{plan.environment} serves {plan.image} on {plan.replicas} replica(s)",
                  step="rolled_out", sha=plan.sha)
 
@@ -170,6 +201,7 @@ class DockerTarget(Strategies):
         for inst in world.instances:
             if inst.sha != plan.sha and inst.name not in world.servers:
                 self._remove(inst, on_event)
+        self._finish_roles(plan, on_event)
 
     def _discard(self, plan: RolloutPlan, on_event: EventSink) -> None:
         lb = self.load_balancer(plan.service, plan.environment, plan.listen)
@@ -184,6 +216,7 @@ class DockerTarget(Strategies):
                 lb.delete(inst.name)
                 on_event(f"removed {inst.name} from the load balancer", step="lb_removed", replica=inst.name)
             self._remove(inst, on_event)
+        self._discard_roles(plan, on_event)
 
     def _replicas(self, service: str, environment: str) -> list[Replica]:
         world = self._observe(service, environment, self.load_balancer(service, environment))

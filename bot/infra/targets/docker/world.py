@@ -21,6 +21,9 @@ LABEL_SERVICE = "mainline.service"
 LABEL_ENVIRONMENT = "mainline.environment"
 LABEL_SHA = "mainline.sha"
 LABEL_PORT = "mainline.port"
+LABEL_ROLE = "mainline.role"
+LABEL_SPEC = "mainline.spec"
+STALE = "~stale"  # appended to the sha of a container that runs with another spec
 HOST = "127.0.0.1"
 # Names become container names, label values and path parts: the config schema's rule, again here.
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
@@ -56,6 +59,15 @@ def load_balancer_in(state_dir: Path, service: str, environment: str, listen: st
     if not all(inside):
         raise UnsafeNameError(f"the load balancer files of {service}/{environment} would leave {root}")
     return lb
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the web role's containers of a release carry: its role name, sha and spec digest."""
+
+    role: str
+    sha: str
+    spec: str
 
 
 @dataclass(frozen=True)
@@ -98,8 +110,10 @@ class World:
         return result
 
 
-def observe(client, service: str, environment: str, lb: HAProxy) -> World:
-    """Our containers (by label) and the load balancer's servers, as they are now."""
+def observe(client, service: str, environment: str, lb: HAProxy, wanted: Wanted | None = None) -> World:
+    """Our web containers (by label) and the load balancer's servers, as they are now. With
+    `wanted`, only the web role's containers count, and one of the wanted sha that runs with
+    another spec (a rotated secret) is seen as another release."""
     # ignore_removed: a container removed between Docker's list and its inspect is simply gone.
     containers = client.containers.list(
         all=True, ignore_removed=True,
@@ -107,7 +121,13 @@ def observe(client, service: str, environment: str, lb: HAProxy) -> World:
     instances = []
     for c in containers:
         labels = c.labels
-        instances.append(Instance(c.name, labels.get(LABEL_SHA, ""), int(labels.get(LABEL_PORT, "0")),
+        sha = labels.get(LABEL_SHA, "")
+        if wanted is not None:
+            if labels.get(LABEL_ROLE, wanted.role) != wanted.role:
+                continue  # another role's container: rolled in its own turn
+            if sha == wanted.sha and labels.get(LABEL_SPEC) != wanted.spec:
+                sha += STALE
+        instances.append(Instance(c.name, sha, int(labels.get(LABEL_PORT, "0")),
                                   c.attrs.get("Config", {}).get("Image", ""), c.status == "running", c))
     servers = {s.name: s for s in lb.servers()} if lb.running() else {}
     return World(sorted(instances, key=lambda i: i.name), servers)

@@ -1,0 +1,77 @@
+"""The desired state, kept: what runs made to match the live release again, without a deploy.
+
+A load balancer whose process is gone comes back with its config, and the live replicas go
+back into it; a dead or removed replica is replaced; a container of another sha (or of the
+live sha with another spec) is removed; each role gets its replica count back. Only the live
+release is ever started: a repair never deploys and never reverts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.domain import RolloutPlan
+from bot.domain.app import Role
+from bot.infra.targets.docker.haproxy import HAProxy
+from bot.infra.targets.docker.roles import RoleOps
+from bot.infra.targets.docker.strategies import Strategies
+from bot.ports import EventSink
+
+
+class Repairs(RoleOps, Strategies):
+    load_balancer: Callable[..., HAProxy]  # the target's
+
+    def _repair(self, plan: RolloutPlan, on_event: EventSink) -> list[str]:
+        done: list[str] = []
+        lb = self.load_balancer(plan.service, plan.environment, plan.listen)
+        if not lb.running():
+            lb.stop()  # a stale pid file or socket of the dead process
+            lb.ensure_running()
+            done.append(f"load balancer of {plan.service}/{plan.environment} was down; restarted on {plan.listen}")
+        world = self._observe(plan.service, plan.environment, lb)
+        for server in list(world.servers.values()):
+            inst = world.instance(server.name)
+            if inst is None or not inst.running or inst.sha != plan.sha:
+                self._retire(lb, server.name, inst, on_event)
+                done.append(f"{server.name} " + ("was gone" if inst is None else "had stopped" if not inst.running
+                                                 else "runs another release") + "; removed it")
+        for inst in world.instances:
+            if inst.name not in world.servers and (inst.sha != plan.sha or not inst.running):
+                self._remove(inst, on_event)
+                done.append(f"removed {'stray' if inst.running else 'stopped'} container {inst.name}")
+        while True:
+            world = self._observe(plan.service, plan.environment, lb)
+            serving = world.serving(sha=plan.sha)
+            if len(serving) >= plan.replicas:
+                break
+            before = {s.name for s in serving}
+            self._bring_up(plan, lb, world, on_event)
+            added = {s.name for s in self._observe(plan.service, plan.environment, lb).serving(sha=plan.sha)} - before
+            done.append(f"{plan.service} had {len(serving)} of {plan.replicas} web replicas; "
+                        f"put {', '.join(sorted(added)) or 'one'} into service")
+        for role in plan.app.others:
+            done += self._repair_role(plan, role, on_event)
+        for inst in self._role_instances(plan, None):
+            if not any(inst.name.startswith(self._role_prefix(plan, r)) for r in plan.app.others):
+                self._remove(inst, on_event)
+                done.append(f"removed {inst.name}: its role is not in the live release")
+        for line in done:
+            on_event(f"repaired: {line}", step="repaired")
+        return done
+
+    def _repair_role(self, plan: RolloutPlan, role: Role, on_event: EventSink) -> list[str]:
+        done = []
+        insts = self._role_instances(plan, role)
+        for inst in insts:
+            if not inst.running or inst.sha != plan.sha:
+                self._remove(inst, on_event)
+                done.append(f"removed {'stopped' if not inst.running else 'stray'} {role.name} container {inst.name}")
+        live = [i for i in insts if i.running and i.sha == plan.sha]
+        for extra in live[role.replicas:]:
+            self._stop_role(role, extra, on_event)
+            done.append(f"stopped {extra.name}: more {role.name} containers than the release's {role.replicas}")
+        for _ in range(role.replicas - len(live)):
+            fresh = self._start_role(plan, role, self._role_instances(plan, role), on_event)
+            self._await_ready(plan, role, fresh, on_event)
+            done.append(f"{role.name} had {len(live)} of {role.replicas} containers; started {fresh.name}")
+        return done

@@ -1,0 +1,73 @@
+"""The desired state, kept: for every live release on a target that can repair (Docker), make
+what runs match it again (replicas per role on its image, the load balancer up with its
+servers). Each repair is an event (kind `repair`), a Slack line and a count in /metrics. It
+never starts a deploy and never reverts: an environment with a deploy in flight is its deploy's,
+and the repair holds the environment's lease, so no deploy starts while it works."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.domain import TERMINAL_STATES, DeployState
+from bot.domain.records import ServiceRecord
+from bot.engine.context import Context
+from bot.engine.notices import Notices
+from bot.errors import MainlineError
+from bot.ports import DeployNotice
+
+log = logging.getLogger("mainline.reconciler")
+REPAIR = "repair"
+OPEN = [s.value for s in DeployState if s not in TERMINAL_STATES]
+
+
+class DesiredState:
+    def __init__(self, ctx: Context, notices: Notices):
+        self.ctx = ctx
+        self.notices = notices
+
+    def keep(self) -> int:
+        """One pass over every live release; the number of repairs made."""
+        repairs = 0
+        for svc in self.ctx.store.services():
+            for env in self.ctx.store.environments(svc.id):
+                try:
+                    repairs += self._keep(svc, env)
+                except MainlineError as exc:
+                    # Docker or a secret store being down: the next pass tries again.
+                    log.warning("could not repair %s/%s: %s", svc.name, env.name, exc)
+        return repairs
+
+    def _keep(self, svc: ServiceRecord, env: Any) -> int:
+        ctx, store = self.ctx, self.ctx.store
+        live = store.live_release(svc.id, env.name)
+        if live is None or not live.image or store.deploys(svc.id, env.name, states=OPEN, limit=1):
+            return 0
+        config = ctx.authority_config(svc)
+        if env.name not in config.environments:
+            return 0
+        target = ctx.w.target_for(svc.name, env.name, config)
+        repair = getattr(target, "repair", None)
+        if repair is None:
+            return 0  # ECS keeps its own desired count
+        token = store.acquire_lease(env.id, f"{ctx.owner}/repair", ctx.opts.lease_seconds)
+        if token is None:
+            return 0  # a driver holds it: the environment is its deploy's
+        try:
+            if store.deploys(svc.id, env.name, states=OPEN, limit=1):
+                return 0  # queued between the look and the lease
+            plan = ctx.plan(svc, env.name, config, live.sha, live.image)
+            lines = repair(plan, lambda message, **data: log.info("%s/%s: %s", svc.name, env.name, message))
+        finally:
+            store.release_lease(env.id, token)
+        for line in lines:
+            self._tell(svc, env.name, live.sha, live.deploy_id, line)
+        return len(lines)
+
+    def _tell(self, svc: ServiceRecord, environment: str, sha: str, deploy_id: int | None, line: str) -> None:
+        message = f"repaired {sha[:12]}: {line}"
+        self.ctx.store.add_event(deploy_id, svc.name, environment, REPAIR, message, by="reconciler",
+                                 data={"sha": sha})
+        log.info("%s/%s %s", svc.name, environment, message)
+        self.notices.tell(DeployNotice(0, svc.name, environment, svc.repo, sha, "live", message, kind="alert",
+                                       data={"repair": True, "slack_channel": self.notices.slack_channel(svc)}))
