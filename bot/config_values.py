@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -74,30 +75,28 @@ def check_listen(value: str) -> str:
     return value
 
 
-def check_health_path(value: str) -> str:
-    if not _HEALTH_PATH.fullmatch(value):
-        raise ValueError("health.path must start with a single '/' and hold only URL path characters "
-                         f"(no '@', '\\', '#', spaces or control characters), at most 256; got {_show(value)}")
-    return value
+def _matching(pattern: re.Pattern[str], rule: str) -> Callable[[str], str]:
+    """A validator: the value whole matches `pattern`, or a ValueError saying `rule` and the value."""
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{rule}; got {_show(value)}")
+        return value
+
+    return check
+
+
+check_health_path = _matching(_HEALTH_PATH, "health.path must start with a single '/' and hold only URL path "
+                              "characters (no '@', '\\', '#', spaces or control characters), at most 256")
+check_glob = _matching(_GLOB, "branch globs are 1 to 100 characters of letters, digits, '._/-' and the glob "
+                       "characters '*?[]!^'")
+check_check_name = _matching(_CHECK_NAME, "check names are 1 to 40 letters, digits, spaces and '_.:-'")
 
 
 def check_ref(value: str) -> str:
     bad = not _REF.fullmatch(value) or ".." in value or "//" in value or value.endswith(("/", ".", ".lock"))
     if bad:
         raise ValueError(f"not a branch name git accepts (letters, digits, '.', '_', '/', '-'): {_show(value)}")
-    return value
-
-
-def check_glob(value: str) -> str:
-    if not _GLOB.fullmatch(value):
-        raise ValueError("branch globs are 1 to 100 characters of letters, digits, '._/-' and the glob "
-                         f"characters '*?[]!^'; got {_show(value)}")
-    return value
-
-
-def check_check_name(value: str) -> str:
-    if not _CHECK_NAME.fullmatch(value):
-        raise ValueError(f"check names are 1 to 40 letters, digits, spaces and '_.:-'; got {_show(value)}")
     return value
 
 

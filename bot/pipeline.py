@@ -34,8 +34,10 @@ class Pipeline:
         self.ctx = ctx = Context(wiring, options, owner)
         self.notices = Notices(ctx)
         self.queries = Queries(ctx)
-        self.intake = Intake(ctx, self.notices, self.queries)
-        self.transitions = Transitions(ctx, self.notices, self.intake.request)
+        # apply() may ask for a deploy (the branch head after a revert), and intake may queue an
+        # ended deploy again through apply(): each reaches the other through the pipeline.
+        self.transitions = Transitions(ctx, self.notices, lambda req: self.intake.request(req))
+        self.intake = Intake(ctx, self.notices, self.queries, self.transitions)
         self.picker = Picker(ctx, self.notices, self.transitions)
         self.driver = Driver(ctx, self.notices, self.transitions, self.picker)
         self.commands = Commands(ctx, self.notices, self.transitions, self.queries)

@@ -61,7 +61,7 @@ class DeployStore(LeaseStore, Protocol):
 
     def create_deploy(self, service_id: int, environment: str, sha: str, ref: str, requested_by: str,
                       manual: bool = False, pull_numbers: list[int] | None = None,
-                      force_reason: str | None = None, requeue: bool = False) -> tuple[Any, bool]: ...
+                      force_reason: str | None = None) -> tuple[Any, bool]: ...
     def deploy(self, deploy_id: int) -> Any: ...
     def deploys(self, service_id: int | None = None, environment: str | None = None,
                 states: list[str] | None = None, limit: int = 100) -> Sequence[Any]: ...
@@ -181,6 +181,11 @@ class Git(Protocol):
         """Revert `commits` (newest first) on `branch` and push, unless already reverted there."""
         ...
 
+    def revert_conflicts(self, clone_url: str, branch: str, commits: list[str]) -> list[str]:
+        """The files where reverting `commits` (newest first) on `branch`'s head would conflict;
+        empty when it applies cleanly. Writes nothing."""
+        ...
+
 
 class PullInfo(Protocol):
     @property
@@ -270,6 +275,14 @@ class GitHost(Protocol):
     def git_remote(self, repo: str) -> GitRemote: ...
 
 
+class CandidateTrial(Protocol):
+    """Tries one candidate of a bisection beside production (bot.culprit): a replica no user
+    reaches, probed on the health path and on `checks` ((path, expected status) pairs) for the
+    bake, judged as a release is. Raises TransientError when the machinery fails."""
+
+    def judge(self, plan: RolloutPlan, checks: Sequence[tuple[str, int]], on_event: EventSink) -> VerifyReport: ...
+
+
 class Queue(Protocol):
     def drive(self, service: str, environment: str) -> None: ...
     def process_delivery(self, delivery_id: str) -> None: ...
@@ -327,3 +340,4 @@ class Wiring:
     checker: Checker | None = None  # runs repo checks in the built image
     github: GitHost | None = None
     pulls: PullStore | None = None  # None: kept in `store` (bot.infra.db.pull_requests)
+    trial: CandidateTrial | None = None  # tries a bisection's candidates (bot.culprit); None: no bisection

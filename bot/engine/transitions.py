@@ -52,3 +52,16 @@ class Transitions:
             self.apply(other, token, then)
         if move.request is not None:
             self.request(move.request)
+
+    def queue_again(self, deploy: DeployRecord, message: str, *, requested_by: str, manual: bool,
+                    force_reason: str | None = None, watchdog: bool = False) -> bool:
+        """Queue an ended deploy again: a failed or superseded sha a person (or a revert) asks for,
+        or, for the watchdog, a head recorded live that no longer runs. False when it is not ended
+        that way (queued, in flight, reverted): nothing to do."""
+        again = {DeployState.FAILED, DeployState.SUPERSEDED} | ({DeployState.LIVE} if watchdog else set())
+        if DeployState(self.ctx.store.deploy(deploy.id).state) not in again:
+            return False
+        self.apply(deploy, None, Transition(DeployState.QUEUED, message, kind="queued", fields={
+            "reason": None, "blocked_by": None, "manual": int(manual), "requested_by": requested_by,
+            "force_reason": force_reason, "step_failures": 0, "finished_at": None}))
+        return True

@@ -52,14 +52,18 @@ class Commands:
             raise AuthError(f"{sha[:12]} is not on {config.branch}; deploy a branch {environment} takes by its name")
         store.environment(svc.id, environment)
         recorded = sha if by_sha else branch  # asked by sha: the full sha is the ref
-        row, _ = store.create_deploy(svc.id, environment, sha, recorded, by, manual=True,
-                                     force_reason=reason if force else None)
+        row, created = store.create_deploy(svc.id, environment, sha, recorded, by, manual=True,
+                                           force_reason=reason if force else None)
+        asked = f"{by} asked for {sha[:12]} in {environment}"
+        requeued = not created and self.transitions.queue_again(row, asked, requested_by=by, manual=True,
+                                                                force_reason=reason if force else None)
         if force:
             # The sha may already be queued by its merge (held by the very lock being forced):
             # forcing makes that deploy a manual one, or the lock gate would keep holding it.
             store.update_deploy(row.id, None, force_reason=reason, manual=1)
             self.notices.event(row, "forced", f"{by} forced a deploy past the gates: {reason}", by=by)
-        self.notices.event(row, "queued", f"{by} asked for {sha[:12]} in {environment}", by=by)
+        if not requeued:
+            self.notices.event(row, "queued", asked, by=by)
         ctx.enqueue_drive(service, environment)
         return self.queries.deploy_view(store.deploy(row.id))
 

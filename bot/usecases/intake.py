@@ -12,6 +12,7 @@ from bot.config import CONFIG_PATH, ConfigError
 from bot.domain import DeployRequest
 from bot.engine.context import Context
 from bot.engine.notices import Notices
+from bot.engine.transitions import Transitions
 from bot.errors import AuthError, MainlineError, ServiceOwnedError
 from bot.ports import DeployNotice
 from bot.usecases.queries import Queries
@@ -33,6 +34,7 @@ class Intake:
     ctx: Context
     notices: Notices
     queries: Queries
+    transitions: Transitions
 
     def request(self, req: DeployRequest) -> list[dict]:
         """Record a deploy per environment that takes `req.ref`, as the production branch head's
@@ -60,10 +62,14 @@ class Intake:
                 continue
             store.environment(service.id, env)
             row, new = store.create_deploy(service.id, env, req.sha, branch, req.requested_by,
-                                           manual=req.manual, pull_numbers=list(req.pull_numbers),
-                                           requeue=req.requeue)
+                                           manual=req.manual, pull_numbers=list(req.pull_numbers))
+            queued = f"{req.sha[:12]} queued for {env} by {req.requested_by}"
             if new:
-                self.notices.event(row, "queued", f"{req.sha[:12]} queued for {env} by {req.requested_by}")
+                self.notices.event(row, "queued", queued)
+            elif req.manual or req.requeue:
+                self.transitions.queue_again(row, queued, requested_by=req.requested_by, manual=req.manual,
+                                             watchdog=req.requeue)
+            row = store.deploy(row.id)
             created.append(self.queries.deploy_view(row))
             self.ctx.enqueue_drive(config.service, env)
         return created

@@ -218,22 +218,13 @@ class FakeStore:
 
     def create_deploy(self, service_id: int, environment: str, sha: str, ref: str, requested_by: str,
                       manual: bool = False, pull_numbers: list[int] | None = None,
-                      force_reason: str | None = None, requeue: bool = False) -> tuple[Deploy, bool]:
+                      force_reason: str | None = None) -> tuple[Deploy, bool]:
         with self._mutex:
             row = next((d for d in self.deploys_ if (d.service_id, d.environment, d.sha)
                         == (service_id, environment, sha)), None)
             if row is not None:
                 if pull_numbers:
                     row.pull_numbers = sorted(set(row.pull_numbers) | set(pull_numbers))
-                again = {DeployState.FAILED.value, DeployState.SUPERSEDED.value}
-                if requeue:
-                    again.add(DeployState.LIVE.value)
-                if (manual or requeue) and row.state in again:
-                    self.moves.add((row.state, DeployState.QUEUED.value))
-                    row.state, row.reason, row.blocked_by = DeployState.QUEUED.value, None, None
-                    row.manual, row.requested_by, row.force_reason = int(manual), requested_by, force_reason
-                    row.step_failures, row.finished_at = 0, None
-                    return copy.copy(row), True
                 return copy.copy(row), False
             row = Deploy(len(self.deploys_) + 1, service_id, environment, sha, ref, requested_by, utcnow(),
                          manual=int(manual), pull_numbers=sorted(set(pull_numbers or [])), force_reason=force_reason)

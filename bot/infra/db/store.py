@@ -160,24 +160,15 @@ class Store(DeliveryStore, LeaseStore, LockStore):
 
     def create_deploy(self, service_id: int, environment: str, sha: str, ref: str, requested_by: str,
                       manual: bool = False, pull_numbers: list[int] | None = None,
-                      force_reason: str | None = None, requeue: bool = False) -> tuple[DeployRow, bool]:
-        """The deploy for (service, environment, sha); created (True) or the existing one (False).
-        A failed or superseded sha asked for again by hand (or by the watchdog) is queued again."""
+                      force_reason: str | None = None) -> tuple[DeployRow, bool]:
+        """The deploy for (service, environment, sha): created (True), or the existing one (False)
+        with `pull_numbers` added. Queuing an ended one again is a move: the engine's apply()."""
         with self.session() as s:
             row = s.scalar(select(DeployRow).where(DeployRow.service_id == service_id,
                                                    DeployRow.environment == environment, DeployRow.sha == sha))
             if row is not None:
                 if pull_numbers:
                     row.pull_numbers = sorted(set(row.pull_numbers or []) | set(pull_numbers))
-                again = {DeployState.FAILED.value, DeployState.SUPERSEDED.value}
-                if requeue:  # the watchdog: a head recorded live that no longer runs goes out again
-                    again.add(DeployState.LIVE.value)
-                if (manual or requeue) and row.state in again:
-                    row.state, row.reason, row.blocked_by = DeployState.QUEUED.value, None, None
-                    row.manual, row.requested_by, row.force_reason = int(manual), requested_by, force_reason
-                    row.step_failures = 0
-                    row.finished_at = None
-                    return row, True
                 return row, False
             row = DeployRow(service_id=service_id, environment=environment, sha=sha, ref=ref,
                             state=DeployState.QUEUED.value, requested_by=requested_by,
