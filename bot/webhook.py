@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from urllib.parse import parse_qs
 
 import orjson
 
@@ -33,6 +34,26 @@ DELIVERY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}", re.ASCII)
 # GitHub's payloads nest about ten deep. Deeper is refused here, so nothing downstream (pydantic,
 # logging, a json.dumps) ever meets a structure that recursion cannot walk.
 MAX_DEPTH = 64
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def json_body(body: bytes, content_type: str | None) -> tuple[bytes, None] | tuple[None, str]:
+    """The delivery's JSON document: the body itself, or for a form post (the default content
+    type of a repository webhook) its one `payload` field. Call it after the signature has been
+    checked over the raw body: GitHub signs the bytes it sends, form-encoded or not."""
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    if mime != FORM:
+        return body, None
+    try:
+        fields = parse_qs(body, keep_blank_values=True, strict_parsing=True, max_num_fields=8)
+    except ValueError:
+        return None, f"body is not a valid {FORM} form"
+    payload = fields.get(b"payload")
+    if payload is None or len(payload) != 1:
+        return None, f"a {FORM} delivery carries its JSON in exactly one `payload` field"
+    return payload[0], None
 
 
 def parse(body: bytes) -> tuple[dict, None] | tuple[None, str]:

@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .github_api import BOT_LOGIN, SandboxError
+from .github_app import Apps, Credential
 from .github_events import Events
 from .github_git import ZERO_SHA, BareRepo, GitError, MergeConflictError
+from .github_manifest import Manifests, with_manifests
 from .github_oauth import OAuthStandIn, with_oauth
 from .github_rest import build_app
 from .github_shapes import Shapes, person_for
@@ -48,12 +50,15 @@ class GitHubSandbox:
         self.lock = threading.RLock()
         self._server: LocalServer | None = None
         self.oauth = OAuthStandIn()  # GitHub's OAuth web flow: oauth.register_app(id, secret, callback)
+        # GitHub Apps: apps.register(...), apps.install(...), and the App-manifest flow.
+        self.apps = Apps()
+        self.manifests = Manifests(self.apps)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> GitHubSandbox:
-        self._server = LocalServer(with_oauth(build_app(self), self.oauth, lambda: self.url), host, port,
-                                   "sandbox-github")
+        app = with_manifests(with_oauth(build_app(self), self.oauth, lambda: self.url), self.manifests)
+        self._server = LocalServer(app, host, port, "sandbox-github")
         self.url = f"http://{host}:{self._server.port}"
         self.shapes.base = self.url
         self._webhooks.start()
@@ -75,6 +80,15 @@ class GitHubSandbox:
         self._webhooks.url = url
 
     @property
+    def webhook_content_type(self) -> str:
+        """`json`, or `form` (application/x-www-form-urlencoded, GitHub's default)."""
+        return self._webhooks.content_type
+
+    @webhook_content_type.setter
+    def webhook_content_type(self, value: str) -> None:
+        self._webhooks.content_type = value
+
+    @property
     def deliveries(self) -> list[Delivery]:
         return self._webhooks.deliveries
 
@@ -83,7 +97,14 @@ class GitHubSandbox:
         self._webhooks.flush(timeout)
 
     def login_for(self, token: str) -> str:
-        return self.tokens.get(token, BOT_LOGIN)
+        try:
+            return self.credential(token).login
+        except SandboxError:
+            return BOT_LOGIN
+
+    def credential(self, token: str) -> Credential:
+        """What a token may do: an App installation's, a person's, or (unknown) the bot's."""
+        return self.apps.credential(token, self.tokens, BOT_LOGIN)
 
     def report_violation(self, message: str) -> None:
         log.error("GitHub contract violation: %s", message)
@@ -99,11 +120,12 @@ class GitHubSandbox:
 
     def create_repo(self, owner: str, name: str, files: Mapping[str, bytes | str],
                     branch: str = "master",
-                    collaborators: dict[str, str] | None = None) -> Repo:
-        """Create `owner/name` with one commit holding `files` on `branch` (no webhook)."""
+                    collaborators: dict[str, str] | None = None, private: bool = False) -> Repo:
+        """Create `owner/name` with one commit holding `files` on `branch` (no webhook). A private
+        repository refuses git to anyone without a credential that may read it."""
         git = BareRepo.init(self.git_root / owner / f"{name}.git", branch)
         repo = Repo(owner, name, git, branch,
-                    dict(collaborators if collaborators is not None else {"octocat": "admin"}))
+                    dict(collaborators if collaborators is not None else {"octocat": "admin"}), private=private)
         sha = git.write_commit([], files, "Initial commit", person_for(owner))
         git.update_ref(f"refs/heads/{branch}", sha)
         with self.lock:

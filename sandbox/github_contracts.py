@@ -111,9 +111,10 @@ def request_errors(request: ApiRequest) -> list[str]:
 
 def response_errors(request: ApiRequest, response: ApiResponse) -> list[str]:
     """Why this response breaks GitHub's OpenAPI for that request, or []."""
-    if response.status_code == 401:
+    if response.status_code in (401, 403):
         # GitHub's description leaves 401 out of most operations, yet api.github.com answers it
-        # to any unauthenticated call; hold its body to GitHub's error shape instead.
+        # to any unauthenticated call, and 403 to a token lacking a permission (check runs from a
+        # personal token, an App not granted the permission); hold its body to GitHub's error shape.
         return schema_errors("basic-error", json.loads(response.data or b"null"))
     return _validate(_openapi().validate_response, request, response)
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 import time
-from datetime import UTC, datetime, timedelta
 
-import jwt
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from .github_api import APP_SLUG, SandboxError, caller, error, ok
+from .github_api import SandboxError, caller, error, ok
+from .github_app import Credential, git_allowed, refusal
+from .github_app_routes import check_app_jwt, register_app_routes
 from .github_contracts import ApiRequest, ApiResponse, request_errors, response_errors, schema_errors
 from .github_git import GitError
+from .github_manifest import register_manifest_routes
 from .github_routes_checks import register_deployment_routes, register_status_routes
 from .github_routes_code import register_code_routes, register_git_database_routes
 from .github_routes_pulls import register_comment_routes, register_pull_routes
@@ -33,6 +33,11 @@ def build_app(sandbox) -> Flask:
         if not sep or owner in ("repos", "app", "users"):
             return error(404, "Not Found")
         repo = sandbox.repo(f"{owner}/{name}")
+        push = rest == "git-receive-pack" or request.args.get("service") == "git-receive-pack"
+        if repo.private and not git_allowed(g.get("credential"), repo.full_name, push):
+            # What GitHub answers git without (good) credentials: a Basic challenge.
+            return Response("Invalid username or token.", 401,
+                            headers={"WWW-Authenticate": 'Basic realm="GitHub"'})
         if rest == "git-receive-pack":
             with sandbox.lock:  # a push and an API ref update must not interleave
                 before = repo.git.branches()
@@ -46,19 +51,27 @@ def build_app(sandbox) -> Flask:
         g.started = time.monotonic()
         if _is_git(request.path):
             g.login = _git_login(sandbox)
+            g.credential = _git_credential(sandbox)
             return None
         if sandbox.validate and request.path.rstrip("/") not in UNVENDORED:
             g.api_request = _api_request()
             for problem in request_errors(g.api_request):
                 sandbox.report_violation(f"request {request.method} {request.path}: {problem}")
-        if request.path.rstrip("/") in ("/rate_limit", "/meta"):
+        if request.path.rstrip("/") in ("/rate_limit", "/meta") or request.path.startswith("/app-manifests/"):
             return None
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() not in ("token", "bearer") or not token.strip():
             return error(401, "Requires authentication")
-        if request.path.startswith("/app"):
-            return _check_app_jwt(token.strip())
-        g.login = sandbox.login_for(token.strip())
+        if request.path.startswith("/app") or request.path.endswith("/installation"):
+            return check_app_jwt(sandbox, token.strip())
+        credential = sandbox.credential(token.strip())
+        g.login, g.credential = credential.login, credential
+        refused = refusal(credential, request.method, request.path)
+        if refused is not None:
+            status, message, headers = refused
+            answer = error(status, message)
+            answer.headers.update(headers)
+            return answer
         return None
 
     @app.after_request
@@ -94,11 +107,13 @@ def build_app(sandbox) -> Flask:
     for register in ROUTES:
         register(app, sandbox)
     register_account_routes(app, sandbox)
+    register_app_routes(app, sandbox)
+    register_manifest_routes(app, sandbox.manifests, sandbox.shapes.user)
     return app
 
 
 def register_account_routes(app: Flask, sb) -> None:
-    """People, the app and its installation tokens, and the rate limit."""
+    """People and the rate limit (the App's routes: github_app_routes)."""
 
     @app.get("/repos/<owner>/<name>/collaborators/<username>/permission")
     def collaborator_permission(owner, name, username):
@@ -108,14 +123,6 @@ def register_account_routes(app: Flask, sb) -> None:
     @app.get("/user")
     def authenticated_user():
         return ok(sb.shapes.user(caller()))
-
-    @app.get("/app")
-    def authenticated_app():
-        return ok(sb.shapes.app(APP_SLUG))
-
-    @app.post("/app/installations/<int:installation_id>/access_tokens")
-    def create_installation_token(installation_id):
-        return ok(installation_token(), 201)
 
     @app.get("/rate_limit")
     def rate_limit():
@@ -135,6 +142,20 @@ def _git_login(sandbox) -> str | None:
     return sandbox.login_for(auth.password)
 
 
+def _git_credential(sandbox) -> Credential | None:
+    """The credential behind git's Basic auth (password: a token), or None (anonymous, bad)."""
+    auth = request.authorization
+    if auth is None or not auth.password:
+        return None
+    try:
+        credential = sandbox.credential(auth.password)
+    except SandboxError:
+        return None  # an expired installation token
+    if credential.kind == "lenient" and auth.password not in sandbox.apps.issued:
+        return None  # over git, a token nobody issued proves nothing
+    return credential
+
+
 def _is_git(path: str) -> bool:
     return ".git/" in path
 
@@ -142,32 +163,3 @@ def _is_git(path: str) -> bool:
 def _api_request() -> ApiRequest:
     return ApiRequest(request.method, request.path, request.get_data(),
                       request.mimetype or "", request.args, request.headers)
-
-
-def _check_app_jwt(token: str) -> Response | None:
-    """GitHub's app endpoints take only an app JWT, and refuse one that lives too long."""
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return error(401, "A JSON web token could not be decoded")
-    now = int(time.time())
-    if "iss" not in claims or "exp" not in claims or "iat" not in claims:
-        return error(401, "Missing 'issued at', 'expiration time' or 'issuer' claim")
-    if claims["exp"] > now + 600:
-        return error(401, "'Expiration time' claim ('exp') is too far in the future")
-    if claims["exp"] <= now:
-        return error(401, "'Expiration time' claim ('exp') must be a numeric value representing "
-                          "the future time at which the assertion expires")
-    if claims["iat"] > now + 60:
-        return error(401, "'Issued at' claim ('iat') must be an Integer representing the time "
-                          "that the assertion was issued")
-    return None
-
-
-def installation_token() -> dict:
-    expires = datetime.now(UTC) + timedelta(hours=1)
-    return {"token": "ghs_" + secrets.token_urlsafe(27), "expires_at": expires.strftime(
-        "%Y-%m-%dT%H:%M:%SZ"), "permissions": {"contents": "write", "pull_requests": "write",
-                                                "statuses": "write", "checks": "write",
-                                                "deployments": "write", "issues": "write"},
-            "repository_selection": "all"}

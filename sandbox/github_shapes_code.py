@@ -61,8 +61,8 @@ class CodeShapes:
     def repo_values(self, repo: Repo) -> dict:
         return {
             "id": repo.id, "node_id": node_id("Repository", repo.id), "name": repo.name,
-            "full_name": repo.full_name, "owner": self.user(repo.owner), "private": True,
-            "fork": False, "default_branch": repo.default_branch, "visibility": "private",
+            "full_name": repo.full_name, "owner": self.user(repo.owner), "private": repo.private,
+            "fork": False, "default_branch": repo.default_branch, "visibility": "private" if repo.private else "public",
             "created_at": repo.created_at, "updated_at": repo.pushed_at, "pushed_at": repo.pushed_at,
             "has_issues": True, "has_projects": False, "has_wiki": False, "has_pages": False,
             "has_downloads": True, "archived": False, "disabled": False, "description": None,

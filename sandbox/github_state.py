@@ -125,6 +125,7 @@ class Repo:
     git: BareRepo
     default_branch: str
     collaborators: dict[str, str]
+    private: bool = False
     id: int = field(default_factory=next_id)
     created_at: str = field(default_factory=now_iso)
     pushed_at: str = field(default_factory=now_iso)

@@ -14,6 +14,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import requests
 
@@ -43,6 +44,18 @@ def _overlay(base: dict, values: dict) -> dict:
     return base
 
 
+CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
+
+
+def encode(payload: dict, content_type: str = "json") -> tuple[bytes, str]:
+    """The body GitHub posts and its Content-Type: the JSON, or (`form`, a repository webhook's
+    default) the JSON in a form's `payload` field. The signature is over these very bytes."""
+    document = json.dumps(payload)
+    if content_type == "form":
+        return urlencode({"payload": document}).encode("ascii"), CONTENT_TYPES["form"]
+    return document.encode(), CONTENT_TYPES["json"]
+
+
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -66,6 +79,7 @@ class WebhookSender:
     def __init__(self, url: str | None, secret: str | None, report_violation, validate: bool):
         self.url = url
         self.secret = secret
+        self.content_type = "json"  # or "form", as a repository webhook is configured by default
         self.validate = validate
         self.report_violation = report_violation
         self.deliveries: list[Delivery] = []
@@ -113,9 +127,9 @@ class WebhookSender:
             self._post(delivery)
 
     def _post(self, delivery: Delivery) -> None:
-        body = json.dumps(delivery.payload).encode()
+        body, mime = encode(delivery.payload, self.content_type)
         headers = {
-            "Content-Type": "application/json",
+            "Content-Type": mime,
             "User-Agent": "GitHub-Hookshot/sandbox",
             "X-GitHub-Event": delivery.event,
             "X-GitHub-Delivery": delivery.id,

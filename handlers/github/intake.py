@@ -44,7 +44,10 @@ def blueprint(settings: Settings, inbox: DeliveryInbox, router: Router, *, deliv
         if not webhook.EVENT.fullmatch(event) or not webhook.DELIVERY.fullmatch(delivery):
             return jsonify(error="X-GitHub-Event (an event name) and X-GitHub-Delivery (a delivery GUID) "
                                  "headers are required"), 400
-        payload, problem = webhook.parse(body)
+        document, problem = webhook.json_body(body, request.headers.get("Content-Type"))
+        if document is None:
+            return jsonify(error=problem), 400
+        payload, problem = webhook.parse(document)
         if payload is None:
             return jsonify(error=problem), 400
         action = webhook.action_of(payload)
@@ -55,8 +58,9 @@ def blueprint(settings: Settings, inbox: DeliveryInbox, router: Router, *, deliv
             log.info("ignoring %s delivery %s: no handler", named, delivery)
             deliveries.labels(event, "ignored").inc()
             return jsonify(ignored=f"Mainline does not act on {named}"), 202
-        # Stored as received: the worker parses these bytes with the same parser (orjson).
-        if not inbox.record(delivery, event, action, body.decode("utf-8")):
+        # Stored as received (a form's `payload` field as sent): the worker parses these bytes with
+        # the same parser (orjson).
+        if not inbox.record(delivery, event, action, document.decode("utf-8")):
             deliveries.labels(event, "duplicate").inc()
             return jsonify(duplicate=delivery), 200
         deliveries.labels(event, "queued").inc()
