@@ -23,7 +23,7 @@ from bot.canary.stats import Ratio, format_p, latency_p_value, quantile, ratio_p
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 # Latency samples (one per scrape or per request) needed on each side before comparing.
-MIN_LATENCY_SAMPLES = 8
+MIN_LATENCY_SAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Observed:
     canary_latencies: tuple[float, ...] = ()  # latency_p95: seconds, per side
     baseline_latencies: tuple[float, ...] = ()
     value: float | None = None  # a user query's value; None when it returned nothing
+    error: str = ""  # why nothing could be measured (the query refused, Prometheus down)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def judge(spec: MetricSpec, seen: Observed, policy: CanaryPolicy) -> MetricResul
         return judge_error_ratio(spec.name, seen.canary, seen.baseline, spec.max_increase, policy)
     if spec.builtin == LATENCY_P95:
         return judge_latency(spec.name, seen, spec.max_ratio, policy)
-    return judge_bounds(spec, seen.value)
+    return judge_bounds(spec, seen.value, seen.error)
 
 
 def judge_interval(step: int, weight: int, observed: dict[str, Observed], policy: CanaryPolicy) -> Verdict:
@@ -116,12 +117,12 @@ def judge_latency(name: str, seen: Observed, max_ratio: float, policy: CanaryPol
     return MetricResult(name, mine, theirs, p, result, f"{head}, {format_p(p)}: {result}")
 
 
-def judge_bounds(spec: MetricSpec, value: float | None) -> MetricResult:
+def judge_bounds(spec: MetricSpec, value: float | None, error: str = "") -> MetricResult:
     bounds = " and ".join(b for b in (f"max {spec.max:g}" if spec.max is not None else "",
                                        f"min {spec.min:g}" if spec.min is not None else "") if b)
     if value is None:
         return MetricResult(spec.name, "no data", bounds, None, INCONCLUSIVE,
-                            f"{spec.name}: the query returned nothing ({bounds}): inconclusive")
+                            f"{spec.name}: {error or 'the query returned nothing'} ({bounds}): inconclusive")
     ok = (spec.max is None or value <= spec.max) and (spec.min is None or value >= spec.min)
     result = PASS if ok else FAIL
     return MetricResult(spec.name, f"{value:g}", bounds, None, result, f"{spec.name} {value:g} ({bounds}): {result}")

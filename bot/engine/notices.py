@@ -26,7 +26,9 @@ class Notices:
         """Where a step's progress lines go: the deploy's event log, told to no one."""
 
         def sink(message: str, **data: Any) -> None:
-            self.event(deploy, "step", message, data=data or None, notify=False)
+            # A canary's verdicts are events of their own kind; its decisions are told.
+            kind, notify = str(data.pop("kind", "step")), bool(data.pop("notify", False))
+            self.event(deploy, kind, message, data=data or None, notify=notify)
 
         return sink
 

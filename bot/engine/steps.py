@@ -11,9 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.authority import follows_production
+from bot.canary.errors import CanaryStuckError
 from bot.config import DeployConfig
 from bot.domain import DeployRequest, DeployState
 from bot.domain.records import DeployRecord, ServiceRecord
+from bot.engine.canary import canary_stuck, with_control
 from bot.engine.context import Context
 from bot.engine.notices import Notices
 from bot.engine.transitions import Transition
@@ -81,9 +83,11 @@ def building(s: Step) -> Transition:
 
 def rolling_out(s: Step) -> Transition:
     deploy = s.deploy
-    plan = s.plan(deploy.sha, deploy.image)
+    plan = with_control(s.plan(deploy.sha, deploy.image), s.ctx.store, deploy.id)
     try:
         s.target().roll_out(plan, s.sink)
+    except CanaryStuckError as exc:
+        return canary_stuck(exc)
     except SecretError as exc:
         # Resolved before anything changes: production is untouched and the release not judged.
         return Transition(S.FAILED, f"{exc}; nothing was changed", fields={"reason": f"secrets: {exc}"})

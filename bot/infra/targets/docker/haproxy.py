@@ -62,6 +62,15 @@ backend {backend}
 """
 
 
+# HAProxy's built-in Prometheus exporter on a loopback port of its own, scraped by Prometheus
+# (the canary's per-server counts); the port is chosen once and kept in the state dir.
+METRICS = """
+frontend mainline-metrics
+    bind 127.0.0.1:{port}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
+"""
+
+
 class HAProxyError(RolloutError):
     """The load balancer could not be started or refused a runtime command."""
 
@@ -123,6 +132,7 @@ class HAProxy:
         self.listen = _safe_listen(listen) if listen else listen
         self.binary = binary
         self.config_path = self.dir / "haproxy.cfg"
+        self.metrics_port_path = self.dir / "metrics.port"
         self.pid_path = self.dir / "haproxy.pid"
         socket_path = self.dir / "admin.sock"
         if len(str(socket_path)) > MAX_SOCKET_PATH:
@@ -170,10 +180,30 @@ class HAProxy:
         values = {"socket": _safe_line(str(self.socket_path), "the admin socket path"),
                   "service": _safe_name("service", self.service), "listen": _safe_listen(self.listen),
                   "backend": BACKEND}
-        text = CONFIG.format(**values)
-        if text.count("\n") != CONFIG.count("\n"):
+        text = CONFIG.format(**values) + METRICS.format(port=self.metrics_port())
+        if text.count("\n") != CONFIG.count("\n") + METRICS.count("\n"):
             raise UnsafeConfigError("a load balancer value would add lines to haproxy.cfg")
         return text
+
+    def metrics_port(self) -> int:
+        """The exporter's port: the one recorded, else a free loopback port, recorded."""
+        with contextlib.suppress(OSError, ValueError):
+            return int(self.metrics_port_path.read_text().strip())
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.metrics_port_path.write_text(f"{port}\n")
+        return port
+
+    def metrics_address(self) -> str | None:
+        """host:port of the running exporter; None when this haproxy was started without one."""
+        try:
+            port = int(self.metrics_port_path.read_text().strip())
+            config = self.config_path.read_text()
+        except (OSError, ValueError):
+            return None
+        return f"127.0.0.1:{port}" if f"bind 127.0.0.1:{port}\n" in config else None
 
     def stop(self) -> None:
         pid = self.pid()
@@ -236,6 +266,20 @@ class HAProxy:
             state = "maint" if "MAINT" in status else "drain" if "DRAIN" in status else "ready"
             result.append(Server(row["svname"], row.get("addr", ""), state, int(row.get("scur") or 0)))
         return result
+
+    def stat_rows(self) -> list[dict[str, str]]:
+        """`show stat` of the backend, a dict per server (and the BACKEND row)."""
+        return self._stat_rows()
+
+    def set_weight(self, name: str, weight: int) -> None:
+        """The server's share in the round robin (0..256; 0 takes no new request)."""
+        self._expect(f"set weight {BACKEND}/{name} {max(0, min(256, int(weight)))}")
+
+    def weight(self, name: str) -> int:
+        for row in self._stat_rows():
+            if row["svname"] == name:
+                return int(row.get("weight") or 0)
+        return 0
 
     def server(self, name: str) -> Server | None:
         return next((s for s in self.servers() if s.name == name), None)
