@@ -42,6 +42,7 @@ from bot.config_values import (
     parse_memory,
     printable,
 )
+from bot.culprit.options import Culprit
 from bot.domain import HealthPolicy
 from bot.globs import glob_match
 
@@ -202,6 +203,7 @@ class DeployConfig(_Model):
     depends_on: list[NAME] = Field(default_factory=list, max_length=20)
     rollback: Rollback = Field(default_factory=Rollback)
     notify: Notify = Field(default_factory=Notify)
+    culprit: Culprit = Field(default_factory=Culprit, description="finding the bad PR of a failed release")
 
     def environments_for(self, branch: str) -> list[str]:
         """Environments that deploy `branch` automatically (globs matched in linear time)."""

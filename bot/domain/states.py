@@ -15,6 +15,8 @@ class DeployState(enum.StrEnum):
     LIVE = "live"
     ROLLING_BACK = "rolling_back"
     ROLLED_BACK = "rolled_back"
+    # A failed release of several commits: finding the one that broke it (bot/culprit).
+    BISECTING = "bisecting"
     REVERTING = "reverting"
     REVERTED = "reverted"
     FAILED = "failed"
@@ -69,8 +71,11 @@ TRANSITIONS: dict[DeployState, dict[DeployState, str]] = {
     },
     S.ROLLED_BACK: {
         S.REVERTING: "revert the bad commits",
+        S.BISECTING: "several commits: find the one that broke it",
         S.FAILED: "not judged, or not the production branch",
     },
+    # Never fails: a search that cannot finish reverts the whole release, as before.
+    S.BISECTING: {S.REVERTING: "revert the culprit, or the whole release when the search stops"},
     S.REVERTING: {
         S.REVERTED: "reverted on the branch",
         S.FAILED: "the revert conflicts, so the service is locked",

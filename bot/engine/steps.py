@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from bot.authority import follows_production
 from bot.canary.errors import CanaryStuckError
 from bot.config import DeployConfig
+from bot.culprit.plan import revert_plan
+from bot.culprit.step import bisecting, wants_bisection
 from bot.domain import DeployRequest, DeployState
 from bot.domain.records import DeployRecord, ServiceRecord
 from bot.engine.canary import canary_stuck, with_control
@@ -179,16 +181,22 @@ def rolled_back(s: Step) -> Transition:
     if not follows_production(s.config, deploy.environment):
         return Transition(S.FAILED, "rolled back; this environment does not follow the production branch, so "
                           "nothing is reverted", fields={"reason": deploy.reason})
+    if wants_bisection(s):
+        return Transition(S.BISECTING, "the release carried several commits: trying them one at a time beside "
+                          "production to find the one that broke it")
     return Transition(S.REVERTING, f"reverting the bad commits on {s.service.branch}")
 
 
 def reverting(s: Step) -> Transition:
     ctx, deploy, service = s.ctx, s.deploy, s.service
-    commits = ctx.w.git.first_parent_commits(service.clone_url, deploy.previous_sha or "", deploy.sha)
-    message = f"Mainline rolled back {deploy.sha[:12]} in {deploy.environment}: {deploy.reason or 'bad release'}"
+    plan = revert_plan(s)  # after a bisection: the culprit only, or the whole release saying why
+    commits = plan.commits if plan else ctx.w.git.first_parent_commits(service.clone_url, deploy.previous_sha or "",
+                                                                       deploy.sha)
+    message = plan.message if plan else (f"Mainline rolled back {deploy.sha[:12]} in {deploy.environment}: "
+                                         f"{deploy.reason or 'bad release'}")
     if s.config.rollback.revert == "pull-request" and ctx.w.reverter is not None:
         outcome = ctx.w.reverter(service=service, deploy=deploy, commits=commits, reason=message,
-                                 evidence=evidence(s))
+                                 evidence="\n".join(e for e in (evidence(s), plan.evidence if plan else "") if e))
     else:
         outcome = ctx.w.git.revert_and_push(service.clone_url, service.branch, commits, message)
     if outcome.conflicted:
@@ -201,15 +209,19 @@ def reverting(s: Step) -> Transition:
     carrying = tuple((queued, Transition(S.SUPERSEDED, f"carries the reverted {deploy.sha[:12]}",
                                          fields={"reason": f"contains reverted {deploy.sha[:12]}"}))
                      for queued in ctx.store.deploys(service.id, deploy.environment, states=[S.QUEUED.value])
-                     if ctx.w.git.carries_unreverted(service.clone_url, deploy.sha, queued.sha))
+                     if any(ctx.w.git.carries_unreverted(service.clone_url, bad, queued.sha)
+                            for bad in (plan.commits if plan else [deploy.sha])))
     head = ctx.w.git.head(service.clone_url, service.branch)
     if head:
         ctx.store.set_head(service.id, head)
     return Transition(S.REVERTED, f"reverted {len(outcome.reverted)} commit(s) on {service.branch}"
                       + (f" as {outcome.sha[:12]}" if outcome.sha else " (already reverted)"),
-                      fields={"revert_sha": outcome.sha}, data={"reverted": list(outcome.reverted)}, follow=carrying,
+                      fields={"revert_sha": outcome.sha}, follow=carrying,
+                      data={"reverted": list(outcome.reverted), **({"culprit": plan.culprit, "story": plan.story}
+                                                                     if plan else {})},
                       request=DeployRequest(service.repo, service.clone_url, f"refs/heads/{service.branch}", head,
-                                            environment=deploy.environment, requested_by="mainline", requeue=True)
+                                            environment=deploy.environment, requested_by="mainline", requeue=True,
+                                            pull_numbers=plan.innocent_pulls if plan else ())
                       if head else None)
 
 
@@ -235,5 +247,6 @@ STEPS: dict[DeployState, Callable[[Step], Transition]] = {
     S.VERIFYING: verifying,
     S.ROLLING_BACK: rolling_back,
     S.ROLLED_BACK: rolled_back,
+    S.BISECTING: bisecting,
     S.REVERTING: reverting,
 }

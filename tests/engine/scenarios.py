@@ -226,9 +226,25 @@ def contract_migration_refuses_the_automatic_rollback(w: World) -> None:
     assert w.target.serving[("shop", "production")] == w.image(good)
 
 
+def batch_bisects_to_the_culprit(w: World) -> None:
+    """Three PRs coalesce into one release and the middle one is bad: only it is reverted."""
+    forward(w)
+    shas = [w.merge({f"page{n}.txt": f"PR {n}"}, f"Merge pull request #{n} from octocat/page{n}") for n in (1, 2, 3)]
+    for n, sha in enumerate(shas, 1):
+        w.github.add_pull(REPO, Pull(n, f"page {n}", "octocat", merge_commit_sha=sha))
+    w.trial.bad.update({w.image(shas[1]), w.image(shas[2])})
+    w.target.bad.add(w.image(shas[2]))
+    w.ship(shas[2])
+    assert w.state(shas[2]) is S.REVERTED
+    head = w.head()
+    assert w.live() == head and w.git.read_file(CLONE, head, "page2.txt") is None
+    assert w.git.read_file(CLONE, head, "page1.txt") == "PR 1" and w.git.read_file(CLONE, head, "page3.txt") == "PR 3"
+
+
 ALL = [forward, bad_bake_rolls_back_and_reverts, rollout_failure_rolls_back, first_release_bad_has_nothing_to_restore,
        build_failure, failed_then_asked_again, revert_conflict_locks, infrastructure_gives_up,
        first_release_infrastructure_gives_up, first_release_verify_gives_up, config_unreadable_fails_gating,
        coalescing, late_webhook_of_what_is_live, superseded_then_asked_again, supersede_after_revert,
        person_rolls_back_a_live_release, watchdog_queues_a_live_head_that_no_longer_runs,
-       gate_blocks_a_manual_deploy_on_a_lock, contract_migration_refuses_the_automatic_rollback]
+       gate_blocks_a_manual_deploy_on_a_lock, contract_migration_refuses_the_automatic_rollback,
+       batch_bisects_to_the_culprit]

@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.domain import DeployRequest, DeployState
 from bot.gating import Gatekeeper
 from bot.pipeline import Pipeline, PipelineOptions, Wiring
-from tests.fakes import FakeBuilder, FakeChat, FakeGit, FakeGitHost, FakePulls, FakeStore, FakeTarget
+from tests.fakes import FakeBuilder, FakeChat, FakeGit, FakeGitHost, FakePulls, FakeStore, FakeTarget, FakeTrial
 
 REPO = "acme/shop"
 CLONE = f"https://github.com/{REPO}.git"
@@ -31,10 +31,11 @@ class World:
     def __init__(self, tmp: Path, config: str = CONFIG):
         self.git, self.store, self.builder = FakeGit(), FakeStore(), FakeBuilder()
         self.target, self.chat, self.github = FakeTarget(), FakeChat(), FakeGitHost()
+        self.trial = FakeTrial()
         wiring = Wiring(store=self.store, git=self.git, builder=self.builder,
                         target_for=lambda service, environment, config: self.target,
                         reporters=[self.chat], github=self.github, pulls=FakePulls(),
-                        gates=Gatekeeper(github=self.github))
+                        gates=Gatekeeper(github=self.github), trial=self.trial)
         self.pipeline = Pipeline(wiring, PipelineOptions(registry="registry.test", state_dir=tmp, lease_seconds=5,
                                                          sync_bound=0))
         self.root = self.merge({".github/deploy.yml": config, "app.py": "v0"}, "the first commit")

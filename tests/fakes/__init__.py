@@ -6,5 +6,7 @@ from tests.fakes.git import FakeGit
 from tests.fakes.github import FakeGitHost, FakePulls, Pull
 from tests.fakes.runtime import FakeBuilder, FakeTarget
 from tests.fakes.store import FakeStore
+from tests.fakes.trial import FakeClock, FakeTrial
 
-__all__ = ["FakeBuilder", "FakeChat", "FakeGit", "FakeGitHost", "FakePulls", "FakeStore", "FakeTarget", "Pull"]
+__all__ = ["FakeBuilder", "FakeChat", "FakeClock", "FakeGit", "FakeGitHost", "FakePulls", "FakeStore", "FakeTarget",
+           "FakeTrial", "Pull"]

@@ -113,6 +113,21 @@ class FakeGit:
     def carries_unreverted(self, clone_url: str, commit: str, tip: str) -> bool:
         return self.is_ancestor(clone_url, commit, tip) and not self._reverted_in(commit, tip)
 
+    def revert_conflicts(self, clone_url: str, branch: str, commits: list[str]) -> list[str]:
+        """As git would see it with whole-file contents: reverting a commit conflicts where a later
+        commit not reverted with it changed the same file again."""
+        tree = dict(self.commits[self.branches[(clone_url, branch)]].tree)
+        conflicts: set[str] = set()
+        for sha in commits:  # newest first
+            commit = self.commits[sha]
+            before = self.commits[commit.parents[0]].tree
+            for path in self.changed_paths(clone_url, commit.parents[0], sha):
+                if tree.get(path) != commit.tree.get(path) or sha in self.conflicting:
+                    conflicts.add(path)
+                else:
+                    tree[path] = before.get(path)  # type: ignore[assignment]
+        return sorted(conflicts)
+
     def revert_and_push(self, clone_url: str, branch: str, commits: list[str], message: str) -> RevertOutcome:
         head = self.branches[(clone_url, branch)]
         todo = [c for c in commits if not self._reverted_in(c, head)]
