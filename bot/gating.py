@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from bot.domain import GateResult, GateStatus, Lock
+from bot.domain import GateResult, GateStatus, Lock, in_sync
 from bot.errors import MainlineError
+from bot.release_gate import release_approval
 from checks.depends_on import MAX_DEPENDS_ON, parse_depends_on, too_many_dependencies
 from checks.evaluate import evaluate
 from checks.inputs import Approval, CiInput, ContextState, DependencyState, GateInputs, LockInput, MigrationFinding
@@ -51,6 +52,7 @@ class Gatekeeper:
             dependencies=self.dependencies(pipeline, service, deploy, config),
         )
         results = evaluate(inputs, stage="pre-build")
+        results += release_approval(store, deploy, config)  # `release: {approval: required}`
         for i, result in enumerate(results):
             if result.gate == "migrations" and result.status is GateStatus.WAIT:
                 if approval_row is None:
@@ -133,7 +135,7 @@ class Gatekeeper:
         live = store.live_release(svc.id, "production") if known else None
         if live is None:
             return DependencyState(name, False, "nothing live in production yet")
-        if not (svc.head_sha and live.sha == svc.head_sha):
+        if not in_sync(live.sha, svc.head_sha):
             return DependencyState(name, False, "its production branch has changes not yet live")
         return DependencyState(name, True)
 

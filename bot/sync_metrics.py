@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client.core import GaugeMetricFamily
 
-from bot.domain import utcnow
+from bot.domain import in_sync, utcnow
 
 
 class SyncCollector:
@@ -19,7 +19,7 @@ class SyncCollector:
         unsynced = GaugeMetricFamily("mainline_unsynced_seconds", "Seconds the production branch head has been "
                                      "neither live, queued, in flight nor held by a lock",
                                      labels=["service", "environment"])
-        in_sync = GaugeMetricFamily("mainline_in_sync", "1 when the production branch head is live",
+        synced_gauge = GaugeMetricFamily("mainline_in_sync", "1 when the production branch head is live",
                                     labels=["service", "environment"])
         now = utcnow()
         for svc in self.store.services():
@@ -27,7 +27,7 @@ class SyncCollector:
                 since = env.unsynced_since
                 unsynced.add_metric([svc.name, env.name], (now - since).total_seconds() if since else 0.0)
                 live = self.store.live_release(svc.id, env.name)
-                synced = bool(live and svc.head_sha and live.sha == svc.head_sha)
-                in_sync.add_metric([svc.name, env.name], float(synced))
+                synced = in_sync(live.sha if live else None, svc.head_sha)
+                synced_gauge.add_metric([svc.name, env.name], float(synced))
         yield unsynced
-        yield in_sync
+        yield synced_gauge

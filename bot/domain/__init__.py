@@ -9,6 +9,7 @@ from bot.domain.model import (
     Replica,
     RolloutPlan,
     VerifyReport,
+    in_sync,
     utcnow,
 )
 from bot.domain.states import IN_FLIGHT, TERMINAL_STATES, TRANSITIONS, DeployState, can_transition, mermaid
@@ -27,6 +28,7 @@ __all__ = [
     "RolloutPlan",
     "VerifyReport",
     "can_transition",
+    "in_sync",
     "mermaid",
     "utcnow",
 ]

@@ -16,6 +16,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def in_sync(live_sha: str | None, head_sha: str | None) -> bool:
+    """Master equals production: the production branch head is the live release."""
+    return bool(live_sha and head_sha and live_sha == head_sha)
+
+
 class GateStatus(enum.StrEnum):
     PASS = "pass"
     WAIT = "wait"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.domain import IN_FLIGHT, DeployState
+from bot.domain import IN_FLIGHT, DeployState, in_sync
 from bot.domain.records import DeployRecord, EventRecord
 from bot.engine.context import Context
 
@@ -42,7 +42,7 @@ class Queries:
                     "repo": svc.repo,
                     "live": {"sha": live.sha, "image": live.image, "since": iso(live.live_since)} if live else None,
                     "head": head,
-                    "in_sync": bool(live and head and live.sha == head),
+                    "in_sync": in_sync(live.sha if live else None, head),
                     "locked": {"by": lock.by, "reason": lock.reason} if lock else None,
                     "queue": [{"sha": d.sha, "state": d.state, "blocked_by": d.blocked_by} for d in queue],
                     "unsynced_since": iso(env.unsynced_since),
