@@ -75,7 +75,7 @@ def _body(scope: _Scope, body: list[ast.stmt], batches: dict[str, str], stack: t
                 if not isinstance(call, ast.Call):
                     continue
                 if call_name(call) == "batch_alter_table" and isinstance(alias, ast.Name):
-                    inner[alias.id] = str(const(arg(call, 0, "table_name"), "?"))
+                    inner[alias.id] = str(_value(arg(call, 0, "table_name"), "?"))
                 else:
                     _call(scope, call, batches, stack)
             _body(scope, stmt.body, inner, stack)
@@ -113,6 +113,8 @@ def _call(scope: _Scope, call: ast.Call, batches: dict[str, str], stack: tuple[s
             scope.ops.append(cannot_tell(f"upgrade calls {name}(), which is not defined in this file"))
         return
     owner = call.func.value if isinstance(call.func, ast.Attribute) else None
+    if _receiver(call) == "op" and name in _IGNORED_OPS:
+        return  # `op.get_context().autocommit_block()`: a context, no schema change
     if isinstance(owner, ast.Name) and owner.id == "op":
         scope.ops.extend(_op(scope, name, call, None))
     elif isinstance(owner, ast.Name) and owner.id in batches:
@@ -130,8 +132,8 @@ def _execute(call: ast.Call) -> list[Operation]:
     statement = arg(call, 0, "statement")
     if isinstance(statement, ast.Call) and call_name(statement) != "text":
         verbs = {call_name(n) for n in ast.walk(statement) if isinstance(n, ast.Call)}
-        if verbs and verbs <= DATA_CALLS | {"update", "insert", "delete", "select", "values", "where", "table",
-                                            "column", "returning", "limit", "order_by", "in_"}:
+        # A SQLAlchemy Core statement: rows only, unless it holds raw text or DDL.
+        if verbs & {"update", "insert", "delete", "select"} and not verbs & {"text", "DDL", "execute"}:
             return [expand("changes rows through SQLAlchemy (data only, no schema change)")]
     return run_sql(statement, "execute")
 
@@ -142,7 +144,7 @@ def _op(scope: _Scope, name: str, call: ast.Call, batch_table: str | None) -> li
     def at(position: int, keyword: str, default: Any = "?") -> Any:
         if batch_table is not None and position == 0:
             return batch_table
-        return const(arg(call, position + shift, keyword), default)
+        return _value(arg(call, position + shift, keyword), default)
 
     if name in _IGNORED_OPS:
         return []
@@ -180,6 +182,13 @@ def _op(scope: _Scope, name: str, call: ast.Call, batch_table: str | None) -> li
         what = template.format(first, second)
         return [contract(what, rule) if rule else expand(what)]
     return [cannot_tell(f"op.{name} is not recognised")]
+
+
+def _value(node: ast.AST | None, default: Any) -> Any:
+    """A literal's value; a variable (a loop's table) as `<name>`, so the reason still reads."""
+    if isinstance(node, ast.Name):
+        return f"<{node.id}>"
+    return const(node, default)
 
 
 def _index(scope: _Scope, name: str, call: ast.Call, batch_table: str | None, shift: int) -> Operation:

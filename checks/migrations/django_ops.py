@@ -110,7 +110,8 @@ class _Reader:
         if op in ("AlterUniqueTogether", "AlterIndexTogether"):
             together = arg(node, 1, "unique_together" if op == "AlterUniqueTogether" else "index_together")
             if not const(together, {"?"}):
-                return [expand(f"removes {op[5:].lower()} of {model} (builds nothing)")]
+                which = "unique_together" if op == "AlterUniqueTogether" else "index_together"
+                return [expand(f"removes {which} of {model} (builds nothing)")]
         if op in _NEW_MODEL_OK and model.lower() in self.created:
             return [expand(f"{op} on {model}, a model created in this migration (no rows, no readers yet)")]
         if op == "AddConstraint":
@@ -139,6 +140,9 @@ class _Reader:
             return expand(f"adds nullable field {name}")
         if has_kw(field, "db_default") and const(arg(field, -1, "db_default"), "expr") is not None:
             return expand(f"adds field {name} with a database default (db_default)")
+        if has_kw(field, "db_default"):
+            return contract(f"adds field {name} NOT NULL with db_default=None, which is no database default: "
+                            "inserts from the running release fail", "adding-not-nullable-field")
         if has_kw(field, "default"):
             return contract(f"adds field {name} NOT NULL with only a Python default, which Django does not keep "
                             "in the database: inserts from the running release fail", "adding-field-without-db-default")

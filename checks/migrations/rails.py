@@ -131,7 +131,7 @@ def _add_column(table: str, column: str, kind: str, opts: dict[str, str], new_ta
     if kind in _SERIAL_TYPES or opts.get("primary_key") == "true" or opts.get("auto_increment") == "true":
         return contract(f"adds auto-numbered key column {where} ({kind or 'primary_key'}) to an existing table, which "
                         "fills every row under an exclusive lock", "adding-serial-primary-key-field")
-    if opts.get("null") == "false" and _falsy(opts.get("default", "nil")):
+    if opts.get("null") == "false" and opts.get("default", "nil").strip() == "nil":
         return contract(f"adds column {where} null: false without a default, "
                         "which the running release does not write", "adding-required-field")
     return expand(f"adds column {where}")
