@@ -14,6 +14,7 @@ from pydantic import SecretStr, ValidationError
 
 from bot import webhook
 from bot.config import ConfigError, ConfigProblem, DeployConfig
+from bot.culprit.docker_trial import DockerShadowTrial
 from bot.gating import Gatekeeper
 from bot.infra.db.queue import Queue, make_huey
 from bot.infra.db.store import Store
@@ -249,6 +250,7 @@ def wire(settings: Settings, role: str = "all", reporters: list | None = None) -
         gates=Gatekeeper(github=github),
         checker=LazyChecker(),
         reverter=pull_request_reverter(github, settings) if github is not None else None,
+        trial=DockerShadowTrial(),  # bisections try candidates as shadow replicas (bot/culprit)
     )
     options = PipelineOptions(registry=settings.registry, state_dir=settings.state_dir,
                               lease_seconds=settings.lease_seconds, public_url=settings.public_url,

@@ -90,6 +90,8 @@ def culprit_plan(s: Any, outcome: Outcome, builds: int = 0) -> Transition:
     assert culprit is not None
     revert, also = conflict_closure(s, commits, culprit)
     pulls = {sha: pulls_of(s, sha) for sha in commits}
+    for entry in also:
+        entry["pulls"] = pulls[entry["sha"]]
     innocent = [c for c in commits if c not in revert]
     culprit_pulls = pulls[culprit]
     also_pulls = sorted({n for a in also for n in pulls[a["sha"]]})

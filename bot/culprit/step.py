@@ -57,8 +57,10 @@ class CandidateJudge:
     def __call__(self, sha: str) -> Verdict:
         s = self.s
         trial = s.ctx.w.trial
-        if trial is None:
-            raise CouldNotBisectError(f"the {s.deploy.environment} target has no way to try a candidate")
+        target = s.config.environments[s.deploy.environment].target
+        if trial is None or target != "docker":
+            raise CouldNotBisectError(f"the {target} target of {s.deploy.environment} has no way to try a candidate "
+                                      "beside production")
         image = self._build(sha)
         checks = tuple((c.path, c.status) for c in self.options.checks)
         report = trial.judge(s.plan(sha, image), checks, s.sink)

@@ -55,6 +55,11 @@ def reporters_for(settings: Settings, github=None, slack=None, store=None, git=N
 
         # Acts only on a `live` transition, which only the worker makes.
         reporters.append(LeadTimeReporter(store, git))
+    if github is not None and store is not None and git is not None:
+        from bot.culprit.telling import CulpritReporter
+
+        # The culprit of a bisected release, and the PRs held back with it, told on their PRs.
+        reporters.append(CulpritReporter(github, store, git))
     return reporters
 
 

@@ -19,6 +19,7 @@ STATE_EMOJI = {
     "live": ":white_check_mark:",
     "rolling_back": ":rewind:",
     "rolled_back": ":leftwards_arrow_with_hook:",
+    "bisecting": ":mag_right:",
     "reverting": ":arrows_counterclockwise:",
     "reverted": ":back:",
     "failed": ":x:",
@@ -127,6 +128,9 @@ def card(notice: DeployNotice, slack_users: Mapping[str, str], public_url: str |
         blocks.append(_section(f":no_entry: Blocked: {slack_text(gate_reason(notice), 2900)}"))
     if notice.message:
         blocks.append(_context(slack_text(notice.message, 2900)))
+    story = notice.data.get("story")  # a bisected release: each round, the culprit, who was held back
+    if isinstance(story, list) and story:
+        blocks.append(_section(slack_text("\n".join(f"• {line}" for line in story[:30]), 2900)))
     if public_url and notice.deploy_id:
         blocks.append(_context(f"<{public_url}/deploys/{notice.deploy_id}|Deploy log>"))
     blocks.append({"type": "actions", "block_id": f"deploy-{notice.deploy_id}", "elements": _buttons(notice)})

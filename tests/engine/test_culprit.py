@@ -9,6 +9,7 @@ import math
 
 import pytest
 
+from bot.culprit.telling import CulpritReporter
 from bot.domain import DeployState
 from bot.errors import TransientError
 from tests.engine.scenarios import forward
@@ -68,17 +69,25 @@ def test_only_the_bad_pr_is_reverted_and_the_rest_ship(tmp_path, n, bad):
 
 def test_everyone_is_told_the_right_thing(tmp_path):
     w = World(tmp_path)
+    w.pipeline.ctx.w.reporters.append(CulpritReporter(w.github, w.store, w.git))
     shas = batch(w, 3, 1)
     w.drive()
     bad = w.deploy(shas[-1])
     assert bad.pull_numbers == [11]  # the reverted deploy now names only the culprit's PR
-    told = [n for n in w.chat.notices if n.deploy_id == bad.id and n.state == "reverted"]
-    assert "this PR broke production and was reverted" in told[-1].message or told[-1].data["culprit"] == shas[1]
-    story = told[-1].data["story"]
-    assert any("culprit: " + shas[1][:12] in line for line in story)
+    [culprit] = w.github.comments[(REPO, 11)].values()
+    assert "This PR broke production and was reverted" in culprit
+    assert f"round 1: {shas[0][:12]} judged good" in culprit  # the evidence of every round
+    assert f"round 2: {shas[1][:12]} judged bad" in culprit
+    for innocent in (10, 12):
+        [told] = w.github.comments[(REPO, innocent)].values()
+        assert "Held back by a bad release in the same batch; now live" in told and w.head()[:12] in told
+    story = next(n for n in w.chat.notices if n.deploy_id == bad.id and n.state == "reverted").data["story"]
+    assert any(line.startswith(f"culprit: {shas[1][:12]} (#11)") for line in story)
     assert any(line.startswith("held back") and "#10" in line and "#12" in line for line in story)
     head = w.deploy(w.head())
     assert head.state == "live" and sorted(head.pull_numbers) == [10, 12]
+    rounds_told = [n.message for n in w.chat.notices if n.deploy_id == bad.id and n.state == "bisecting"]
+    assert any(m.startswith("round 1: ") for m in rounds_told)  # each round reaches Slack's thread
 
 
 def test_a_flaky_candidate_stops_the_search_and_the_whole_release_is_reverted(tmp_path):
@@ -148,11 +157,12 @@ def test_a_revert_that_conflicts_with_a_later_pr_takes_that_pr_with_it(tmp_path)
     """PR 1 (the culprit) and PR 2 both edit app.py; PR 0 and PR 3 do not: reverting PR 1 alone
     would conflict with PR 2, so PR 2 is reverted too, and the revert says so."""
     w = World(tmp_path)
+    w.pipeline.ctx.w.reporters.append(CulpritReporter(w.github, w.store, w.git))
     shas = batch(w, 4, 1, files={1: {"app.py": "v2 (broken)"}, 2: {"app.py": "v3", "page2.txt": "PR 2"}})
     w.drive()
     data = plan(w, shas[-1])
     assert data["culprit"] == shas[1]
-    assert data["also"] == [{"sha": shas[2], "files": ["app.py"]}]
+    assert data["also"] == [{"sha": shas[2], "files": ["app.py"], "pulls": [12]}]
     assert reverted_commits(w) == [shas[2], shas[1]]  # newest first, in one go
     head = w.head()
     assert w.git.read_file(CLONE, head, "app.py") == "v1" and w.git.read_file(CLONE, head, "page2.txt") is None
@@ -163,6 +173,10 @@ def test_a_revert_that_conflicts_with_a_later_pr_takes_that_pr_with_it(tmp_path)
     why = f"{shas[2][:12]} (#12) is reverted too: reverting {shas[1][:12]} alone conflicts with it in app.py"
     assert why in message
     assert w.live() == head
+    assert "This PR broke production and was reverted" in "".join(w.github.comments[(REPO, 11)].values())
+    assert "reverting the culprit alone" not in "".join(w.github.comments[(REPO, 12)].values())
+    assert "Reverted with the PR that broke production" in "".join(w.github.comments[(REPO, 12)].values())
+    assert "Held back" in "".join(w.github.comments[(REPO, 10)].values())
 
 
 def test_a_release_of_one_commit_is_reverted_without_a_search(tmp_path):

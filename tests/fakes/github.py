@@ -21,6 +21,7 @@ class FakeGitHost:
     def __init__(self) -> None:
         self.pulls: dict[tuple[str, int], Pull] = {}
         self.contexts: dict[tuple[str, str], list] = {}
+        self.comments: dict[tuple[str, int], dict[str, str]] = {}
 
     def add_pull(self, repo: str, pull: Pull) -> None:
         self.pulls[(repo, pull.number)] = pull
@@ -32,6 +33,10 @@ class FakeGitHost:
 
     def ci_contexts(self, repo: str, sha: str) -> list:
         return list(self.contexts.get((repo, sha), []))
+
+    def upsert_comment(self, repo: str, number: int, marker: str, body: str) -> None:
+        """The bot's one comment per marker on a PR: `comments[(repo, number)][marker]` is its body."""
+        self.comments.setdefault((repo, number), {})[marker] = body
 
 
 class FakePulls:

@@ -1,0 +1,165 @@
+"""The CandidateTrial on a Docker host: one shadow replica of the candidate, on a free port,
+outside the service's load balancer, so no user ever reaches it. It is probed on the health path
+and on the `culprit.checks` requests for the bake, and judged by the release's own rules (health
+probes failing `failures` times in a row, the 5xx rate against `max_error_rate`).
+
+The replica carries its own label (never the target's service label), so the target's rollouts
+never see it; it is removed when the trial ends, and a left-over of a killed worker is removed
+before the next trial of the same candidate. Docker's errors are TransientErrors: the machinery
+failing tells nothing about the candidate."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import Any
+
+import docker
+from docker.errors import DockerException, NotFound
+
+from bot.domain import HealthPolicy, RolloutPlan, VerifyReport
+from bot.errors import TransientError
+from bot.infra.http_probe import ProbeResult, probe, probe_url
+from bot.infra.targets.docker.world import HOST, NAME, infrastructure
+from bot.ports import EventSink
+
+LABEL_BISECT = "mainline.bisect"  # service/environment of the search the replica serves
+
+
+class DockerShadowTrial:
+    def __init__(self, client: Any = None, port_range: tuple[int, int] = (30000, 39999)):
+        self._client = client
+        self.port_range = port_range
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = docker.from_env()
+        return self._client
+
+    def judge(self, plan: RolloutPlan, checks: Sequence[tuple[str, int]], on_event: EventSink) -> VerifyReport:
+        for name in (plan.service, plan.environment):
+            if not NAME.fullmatch(name):
+                raise TransientError(f"unsafe name {name[:40]!r}")
+        what = f"trying {plan.sha[:12]} of {plan.service}/{plan.environment} as a shadow replica"
+        name = f"mainline-bisect-{plan.service}-{plan.environment}-{plan.sha[:12]}"
+        with infrastructure(what):
+            self._remove(name)
+            port = self._free_port()
+            container = self.client.containers.run(
+                plan.image, detach=True, name=name, network_mode="host", environment={"PORT": str(port)},
+                labels={LABEL_BISECT: f"{plan.service}/{plan.environment}", "mainline.sha": plan.sha})
+        on_event(f"started shadow replica {name} on port {port} (no user traffic)", step="shadow_started",
+                 replica=name, port=port)
+        try:
+            return Bake(plan.health, port, checks, container).run(on_event)
+        finally:
+            with infrastructure(what):
+                self._remove(name)
+            on_event(f"removed shadow replica {name}", step="shadow_removed", replica=name)
+
+    def _remove(self, name: str) -> None:
+        with suppress(NotFound):
+            self.client.containers.get(name).remove(force=True)
+
+    def _free_port(self) -> int:
+        low, high = self.port_range
+        for port in range(low + int(time.monotonic() * 1000) % 97, high):
+            with socket.socket() as sock:
+                try:
+                    sock.bind((HOST, port))
+                except OSError:
+                    continue
+                return port
+        raise TransientError(f"no free port in {low}-{high}")
+
+
+class Bake:
+    """One shadow replica's trial: healthy in time, then healthy and answering through the bake."""
+
+    def __init__(self, health: HealthPolicy, port: int, checks: Sequence[tuple[str, int]], container: Any):
+        self.health = health
+        self.container = container
+        self.urls: list[tuple[str, int | None]] = [(probe_url(HOST, port, health.path), None)]
+        self.urls += [(probe_url(HOST, port, path), status) for path, status in checks]
+        self.probes = self.failed = self.requests = self.errors = 0
+        self.last = ""
+
+    def run(self, on_event: EventSink) -> VerifyReport:
+        started = self._started()
+        if started is not None:
+            return started
+        deadline = time.monotonic() + self.health.bake
+        in_a_row = 0
+        while True:
+            bad = [why for url, expected in self.urls if (why := self._ask(url, expected))]
+            in_a_row = in_a_row + 1 if bad else 0
+            if in_a_row >= self.health.failures:
+                return self._report(False, f"{in_a_row} probes in a row failed: {bad[0]}")
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(self.health.interval)
+        rate = self.errors / self.requests if self.requests else 0.0
+        if rate > self.health.max_error_rate:
+            return self._report(False, f"5xx rate {rate:.1%} ({self.errors} of {self.requests}) is above "
+                                       f"{self.health.max_error_rate:.1%}")
+        on_event(f"shadow replica healthy after {self.probes} probes", step="shadow_passed")
+        return self._report(True, "")
+
+    def _started(self) -> VerifyReport | None:
+        """Wait for the first healthy answer; a replica that exits or keeps answering non-2xx is bad."""
+        url = self.urls[0][0]
+        deadline = time.monotonic() + self.health.timeout
+        answered_badly = 0
+        while time.monotonic() < deadline:
+            result = probe(url)
+            self.last = result.line
+            if result.healthy:
+                return None
+            answered_badly = answered_badly + 1 if result.answered else 0
+            if answered_badly >= self.health.failures:
+                self._count(result)
+                return self._report(False, f"never became healthy: {result.line}")
+            if not self._running():
+                self.probes += 1
+                return self._report(False, f"the replica exited: {self._logs()}")
+            time.sleep(min(self.health.interval, 0.25))
+        self.probes += 1
+        return self._report(False, f"not healthy within {self.health.timeout:g}s: {self.last}")
+
+    def _ask(self, url: str, expected: int | None) -> str:
+        """One request; why it failed, or ''."""
+        result = probe(url)
+        self._count(result)
+        ok = result.healthy if expected is None else result.status == expected
+        if not ok:
+            self.failed += 1
+            self.last = result.line
+            return result.line
+        return ""
+
+    def _count(self, result: ProbeResult) -> None:
+        self.probes += 1
+        if result.status is not None:
+            self.requests += 1
+            self.errors += result.status >= 500
+
+    def _running(self) -> bool:
+        try:
+            self.container.reload()
+        except NotFound as exc:
+            raise TransientError("the shadow replica was removed outside Mainline") from exc
+        except DockerException as exc:
+            raise TransientError(f"Docker: {exc}") from exc
+        return self.container.status in ("running", "created")
+
+    def _logs(self) -> str:
+        try:
+            return self.container.logs(tail=20).decode(errors="replace").strip()[-1000:] or "(no output)"
+        except DockerException:
+            return "(logs unavailable)"
+
+    def _report(self, healthy: bool, reason: str) -> VerifyReport:
+        return VerifyReport(healthy, self.probes, self.failed, self.requests, self.errors, reason, self.last[-500:])
