@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot import safe_yaml
 from bot.canary.config import Canary, Prometheus, check_canary
 from bot.config_app import AppKeys
+from bot.config_ecs import EcsSettings, check_ecs
 from bot.config_values import (
     CHECK_NAME,
     CPUS_MAX,
@@ -51,6 +52,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "DeployConfig",
+    "EcsSettings",
     "json_schema",
     "load_config",
     "parse_config",
@@ -83,16 +85,6 @@ class Window(_Model):
     holidays: list[SHORT] = Field(default_factory=list, max_length=100, description="ISO dates with no deploys")
 
 
-class EcsSettings(_Model):
-    cluster: TEXT
-    service: TEXT
-    container: TEXT
-    region: SHORT = "us-east-1"
-    alarms: list[TEXT] = Field(default_factory=list, max_length=20)
-    target_group_arn: TEXT | None = None
-    repository: TEXT | None = None  # ECR repository name; defaults to the service name
-
-
 class Environment(AppKeys):  # env, secrets, roles, resources, tls, release: bot/config_app.py
     target: Literal["docker", "ecs"] = "docker"
     auto_deploy: bool = False
@@ -112,6 +104,7 @@ class Environment(AppKeys):  # env, secrets, roles, resources, tls, release: bot
     @model_validator(mode="after")
     def _canary(self) -> Environment:
         check_canary(self.strategy, self.canary, self.prometheus)
+        check_ecs(self.target, self.ecs)
         return self
 
 

@@ -50,6 +50,20 @@ class ServiceOwnedError(AuthError):
                          f"(rename `service:` in .github/deploy.yml)")
 
 
+class InfrastructureFailure(MainlineError):
+    """A rollout stopped for a reason that is not the release's: an image that cannot be
+    pulled, a secret that cannot be read, tasks that cannot be placed, another deploy that
+    replaced ours, a configuration error. The release is not judged and nothing is reverted.
+    `restore` says whether what served before must be put back (False when nothing changed,
+    or when someone else's deploy now owns the service)."""
+
+    def __init__(self, message: str, kind: str, details: tuple[str, ...] = (), restore: bool = True):
+        super().__init__(message)
+        self.kind = kind
+        self.details = details
+        self.restore = restore
+
+
 class SecretError(MainlineError):
     """A secret reference could not be resolved. Raised before anything changes; the message
     names the reference, never a value."""

@@ -19,9 +19,10 @@ from bot.domain import DeployRequest, DeployState
 from bot.domain.records import DeployRecord, ServiceRecord
 from bot.engine.canary import canary_stuck, with_control
 from bot.engine.context import Context
+from bot.engine.infrastructure import infrastructure_failed
 from bot.engine.notices import Notices
 from bot.engine.transitions import Transition
-from bot.errors import BuildError, RolloutError, SecretError
+from bot.errors import BuildError, InfrastructureFailure, RolloutError, SecretError
 from checks.repo_checks import repo_checks_gate
 
 S = DeployState
@@ -93,6 +94,8 @@ def rolling_out(s: Step) -> Transition:
     except SecretError as exc:
         # Resolved before anything changes: production is untouched and the release not judged.
         return Transition(S.FAILED, f"{exc}; nothing was changed", fields={"reason": f"secrets: {exc}"})
+    except InfrastructureFailure as exc:
+        return infrastructure_failed(s, exc)
     except RolloutError as exc:
         s.ctx.store.mark_release_bad(s.service.id, deploy.environment, deploy.sha)
         return Transition(S.ROLLING_BACK, f"rollout failed: {exc}", fields={"reason": f"rollout failed: {exc}"})

@@ -1,6 +1,7 @@
-"""ECS sequences moto does not model, on botocore's Stubber with responses shaped like AWS's:
-a rollout the circuit breaker fails, a target failing health checks during the bake, throttling.
-Each bad release ends in RolloutError or an unhealthy report, then a verified rollback."""
+"""ECS calls moto does not model, on botocore's Stubber with responses shaped like AWS's: a
+target failing health checks during the bake, alarms during the bake, throttling. The rollout
+sequences (circuit breaker, diagnosis, replaced deployments, timeouts) are on the stateful fake
+in tests/fakes/ecs.py (tests/aws/test_ecs_rollouts.py)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,12 @@ from ecs_responses import (
     deployment,
     described,
     fargate_task,
-    registration_of,
     revision_arn,
     service,
     target_health,
-    task_definition,
 )
 
 from bot.config import EcsSettings
-from bot.errors import RolloutError
 from bot.infra.targets.ecs.target import EcsError, EcsTarget, ThrottledError
 
 OLD_IMAGE = f"{ECR_HOST}/web:{OLD_SHA}"
@@ -63,63 +61,6 @@ def target(aws):
 def expect_healthy_probe(cloudwatch: Stubber, elbv2: Stubber) -> None:
     cloudwatch.add_response("describe_alarms", ALARM_OK, {"AlarmNames": ["web-target-5xx"], "AlarmTypes": ANY})
     elbv2.add_response("describe_target_health", ALL_HEALTHY, {"TargetGroupArn": TARGET_GROUP})
-
-
-def test_rollout_failed_by_the_circuit_breaker_raises_then_rollback_verifies(target):
-    good, older = task_definition(4, OLD_IMAGE), task_definition(3, OLDER_IMAGE)
-    steady_old = service(4, [deployment(D_OLD, "PRIMARY", 4, "COMPLETED", running=2)])
-    starting = service(5, [deployment(D_NEW, "PRIMARY", 5, "IN_PROGRESS", running=0),
-                           deployment(D_OLD, "ACTIVE", 4, "COMPLETED", running=2)])
-    struggling = service(5, [deployment(D_NEW, "PRIMARY", 5, "IN_PROGRESS", running=0, failed=2),
-                             deployment(D_OLD, "ACTIVE", 4, "COMPLETED", running=2)],
-                         ["(service web) has started 2 tasks: (task 1f2e3d4c) (task 5a6b7c8d)."])
-    rolled_back = service(4, [
-        deployment(D_BACK, "PRIMARY", 4, "IN_PROGRESS", running=2),
-        deployment(D_NEW, "ACTIVE", 5, "FAILED", running=0, failed=3,
-                   reason="ECS deployment circuit breaker: tasks failed to start."),
-    ], [f"(service web) deployment {D_NEW} deployment failed: tasks failed to start.",
-        f"(service web) rolling back to deployment {D_BACK}."])
-    back_steady = service(4, [deployment(D_BACK, "PRIMARY", 4, "COMPLETED", running=2)],
-                          [f"(service web) deployment {D_BACK} deployment completed."])
-    registered = task_definition(5, NEW_IMAGE)
-
-    with Stubber(target.ecs) as ecs, Stubber(target.cloudwatch) as cw, Stubber(target.elbv2) as elb:
-        ecs.add_response("describe_services", described(steady_old), SERVICE_KEY)
-        ecs.add_response("describe_task_definition", {"taskDefinition": good}, {"taskDefinition": revision_arn(4)})
-        ecs.add_response("list_task_definitions", {"taskDefinitionArns": [revision_arn(4), revision_arn(3)]},
-                         {"familyPrefix": "web", "status": "ACTIVE", "sort": "DESC", "maxResults": 50})
-        ecs.add_response("describe_task_definition", {"taskDefinition": good}, {"taskDefinition": revision_arn(4)})
-        ecs.add_response("describe_task_definition", {"taskDefinition": older}, {"taskDefinition": revision_arn(3)})
-        # Only the image may change: the stub insists on exactly this registration.
-        ecs.add_response("register_task_definition", {"taskDefinition": registered}, registration_of(good, NEW_IMAGE))
-        ecs.add_response("update_service", {"service": starting}, {
-            "cluster": "prod", "service": "web", "taskDefinition": revision_arn(5),
-            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": True, "rollback": True},
-                                        "minimumHealthyPercent": 100, "maximumPercent": 200}})
-        ecs.add_response("describe_services", described(struggling), SERVICE_KEY)
-        ecs.add_response("describe_services", described(rolled_back), SERVICE_KEY)
-        events = Events()
-
-        with pytest.raises(RolloutError) as failed:
-            target.roll_out(plan(NEW_SHA, NEW_IMAGE), events)
-
-        assert "tasks failed to start" in str(failed.value) and "3 tasks failed" in str(failed.value)
-        assert "ecs_task_definition_registered" in events.steps
-
-        # Rollback: ECS already put revision 4 back; Mainline follows that deployment to the end.
-        ecs.add_response("describe_services", described(rolled_back), SERVICE_KEY)
-        ecs.add_response("describe_task_definition", {"taskDefinition": good}, {"taskDefinition": revision_arn(4)})
-        ecs.add_response("describe_services", described(back_steady), SERVICE_KEY)
-        expect_healthy_probe(cw, elb)
-        back = Events()
-
-        target.roll_out(plan(OLD_SHA, OLD_IMAGE), back)
-        report = target.verify(one_probe(plan(OLD_SHA, OLD_IMAGE)), back)
-
-        assert report.healthy and report.probes == 1
-        assert "ecs_task_definition_registered" not in back.steps
-        for stub in (ecs, cw, elb):
-            stub.assert_no_pending_responses()
 
 
 def test_target_failing_health_checks_fails_verify_then_rollback_verifies(aws, ecs_world):
@@ -163,8 +104,9 @@ def test_an_alarm_going_into_alarm_during_the_bake_ends_it_at_once(target):
     fired = alarm_in("ALARM", "Threshold Crossed: 1 datapoint [57.0 (02/03/26 14:07:00)] was greater than the "
                               "threshold (5.0).")
     long_bake = plan(NEW_SHA, NEW_IMAGE)
-    long_bake = replace(long_bake, health=replace(long_bake.health, bake=30.0, interval=0.01, failures=3))
+    long_bake = replace(long_bake, health=replace(long_bake.health, bake=61.0, interval=0.01, failures=3))
     with Stubber(target.cloudwatch) as cw, Stubber(target.elbv2) as elb:
+        cw.add_response("describe_alarms", ALARM_OK, {"AlarmNames": ["web-target-5xx"], "AlarmTypes": ANY})
         expect_healthy_probe(cw, elb)
         cw.add_response("describe_alarms", fired, {"AlarmNames": ["web-target-5xx"], "AlarmTypes": ANY})
         events = Events()
@@ -249,17 +191,3 @@ def test_replicas_are_the_services_running_tasks(target):
         ("7d2e9c4b1a3f4e6d8c0b2a4e6f8d0c2a", "10.0.2.41:8080", OLD_SHA, None),
     ]
     assert all(r.image == OLD_IMAGE for r in replicas)
-
-
-def test_a_rollout_that_never_settles_times_out_with_the_counts(aws):
-    settings = EcsSettings(cluster="prod", service="web", container="web")
-    target = EcsTarget(settings, session=aws, poll=0, rollout_timeout=0)
-    stuck = service(4, [deployment(D_OLD, "PRIMARY", 4, "IN_PROGRESS", running=1)])
-    with Stubber(target.ecs) as ecs:
-        ecs.add_response("describe_services", described(stuck), SERVICE_KEY)
-        ecs.add_response("describe_task_definition", {"taskDefinition": task_definition(4, OLD_IMAGE)},
-                         {"taskDefinition": revision_arn(4)})
-        ecs.add_response("describe_services", described(stuck), SERVICE_KEY)
-
-        with pytest.raises(RolloutError, match=r"did not settle in 0s \(1/2 running\)"):
-            target.roll_out(plan(OLD_SHA, OLD_IMAGE), Events())

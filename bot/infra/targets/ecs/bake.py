@@ -7,9 +7,12 @@ from typing import Any
 
 from bot.config import EcsSettings
 from bot.domain import RolloutPlan, VerifyReport
+from bot.errors import InfrastructureFailure
 from bot.infra.aws.client import call
 from bot.infra.targets.ecs.model import MISSING_ALARM, TARGET_STATES_LEAVING, EcsService, Probe
 from bot.ports import EventSink
+
+DEFAULT_BAKE = 30.0  # health.bake's default in .github/deploy.yml
 
 
 class Bake:
@@ -18,6 +21,7 @@ class Bake:
     settings: EcsSettings
     elbv2: Any
     cloudwatch: Any
+    alarming_before: dict[str, set[str]]
 
     def service(self) -> EcsService:
         raise NotImplementedError
@@ -26,25 +30,36 @@ class Bake:
         """Bake: probe the alarms and the target group every `interval` for `bake` seconds.
 
         An alarm that goes into ALARM during the bake ends it at once. An alarm already in ALARM
-        when the bake starts is most often the bad release's we are rolling back from (a metric
-        alarm needs a period or more to see the 5xx stop), so it is given the bake to clear and
-        fails the bake only if it is still in ALARM at the end; once seen clear, it is fresh again."""
+        before the deploy started (recorded by roll_out) is reported and not held against the
+        release unless it clears and fires again. Without that record (a restarted worker), an
+        alarm in ALARM as the bake starts is given the bake to clear, and fails it only if still
+        in ALARM at the end. The default bake is stretched to the alarms' evaluation window."""
         health = plan.health
-        deadline = time.monotonic() + health.bake
+        bake = self._bake_seconds(health.bake, on_event)
+        deadline = time.monotonic() + bake
         target_group = self._target_group()
         probes = failed = streak = 0
         last = ""
+        before = self.alarming_before.get(plan.sha)
         lingering: set[str] | None = None  # alarms in ALARM at the first probe and not yet seen clear
         while True:
             probes += 1
-            firing = self._alarms_firing()
+            firing = self.alarms_firing()
             if lingering is None:
                 lingering = {name for name, why in firing.items() if not why.endswith(MISSING_ALARM)}
-                if lingering:
+                if before is not None:
+                    ignored, lingering = lingering & before, lingering - before
+                    if ignored:
+                        on_event(f"{', '.join(sorted(ignored))} was in ALARM before the deploy started: reported, "
+                                 "not held against the release", step="ecs_alarm_before", alarms=sorted(ignored))
+                    before = ignored
+                elif lingering:
                     on_event(f"bake probe 1: {', '.join(sorted(lingering))} already in ALARM as the bake starts; "
-                             f"waiting up to {health.bake:g}s for it to clear", step="ecs_alarm_lingering")
+                             f"waiting up to {bake:g}s for it to clear", step="ecs_alarm_lingering")
+            if before:
+                before &= set(firing)  # once seen clear, an alarm counts again
             lingering &= set(firing)
-            fresh = {name: why for name, why in firing.items() if name not in lingering}
+            fresh = {name: why for name, why in firing.items() if name not in lingering and name not in (before or ())}
             probe = Probe(next(iter(fresh.values())), final=True) if fresh else self._probe(target_group)
             if probe.problem:
                 failed += 1
@@ -61,11 +76,39 @@ class Bake:
         if lingering:
             name = sorted(lingering)[0]
             reason = (f"{firing[name]}; it was already in ALARM when the bake started "
-                      f"and did not clear in {health.bake:g}s")
+                      f"and did not clear in {bake:g}s")
             return VerifyReport(False, probes, failed, 0, 0, reason=reason, last_output=reason)
-        on_event(f"baked {health.bake:g}s: {probes} probes, {failed} failed", step="ecs_baked")
+        on_event(f"baked {bake:g}s: {probes} probes, {failed} failed", step="ecs_baked")
         return VerifyReport(True, probes, failed, 0, 0, last_output=last)
 
+    def _bake_seconds(self, bake: float, on_event: EventSink) -> float:
+        """The bake, at least one evaluation window of the watched alarms when it is the default."""
+        window = max((a.get("Period", 0) * a.get("EvaluationPeriods", 1) for a in self._alarms()), default=0)
+        if window <= bake:
+            return bake
+        if bake == DEFAULT_BAKE:
+            on_event(f"baking {window:g}s instead of {bake:g}s: the alarms need that long to see the release",
+                     step="ecs_bake_stretched")
+            return float(window)
+        on_event(f"the bake ({bake:g}s) is shorter than the alarms' {window:g}s evaluation window: they may not "
+                 "see this release's errors before it is called good", step="ecs_bake_short")
+        return bake
+
+    def _alarms(self) -> list[dict]:
+        names = self.settings.alarms
+        if not names:
+            return []
+        resp = call(self.cloudwatch, "describe_alarms", AlarmNames=names, AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+        return resp.get("MetricAlarms", []) + resp.get("CompositeAlarms", [])
+
+    def check_alarms_exist(self) -> None:
+        """Refuse, before anything changes, alarms named in deploy.yml that CloudWatch does not have."""
+        names = self.settings.alarms
+        missing = sorted(set(names) - {a["AlarmName"] for a in self._alarms()}) if names else []
+        if missing:
+            raise InfrastructureFailure(
+                f"CloudWatch alarm {', '.join(missing)}{MISSING_ALARM} in {self.settings.region}: fix `ecs.alarms` "
+                "in .github/deploy.yml; nothing was changed", "configuration", restore=False)
 
     def _target_group(self) -> str | None:
         if self.settings.target_group_arn:
@@ -79,15 +122,13 @@ class Bake:
             return Probe()
         return Probe(self._targets_unhealthy(target_group))
 
-    def _alarms_firing(self) -> dict[str, str]:
+    def alarms_firing(self) -> dict[str, str]:
         """The configured alarms in ALARM, each with what a person should read; an alarm named
         in the settings that does not exist counts as firing."""
         names = self.settings.alarms
         if not names:
             return {}
-        resp = call(self.cloudwatch, "describe_alarms", AlarmNames=names,
-                    AlarmTypes=["MetricAlarm", "CompositeAlarm"])
-        alarms = resp.get("MetricAlarms", []) + resp.get("CompositeAlarms", [])
+        alarms = self._alarms()
         firing = {
             a["AlarmName"]: f"CloudWatch alarm {a['AlarmName']} is in ALARM: {a.get('StateReason', '')}".rstrip(": ")
             for a in alarms if a.get("StateValue") == "ALARM"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from bot.errors import RolloutError
@@ -38,6 +39,7 @@ class EcsDeployment:
     failed_tasks: int
     running: int
     desired: int
+    created_at: datetime | None = None
 
     @property
     def has_failed(self) -> bool:
@@ -54,6 +56,7 @@ class EcsDeployment:
             rollout_state=raw.get("rolloutState"), reason=raw.get("rolloutStateReason", ""),
             failed_tasks=raw.get("failedTasks", 0), running=raw.get("runningCount", 0),
             desired=raw.get("desiredCount", 0),
+            created_at=raw.get("createdAt") if isinstance(raw.get("createdAt"), datetime) else None,
         )
 
 

@@ -4,9 +4,11 @@ CloudWatch alarms.
 
 The service's deployment controller decides how a release goes out:
 
-- ECS: a rolling service update with the deployment circuit breaker on. Each new task is
-  registered and healthy before an old one drains (minimumHealthyPercent=100, maximumPercent=200),
-  so a `blue-green` plan on such a service is served by the same rolling update.
+- ECS: a service update followed by its deployment id (bot/infra/targets/ecs/rolling.py). The
+  service's own deployment settings are kept; the circuit breaker and the CloudWatch alarms (as
+  ECS deployment alarms) are added when absent. A `blue-green` or `canary` plan uses ECS's own
+  BLUE_GREEN or CANARY strategy when the service has the second target group and listener rule
+  it needs, else it is a rolling update that starts each new task before an old one drains.
 - EXTERNAL: blue-green through task sets. The new revision gets its own task set at 100% behind
   the service's load balancer; once it is steady it becomes the primary set and the previous set
   is scaled to 0% and kept, so a rollback scales it back up and makes it primary again without
@@ -15,41 +17,39 @@ The service's deployment controller decides how a release goes out:
   and deployment group that `.github/deploy.yml` does not name and moto cannot model.
 """
 
-
 from __future__ import annotations
-
-import time
 
 import boto3
 
 from bot.config import EcsSettings
 from bot.domain import Replica, RolloutPlan
-from bot.errors import RolloutError
 from bot.infra.aws.client import aws_client, call
 from bot.infra.aws.errors import EcsControllerError, EcsError, EcsNotFoundError, ThrottledError
-from bot.infra.targets.ecs.bake import Bake
+from bot.infra.targets.ecs.deployment_config import missing_for_traffic_shift
 from bot.infra.targets.ecs.model import (
     EcsService,
     ImagePusher,
     TaskSetError,
     image_tag,
-    settled,
 )
+from bot.infra.targets.ecs.rolling import Rolling
 from bot.infra.targets.ecs.task_sets import TaskSets
 from bot.ports import EventSink
 
 __all__ = ["EcsControllerError", "EcsError", "EcsNotFoundError", "EcsTarget", "TaskSetError", "ThrottledError"]
 
 
-class EcsTarget(TaskSets, Bake):
+class EcsTarget(Rolling, TaskSets):
     """bot.ports.Target on one ECS service (`settings`)."""
 
     def __init__(self, settings: EcsSettings, session: boto3.Session | None = None,
-                 builder: ImagePusher | None = None, poll: float = 5.0, rollout_timeout: float = 1800.0):
+                 builder: ImagePusher | None = None, poll: float = 5.0, rollout_timeout: float | None = None):
         self.settings = settings
         self.builder = builder
         self.poll = poll
-        self.rollout_timeout = rollout_timeout
+        self.rollout_timeout = settings.timeout_seconds if rollout_timeout is None else rollout_timeout
+        # Alarms in ALARM before each sha's deploy started: reported, not held against it.
+        self.alarming_before: dict[str, set[str]] = {}
         # Public so tests can put a botocore Stubber on them.
         self.ecs = aws_client(session, "ecs", settings.region)
         self.elbv2 = aws_client(session, "elbv2", settings.region)
@@ -83,41 +83,28 @@ class EcsTarget(TaskSets, Bake):
                 "out through the ECS controller (rolling with the circuit breaker) or the EXTERNAL one (blue-green "
                 "with task sets), not through a CodeDeploy application and deployment group",
                 operation="roll_out")
-        if plan.strategy == "blue-green":
-            on_event(f"ECS service {service.name} is on the ECS controller: blue-green is a rolling update that "
-                     "starts each new task before an old one drains", step="ecs_blue_green_as_rolling")
-        current = self.task_definition(service.task_definition)
-        if self.container_image(current) == image and service.primary is not None:
-            on_event(f"ECS service {service.name} already runs {image}; following its deployment",
-                     step="ecs_already_current", task_definition=service.task_definition)
-            self._follow(service.primary.id, service.task_definition, on_event)
-            return
-        arn = self.revision_with_image(current["family"], image)
-        if arn:
-            on_event(f"re-using task definition {arn} for {image}", step="ecs_task_definition_reused",
-                     task_definition=arn)
-        else:
-            arn = self._register(current, image)
-            on_event(f"registered task definition {arn} for {image}", step="ecs_task_definition_registered",
-                     task_definition=arn)
-        resp = call(self.ecs, "update_service", cluster=self.settings.cluster, service=self.settings.service,
-                    taskDefinition=arn, deploymentConfiguration={
-                        "deploymentCircuitBreaker": {"enable": True, "rollback": True},
-                        "minimumHealthyPercent": 100, "maximumPercent": 200})
-        primary = EcsService.parse(resp["service"]).primary
-        if primary is None:
-            raise RolloutError(f"ECS accepted the update of {service.name} but shows no primary deployment")
-        on_event(f"ECS deployment {primary.id} started for {arn}", step="ecs_deployment_started",
-                 deployment=primary.id, task_definition=arn)
-        self._follow(primary.id, arn, on_event)
+        self.roll_out_ecs(raw, service, image, plan, self._strategy(raw, plan, on_event), on_event)
+
+    def _strategy(self, raw: dict, plan: RolloutPlan, on_event: EventSink) -> str | None:
+        """ECS's own strategy to ask for: the `ecs.strategy` named, else the environment's when the
+        service can do it; None leaves the service's as it is."""
+        if self.settings.strategy is not None:
+            return self.settings.strategy
+        if plan.strategy in ("blue-green", "canary"):
+            missing = missing_for_traffic_shift(raw, plan.strategy)
+            if not missing:
+                return plan.strategy
+            on_event(f"ECS service {raw.get('serviceName')} has no {missing}: {plan.strategy} is a rolling update "
+                     "that starts each new task before an old one drains", step="ecs_blue_green_as_rolling")
+        return None
 
     def finish(self, plan: RolloutPlan, on_event: EventSink) -> None:
         service = self.service()
         if service.controller == "EXTERNAL":
             self._finish_task_sets(service, plan, on_event)
             return
-        # ECS drained and stopped the old tasks itself; the old revision stays registered
-        # because rolling back re-uses it.
+        # ECS drained and stopped the old tasks itself; the old revision stays registered for
+        # the audit (a rollback registers the current one with the previous image).
         on_event(f"ECS service {self.settings.service} runs {plan.image} only", step="ecs_finished")
 
     def discard(self, plan: RolloutPlan, on_event: EventSink) -> None:
@@ -148,35 +135,6 @@ class EcsTarget(TaskSets, Bake):
         image = self.builder.push(plan.image, repository, plan.sha)
         on_event(f"image {image} is in the registry ECS pulls from", step="ecr_pushed", image=image)
         return image
-
-    def _follow(self, deployment_id: str, task_definition: str, on_event: EventSink) -> None:
-        deadline = time.monotonic() + self.rollout_timeout
-        seen: tuple | None = None
-        while True:
-            service = self.service()
-            deployment = service.deployment(deployment_id)
-            if deployment is None:
-                # ECS drops a deployment once another replaced it (a circuit-breaker rollback).
-                if service.task_definition == task_definition:
-                    return
-                raise RolloutError(f"ECS deployment {deployment_id} was replaced; the service runs "
-                                   f"{service.task_definition}")
-            state = (deployment.rollout_state, deployment.running, deployment.desired, deployment.failed_tasks)
-            if state != seen:
-                seen = state
-                on_event(f"ECS deployment {deployment.id}: {deployment.rollout_state or 'no rollout state'}, "
-                         f"{deployment.running}/{deployment.desired} running, {deployment.failed_tasks} failed",
-                         step="ecs_progress", deployment=deployment.id, rollout_state=deployment.rollout_state,
-                         running=deployment.running, desired=deployment.desired, failed_tasks=deployment.failed_tasks)
-            if deployment.has_failed:
-                raise RolloutError(f"ECS deployment {deployment.id} failed ({deployment.failed_tasks} tasks failed): "
-                                   f"{deployment.reason or 'no reason given'}")
-            if settled(service, deployment):
-                return
-            if time.monotonic() >= deadline:
-                raise RolloutError(f"ECS deployment {deployment.id} did not settle in {self.rollout_timeout:g}s "
-                                   f"({deployment.running}/{deployment.desired} running)")
-            time.sleep(self.poll)
 
     def _replica(self, task: dict, lb_port: int | None) -> Replica:
         container: dict = next((c for c in task.get("containers", []) if c.get("name") == self.settings.container),
