@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     github_app_id: int | None = Field(None, validation_alias="GITHUB_APP_ID")
     github_app_private_key: SecretStr | None = Field(None, validation_alias="GITHUB_APP_PRIVATE_KEY")
     github_app_installation_id: int | None = Field(None, validation_alias="GITHUB_APP_INSTALLATION_ID")
+    # The App's key as a file (what `mainline setup github` writes, mode 0600); read once at start.
+    # Exclusive with GITHUB_APP_PRIVATE_KEY: both set is refused, not silently resolved.
+    github_app_private_key_path: Path | None = Field(None, validation_alias="GITHUB_APP_PRIVATE_KEY_PATH")
     # Content-creating writes are spaced out, as GitHub's secondary rate limits ask.
     github_write_interval: float = Field(1.0, ge=0, validation_alias="MAINLINE_GITHUB_WRITE_INTERVAL")
 
@@ -107,6 +110,23 @@ class Settings(BaseSettings):
             raise ValueError("must be a PEM private key")
         return value
 
+    @model_validator(mode="after")
+    def _key_file(self) -> Settings:
+        path = self.github_app_private_key_path
+        if path is None:
+            return self
+        if self.github_app_private_key is not None:
+            raise ValueError("GITHUB_APP_PRIVATE_KEY and GITHUB_APP_PRIVATE_KEY_PATH are both set; set only one")
+        try:
+            text = Path(path).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise ValueError(f"GITHUB_APP_PRIVATE_KEY_PATH: cannot read {path}: {reason}") from None
+        if "PRIVATE KEY" not in text:
+            raise ValueError(f"GITHUB_APP_PRIVATE_KEY_PATH: {path} is not a PEM private key")
+        object.__setattr__(self, "github_app_private_key", SecretStr(text))  # frozen: set once, here
+        return self
+
     @field_validator("email_sender")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
@@ -168,5 +188,5 @@ def load_settings(**overrides) -> Settings:
             field = Settings.model_fields.get(name)
             alias = field.validation_alias if field is not None else None
             env = alias.choices[0] if isinstance(alias, AliasChoices) else (alias or name)
-            lines.append(f"  {env}: {err['msg']}")
+            lines.append(f"  {env}: {err['msg']}" if err["loc"] else f"  {err['msg']}")
         raise SettingsError("mainline: invalid settings:\n" + "\n".join(lines)) from None

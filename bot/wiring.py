@@ -219,6 +219,16 @@ def _require_current_schema(settings: Settings) -> None:
         raise SettingsError(f"mainline: {exc}") from exc
 
 
+def git_credentials(settings: Settings, github):
+    """With a GitHub App and no GITHUB_TOKEN, git presents each repository's installation token
+    (renewed as the API's is), and only to that repository on the configured GitHub."""
+    if github is None or settings.github_token is not None or settings.github_app_id is None:
+        return None
+    from bot.infra.github.git_auth import GitCredentials
+
+    return GitCredentials(settings.github_web_base(), github)
+
+
 def wire(settings: Settings, role: str = "all", reporters: list | None = None) -> Wired:
     """`role`: "worker" (runs deploys), "web" (answers requests), "cli", or "all" (tests, one
     process). Deploy cards are posted only where deploys run (not "web", nor "cli"), so two
@@ -235,7 +245,7 @@ def wire(settings: Settings, role: str = "all", reporters: list | None = None) -
     token = settings.github_token.get_secret_value() if settings.github_token else None
     github = github_host(settings)
     slack = slack_for(settings, store)
-    git = GitClient(settings.state_dir / "git", token=token)
+    git = GitClient(settings.state_dir / "git", token=token, credentials=git_credentials(settings, github))
     if reporters is None:
         chat = slack if role in ("worker", "all") else None  # only a process that runs deploys reports them
         reporters = reporters_for(settings, github, chat, store=store, git=git)

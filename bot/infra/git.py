@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,26 +51,38 @@ def git_failure(args: tuple[str, ...], stderr: str, error: type[MainlineError]) 
 
 
 class GitClient:
-    def __init__(self, cache_dir: Path, token: str | None = None, timeout: float = 300):
+    """`token`: one credential for every remote (GITHUB_TOKEN). `credentials`: the token for a
+    clone URL, asked before each network command (a GitHub App's installation token, renewed as
+    it nears expiry), or None when that URL gets none; it is sent only to that repository's URL."""
+
+    def __init__(self, cache_dir: Path, token: str | None = None, timeout: float = 300,
+                 credentials: Callable[[str], str | None] | None = None):
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
         self._token = token
+        self._credentials = credentials
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _env(self) -> dict:
+    def _env(self, url: str | None = None) -> dict:
         env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_AUTHOR_NAME=BOT_NAME, GIT_AUTHOR_EMAIL=BOT_EMAIL,
                    GIT_COMMITTER_NAME=BOT_NAME, GIT_COMMITTER_EMAIL=BOT_EMAIL, LC_ALL="C")
-        if self._token:
-            # Through the environment, not argv: the token never shows in `ps` or in an error.
-            basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
-            env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader",
-                       GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
+        token, key = self._token, "http.extraHeader"
+        if self._credentials is not None:
+            token = self._credentials(url) if url else None
+            key = f"http.{url}.extraHeader"  # only requests to this repository carry it
+        if token:
+            # Through the environment, not argv nor the remote URL: the token never shows in `ps`,
+            # in an error, or in a mirror's .git/config.
+            basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+            env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0=key, GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
         return env
 
-    def _git(self, *args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(["git", *args], cwd=cwd, env=self._env(), capture_output=True, text=True,
+    def _git(self, *args: str, cwd: Path | None = None, check: bool = True,
+             url: str | None = None) -> subprocess.CompletedProcess:
+        """Run git; `url`: the remote a network command talks to (for its credential)."""
+        proc = subprocess.run(["git", *args], cwd=cwd, env=self._env(url), capture_output=True, text=True,
                               timeout=self.timeout)
         if check and proc.returncode != 0:
             raise git_failure(args, proc.stderr, GitError)
@@ -89,9 +102,10 @@ class GitClient:
             try:
                 if not (path / "HEAD").exists():
                     shutil.rmtree(path, ignore_errors=True)
-                    self._git("clone", "--mirror", "--quiet", "--", clone_url, str(path))
+                    self._git("clone", "--mirror", "--quiet", "--", clone_url, str(path), url=clone_url)
                 elif fetch:
-                    self._git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*", cwd=path)
+                    self._git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*", cwd=path,
+                              url=clone_url)
                 yield path
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
@@ -104,7 +118,8 @@ class GitClient:
         """The mirror, fetched only when it lacks one of `shas`."""
         with self._mirror(clone_url, fetch=False) as mirror:
             if not all(self._has(mirror, s) for s in shas):
-                self._git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*", cwd=mirror)
+                self._git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*", cwd=mirror,
+                          url=clone_url)
             yield mirror
 
     # -- the Git port --------------------------------------------------------------------------
@@ -132,7 +147,7 @@ class GitClient:
         if not valid_branch(branch):
             raise GitError(f"not a branch name: {branch[:100]!r}")
         wanted = f"refs/heads/{branch}"
-        proc = self._git("ls-remote", "--heads", "--", clone_url, wanted)
+        proc = self._git("ls-remote", "--heads", "--", clone_url, wanted, url=clone_url)
         for line in proc.stdout.splitlines():
             sha, _, ref = line.partition("\t")
             if ref == wanted and FULL_SHA.fullmatch(sha):
@@ -141,7 +156,7 @@ class GitClient:
 
     def default_branch(self, clone_url: str) -> str | None:
         """The branch the remote's HEAD points at (GitHub's default branch), or None."""
-        proc = self._git("ls-remote", "--symref", "--", clone_url, "HEAD", check=False)
+        proc = self._git("ls-remote", "--symref", "--", clone_url, "HEAD", check=False, url=clone_url)
         for line in proc.stdout.splitlines():
             if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
                 name = line[len("ref: refs/heads/"):-len("\tHEAD")]
@@ -248,7 +263,7 @@ class GitClient:
     def _revert_once(self, clone_url: str, branch: str, commits: list[str], message: str) -> RevertOutcome | None:
         with tempfile.TemporaryDirectory(prefix="mainline-revert-") as tmp:
             work = Path(tmp) / "repo"
-            self._git("clone", "--quiet", "--branch", branch, "--", clone_url, str(work))
+            self._git("clone", "--quiet", "--branch", branch, "--", clone_url, str(work), url=clone_url)
             todo = [c for c in commits if not self._already_reverted(work, c)]
             if not todo:
                 return RevertOutcome(sha=None, reverted=())
@@ -264,7 +279,8 @@ class GitClient:
                     return RevertOutcome(sha=None, reverted=(), conflict_files=tuple(conflicted))
                 body = self._git("log", "-1", "--format=%B", cwd=work).stdout.strip()
                 self._git("commit", "--amend", "--quiet", "-m", f"{body}\n\n{message}", cwd=work)
-            push = self._git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=work, check=False)
+            push = self._git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=work, check=False,
+                             url=clone_url)
             if push.returncode != 0:
                 if "rejected" in push.stderr or "non-fast-forward" in push.stderr or "fetch first" in push.stderr:
                     return None

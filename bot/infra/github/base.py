@@ -72,12 +72,34 @@ class GitHubBase:
         self._installations: dict[str, int] = {}
         self._lock = threading.Lock()
         self._login: str | None = None
+        # Only GitHub Apps may create check runs. With a token alone, a refusal switches our own
+        # results (mainline/config, the gates) to commit statuses for the life of the process.
+        self.checks_as_statuses = False
+        self._say_how_results_are_posted()
+
+    @property
+    def has_app(self) -> bool:
+        return bool(self._config.app_id and self._config.private_key)
+
+    def _say_how_results_are_posted(self) -> None:
+        if not self.has_app:
+            log.warning("github: GITHUB_TOKEN without a GitHub App: GitHub lets only Apps create check runs, so "
+                        "Mainline's results (mainline/config, the gates) fall back to commit statuses as soon as "
+                        "GitHub refuses a check run for this token (a personal token always is). Set GITHUB_APP_ID "
+                        "and GITHUB_APP_PRIVATE_KEY_PATH for check runs")
+        elif self._config.token:
+            log.info("github: check runs go through the GitHub App (id %s); everything else through GITHUB_TOKEN",
+                     self._config.app_id)
+        else:
+            log.info("github: acting as the GitHub App (id %s), with its installations' tokens", self._config.app_id)
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _client(self, repo: str) -> tuple[github.Github, Auth.Auth]:
+    def _client(self, repo: str, *, as_app: bool = False) -> tuple[github.Github, Auth.Auth]:
+        """The client for `repo`: the token's, or (App only, or `as_app` with an App configured)
+        the client of the repository's installation."""
         token = self._config.token
-        if token:
+        if token and not (as_app and self.has_app):
             return self._cached_client(None, lambda: Auth.Token(token))
         installation = self._config.installation_id
         if installation is None:
@@ -139,8 +161,8 @@ class GitHubBase:
 
         return self._retrying(attempt)
 
-    def _repo(self, repo: str):
-        client, _ = self._client(repo)
+    def _repo(self, repo: str, *, as_app: bool = False):
+        client, _ = self._client(repo, as_app=as_app)
         return client.get_repo(repo)
 
     def _post_json(self, repo: str, path: str, payload: dict) -> dict:
@@ -183,7 +205,11 @@ class GitHubBase:
         return login == self.bot_login() and (body or "").startswith(marker)
 
 
-    def git_remote(self, repo: str) -> GitRemote:
+    def git_token(self, repo: str) -> str:
+        """What git presents for `repo`: GITHUB_TOKEN, else the installation token of the
+        repository's installation, renewed before it expires exactly as the API's is."""
         _, auth = self._client(repo)
-        token = self._call(f"token for {repo}", lambda: auth.token)
-        return GitRemote(f"{self._config.git_base}/{repo}.git", "x-access-token", token)
+        return self._call(f"token for {repo}", lambda: auth.token)
+
+    def git_remote(self, repo: str) -> GitRemote:
+        return GitRemote(f"{self._config.git_base}/{repo}.git", "x-access-token", self.git_token(repo))

@@ -9,12 +9,15 @@ import github
 
 from bot.domain.github import CheckRun, CheckRunReport, CiContext, CommitStatus
 from bot.infra.github.base import GitHubBase, _utc
-from bot.infra.github.errors import GitHubRequestError
+from bot.infra.github.errors import GitHubRequestError, PermissionDenied
 
 log = logging.getLogger("mainline.github")
 
 # Our own gate reports are check runs too; they are not CI and must not gate themselves.
 OWN_CHECK_PREFIX = "mainline/"
+# A check run's conclusion as a commit status's state (statuses know no neutral nor skipped).
+STATUS_OF = {"success": "success", "neutral": "success", "skipped": "success", "failure": "failure",
+             "action_required": "failure", "cancelled": "error", "timed_out": "error", "stale": "error"}
 
 
 def _check_state(status: str, conclusion: str | None) -> str:
@@ -31,8 +34,9 @@ class ChecksMixin(GitHubBase):
     def ci_contexts(self, repo: str, sha: str) -> list[CiContext]:
         def read() -> list[CiContext]:
             commit = self._repo(repo).get_commit(sha)
+            # Our own results are not CI either, also when they went out as statuses.
             out = [CiContext(s.context, s.state, _utc(s.updated_at), "status")
-                   for s in commit.get_combined_status().statuses]
+                   for s in commit.get_combined_status().statuses if not s.context.startswith(OWN_CHECK_PREFIX)]
             newest: dict[str, Any] = {}
             for run in commit.get_check_runs():
                 if run.name.startswith(OWN_CHECK_PREFIX):
@@ -78,31 +82,73 @@ class ChecksMixin(GitHubBase):
         return fields
 
     def create_check_run(self, repo: str, report: CheckRunReport) -> CheckRun:
+        if self.checks_as_statuses:
+            return self._as_status(repo, report)
+        try:
+            return self._create_check_run(repo, report)
+        except PermissionDenied as exc:
+            return self._fall_back(repo, report, exc)
+
+    def _create_check_run(self, repo: str, report: CheckRunReport) -> CheckRun:
         def write() -> CheckRun:
-            made = self._repo(repo).create_check_run(report.name, report.head_sha, **self._check_run_fields(report))
+            fields = self._check_run_fields(report)
+            made = self._repo(repo, as_app=True).create_check_run(report.name, report.head_sha, **fields)
             return self._check_run(made)
 
         return self._call(f"check run {report.name} on {repo}@{report.head_sha[:12]}", write, write=True)
 
     def update_check_run(self, repo: str, check_run_id: int, report: CheckRunReport) -> CheckRun:
         def write() -> CheckRun:
-            run = self._repo(repo).get_check_run(check_run_id)
+            run = self._repo(repo, as_app=True).get_check_run(check_run_id)
             run.edit(**self._check_run_fields(report))
             return self._check_run(run)
 
         return self._call(f"check run {check_run_id} of {repo}", write, write=True)
 
     def upsert_check_run(self, repo: str, report: CheckRunReport) -> CheckRun:
+        if self.checks_as_statuses:
+            return self._as_status(repo, report)
+        try:
+            return self._upsert_check_run(repo, report)
+        except PermissionDenied as exc:
+            return self._fall_back(repo, report, exc)
+
+    def _upsert_check_run(self, repo: str, report: CheckRunReport) -> CheckRun:
         def find() -> int | None:
-            runs = list(self._repo(repo).get_commit(report.head_sha).get_check_runs(check_name=report.name))
+            commit = self._repo(repo, as_app=True).get_commit(report.head_sha)
+            runs = list(commit.get_check_runs(check_name=report.name))
             return max((r.id for r in runs if r.name == report.name), default=None)
 
         existing = self._call(f"check runs {report.name} on {repo}@{report.head_sha[:12]}", find)
         if existing is None:
-            return self.create_check_run(repo, report)
+            return self._create_check_run(repo, report)
         try:
             return self.update_check_run(repo, existing, report)
         except GitHubRequestError as exc:
             # A completed run may refuse to reopen; a fresh run then carries the new verdict.
             log.info("github: check run %s not editable (%s); creating a new one", existing, exc)
-            return self.create_check_run(repo, report)
+            return self._create_check_run(repo, report)
+
+    # -- without an App: commit statuses ----------------------------------------------------
+
+    def _fall_back(self, repo: str, report: CheckRunReport, exc: PermissionDenied) -> CheckRun:
+        """A personal token may not write check runs: say so once, then use statuses. An App
+        lacking the permission is an error naming it (a setting to fix, not a mode)."""
+        if not exc.personal_token or self.has_app:
+            raise exc
+        with self._lock:
+            switched, self.checks_as_statuses = not self.checks_as_statuses, True
+        if switched:
+            log.warning("github: GitHub refused a check run for GITHUB_TOKEN (only GitHub Apps may create check "
+                        "runs); Mainline's results are posted as commit statuses from now on")
+        return self._as_status(repo, report)
+
+    def _as_status(self, repo: str, report: CheckRunReport) -> CheckRun:
+        state = "pending" if report.status != "completed" else STATUS_OF.get(report.conclusion or "", "failure")
+        description = " ".join((report.title or report.name).split())
+        if len(description) > 140:
+            description = description[:139] + "…"
+        made = self.create_status(repo, report.head_sha, CommitStatus(
+            report.name, state, description, report.details_url or ""))
+        return CheckRun(0, report.name, report.head_sha, report.status, report.conclusion, report.title,
+                        report.summary, made.target_url, made.updated_at)

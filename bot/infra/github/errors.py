@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import requests
 from github import GithubException
 
@@ -25,6 +27,33 @@ class GitHubRequestError(MainlineError):
 
 
 
+class PermissionDenied(AuthError):
+    """GitHub refused the call for want of a permission: a personal token may not write check
+    runs, or the App's installation was not granted `permissions` (from GitHub's
+    X-Accepted-GitHub-Permissions header, e.g. {"checks": "write"})."""
+
+    def __init__(self, text: str, permissions: dict[str, str], personal_token: bool):
+        self.permissions = permissions
+        self.personal_token = personal_token
+        super().__init__(text)
+
+
+_PERMISSION = re.compile(r"([a-z_]+)=(read|write|admin)")
+
+
+def _denied(text: str, message: str, headers: dict) -> PermissionDenied | None:
+    accepted = dict(_PERMISSION.findall(str(headers.get("x-accepted-github-permissions", ""))))
+    if "personal access token" in message.lower():
+        return PermissionDenied(f"{text} (GitHub lets only a GitHub App do this: configure GITHUB_APP_ID)",
+                                accepted, personal_token=True)
+    if accepted:
+        named = ", ".join(f"{k}: {v}" for k, v in accepted.items())
+        return PermissionDenied(f"{text}: the GitHub App's installation lacks the permission {named}; grant it "
+                                f"in the App's settings (Permissions) and accept it on the installation",
+                                accepted, personal_token=False)
+    return None
+
+
 def translate(exc: GithubException, what: str) -> MainlineError:
     """Turn a PyGithub error into ours, deciding retry-or-not from status and headers."""
     status = exc.status or 0
@@ -42,7 +71,9 @@ def translate(exc: GithubException, what: str) -> MainlineError:
         return RetryAfter(text, told)
     if status >= 500:
         return RetryAfter(text, told) if told is not None else TransientError(text)
-    if status in (401, 403):
+    if status == 403:
+        return _denied(text, message, headers) or AuthError(text)
+    if status == 401:
         return AuthError(text)
     if status == 404:
         return NotFoundError(text)
