@@ -292,7 +292,7 @@ class GitClient:
         """Try the reverts in a scratch clone (nothing is committed or pushed): the files that conflict."""
         with tempfile.TemporaryDirectory(prefix="mainline-revert-check-") as tmp:
             work = Path(tmp) / "repo"
-            self._git("clone", "--quiet", "--branch", branch, "--", clone_url, str(work))
+            self._git("clone", "--quiet", "--branch", branch, "--", clone_url, str(work), url=clone_url)
             for sha in commits:
                 parents = self._git("rev-list", "--parents", "-n", "1", sha, cwd=work).stdout.split()[1:]
                 args = ["revert", "--no-commit"] + (["-m", "1"] if len(parents) > 1 else []) + [sha]
