@@ -304,22 +304,6 @@ class GitClient:
                     return conflicted
             return []
 
-    def revert_conflicts(self, clone_url: str, branch: str, commits: list[str]) -> list[str]:
-        """Try the reverts in a scratch clone (nothing is committed or pushed): the files that conflict."""
-        with tempfile.TemporaryDirectory(prefix="mainline-revert-check-") as tmp:
-            work = Path(tmp) / "repo"
-            self._git("clone", "--quiet", "--branch", branch, "--", clone_url, str(work))
-            for sha in commits:
-                parents = self._git("rev-list", "--parents", "-n", "1", sha, cwd=work).stdout.split()[1:]
-                args = ["revert", "--no-commit"] + (["-m", "1"] if len(parents) > 1 else []) + [sha]
-                proc = self._git(*args, cwd=work, check=False)
-                if proc.returncode != 0:
-                    conflicted = self._git("diff", "--name-only", "--diff-filter=U", cwd=work).stdout.split()
-                    if not conflicted:
-                        raise GitError(f"git revert {sha[:12]} failed: {proc.stderr.strip()[-500:]}")
-                    return conflicted
-            return []
-
     def _already_reverted(self, work: Path, sha: str) -> bool:
         proc = self._git("log", "--format=%H", f"--grep=This reverts commit {sha}", f"{sha}..HEAD", cwd=work,
                          check=False)
