@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 
 from bot.cli_audit import events, release_notes
+from bot.cli_db import db
+from bot.cli_doctor import doctor
 from bot.cli_deliveries import deliveries
 from bot.cli_store import cli_errors, open_settings
 from bot.cli_tokens import tokens
@@ -343,6 +345,8 @@ main.add_command(tokens)
 main.add_command(deliveries)
 main.add_command(events)
 main.add_command(release_notes)
+main.add_command(db)
+main.add_command(doctor)
 
 if __name__ == "__main__":
     main()

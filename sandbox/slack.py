@@ -83,6 +83,8 @@ class SlackStandIn:
 
     def __init__(self, token: str | None = None, host: str = "127.0.0.1", port: int = 0):
         self.token = token  # when set, any other token gets `invalid_auth`
+        # What the bot token was granted; Slack names them in auth.test's x-oauth-scopes header.
+        self.scopes: list[str] = list(BOT_SCOPES)
         self._host, self._port = host, port
         self._lock = threading.Lock()
         self._state = _State()
@@ -275,8 +277,10 @@ class SlackStandIn:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
     def _auth_test(self, params: dict) -> Response:
-        return _ok(url="https://mainline-sandbox.slack.com/", team="Mainline sandbox", user="mainline",
-                        team_id="T0MAINLINE", user_id="U0MAINLINE", bot_id="B0MAINLINE")
+        answer = _ok(url="https://mainline-sandbox.slack.com/", team="Mainline sandbox", user="mainline",
+                     team_id="T0MAINLINE", user_id="U0MAINLINE", bot_id="B0MAINLINE")
+        answer.headers["x-oauth-scopes"] = ",".join(self.scopes)
+        return answer
 
     def _post_message(self, params: dict) -> Response:
         channel = params.get("channel")
@@ -337,6 +341,10 @@ def _params() -> dict:
             with contextlib.suppress(ValueError):  # Slack leaves what is not JSON as it came
                 params[key] = json.loads(params[key])
     return params
+
+
+# The scopes slack-app.yml asks for: what a bot token installed from it holds.
+BOT_SCOPES = ("chat:write", "chat:write.public", "commands")
 
 
 def _ok(ok: bool = True, **data) -> Response:

@@ -104,6 +104,10 @@ class DockerBuilder:
             log.append(str(exc))
             raise BuildError(f"building {image} failed:\n" + "\n".join(log)) from exc
 
+    def push(self, image: str) -> None:
+        """Push a locally built `image` to its registry and check the registry lists it."""
+        self._push(image)
+
     @registry_io
     def _push(self, image: str) -> None:
         """Push (idempotent: layers already there are skipped); a busy registry is retried."""

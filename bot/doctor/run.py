@@ -1,0 +1,28 @@
+"""Every doctor check, in the order a person sets things up."""
+
+from __future__ import annotations
+
+from bot.doctor import aws as aws_checks
+from bot.doctor import github, services
+from bot.doctor.findings import Finding, guarded
+
+
+def run_doctor(settings, repos: list[str], aws: bool | None = None) -> list[Finding]:
+    """Every check, in the order a person sets things up."""
+    from bot.wiring import _scrub
+
+    def scrub(text: str) -> str:
+        return _scrub(text, settings)
+
+    findings: list[Finding] = []
+    for area, what, check, fix in (
+        ("database", "schema", lambda: services.database(settings), "run `mainline db upgrade`"),
+        ("github", "credentials", lambda: github.checks(settings, repos), "see docs/self-hosting.md#github"),
+        ("slack", "bot token", lambda: services.slack(settings), "see docs/self-hosting.md#slack"),
+        ("registry", settings.registry, lambda: services.registry(settings), "see docs/self-hosting.md#registry"),
+        ("docker", "engine", lambda: services.docker_hosts(settings), "see docs/self-hosting.md#docker-hosts"),
+        ("haproxy", "binary", services.haproxy, "apt-get install haproxy on the Docker host"),
+        ("aws", "identity", lambda: aws_checks.checks(aws), "see docs/self-hosting.md#aws"),
+    ):
+        findings.extend(guarded(area, what, check, scrub, fix))
+    return findings
