@@ -13,8 +13,9 @@ import click
 
 from bot.cli_audit import events, release_notes
 from bot.cli_db import db
-from bot.cli_doctor import doctor
 from bot.cli_deliveries import deliveries
+from bot.cli_doctor import doctor
+from bot.cli_setup import setup
 from bot.cli_store import cli_errors, open_settings
 from bot.cli_tokens import tokens
 from bot.settings import Settings, SettingsError, load_settings
@@ -347,6 +348,7 @@ main.add_command(events)
 main.add_command(release_notes)
 main.add_command(db)
 main.add_command(doctor)
+main.add_command(setup)
 
 if __name__ == "__main__":
     main()
