@@ -10,6 +10,7 @@ from pathlib import Path
 from bot.config import CONFIG_PATH, ConfigError, parse_config
 from checks.inputs import MigrationFinding
 from checks.migrations import classify_migration, detect_migrations
+from checks.migrations.classify import refused
 from checks.migrations.limits import MAX_BYTES
 
 
@@ -39,7 +40,14 @@ def findings_in_diff(worktree: Path, base: str, paths: tuple[Path, ...] | list[P
     changed = _git(worktree, "diff", "--name-only", "-z", "--diff-filter=d", base, "HEAD", "--",
                    *map(str, paths)).split("\0")
     found = detect_migrations([p for p in changed if p], _extra_globs(worktree))
-    return [classify_migration(path, _git(worktree, "show", f"HEAD:{path}")) for path in found]
+    findings = []
+    for path in found:
+        size = int(_git(worktree, "cat-file", "-s", f"HEAD:{path}").strip() or 0)
+        if size > MAX_BYTES:  # never read into memory what the classifier refuses anyway
+            findings.append(refused(path, f"the file is {size} bytes, over the {MAX_BYTES} bytes read"))
+        else:
+            findings.append(classify_migration(path, _git(worktree, "show", f"HEAD:{path}")))
+    return findings
 
 
 def _extra_globs(worktree: Path) -> list[str]:

@@ -14,6 +14,7 @@ from checks.migrations.operation import Operation, cannot_tell, contract, expand
 from checks.migrations.py_ast import DATA_CALLS, arg, call_name, const, run_sql
 
 MAX_FOLLOW = 8  # how deep calls into the module's own functions are followed
+MAX_CALLS = 500  # how many calls into them are followed in all (helpers calling helpers fan out)
 _PY_BUILTINS = {"print", "range", "len", "list", "dict", "set", "tuple", "sorted", "enumerate", "zip", "str",
                 "int", "isinstance", "getattr", "hasattr", "min", "max", "any", "all", "format", "text"}
 _RECEIVER_MODULES = {"sa", "sqlalchemy", "postgresql", "mysql", "sqlite", "log", "logger", "logging", "context",
@@ -48,6 +49,7 @@ class _Scope:
     functions: dict[str, ast.FunctionDef]
     created: set[str] = field(default_factory=set)
     ops: list[Operation] = field(default_factory=list)
+    followed: int = 0
 
 
 def alembic_operations(functions: dict[str, ast.FunctionDef]) -> list[Operation]:
@@ -63,35 +65,40 @@ def _function(scope: _Scope, func: ast.FunctionDef, batches: dict[str, str], sta
     if len(stack) >= MAX_FOLLOW:
         scope.ops.append(cannot_tell(f"calls nest more than {MAX_FOLLOW} deep at {func.name}()"))
         return
+    scope.followed += 1
+    if scope.followed > MAX_CALLS:
+        if scope.followed == MAX_CALLS + 1:
+            scope.ops.append(cannot_tell(f"upgrade makes more than {MAX_CALLS} calls into helpers; the rest not read"))
+        return
     _body(scope, func.body, dict(batches), (*stack, func.name))
 
 
 def _body(scope: _Scope, body: list[ast.stmt], batches: dict[str, str], stack: tuple[str, ...]) -> None:
     for stmt in body:
-        if isinstance(stmt, (ast.With, ast.AsyncWith)):
-            inner = dict(batches)
-            for item in stmt.items:
-                call, alias = item.context_expr, item.optional_vars
-                if not isinstance(call, ast.Call):
-                    continue
-                if call_name(call) == "batch_alter_table" and isinstance(alias, ast.Name):
-                    inner[alias.id] = str(_value(arg(call, 0, "table_name"), "?"))
-                else:
-                    _call(scope, call, batches, stack)
-            _body(scope, stmt.body, inner, stack)
-        elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.If, ast.Try)):
-            for part in ("body", "orelse", "finalbody"):
-                _body(scope, getattr(stmt, part, []) or [], batches, stack)
-            for handler in getattr(stmt, "handlers", []):
-                _body(scope, handler.body, batches, stack)
-        elif isinstance(stmt, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Return)):
-            value = stmt.value
-            if isinstance(value, ast.Await):
-                value = value.value
-            if isinstance(value, ast.Call):
-                _call(scope, value, batches, stack)
-        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            scope.ops.append(cannot_tell(f"defines {stmt.name} inside a migration function"))
+        _visit(scope, stmt, batches, stack)
+
+
+def _visit(scope: _Scope, node: ast.AST, batches: dict[str, str], stack: tuple[str, ...]) -> None:
+    """Every call in source order, wherever it sits (a condition, an argument, a comprehension):
+    an operation hidden in `print(op.drop_column(...))` is still an operation."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        scope.ops.append(cannot_tell(f"defines {node.name} inside a migration function"))
+        return
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        inner = dict(batches)
+        for item in node.items:
+            call, alias = item.context_expr, item.optional_vars
+            if isinstance(call, ast.Call) and call_name(call) == "batch_alter_table" and isinstance(alias, ast.Name):
+                inner[alias.id] = str(_value(arg(call, 0, "table_name"), "?"))
+            else:
+                _visit(scope, call, batches, stack)
+        for stmt in node.body:
+            _visit(scope, stmt, inner, stack)
+        return
+    if isinstance(node, ast.Call) and _call(scope, node, batches, stack):
+        return
+    for child in ast.iter_child_nodes(node):
+        _visit(scope, child, batches, stack)
 
 
 def _receiver(call: ast.Call) -> str | None:
@@ -104,27 +111,29 @@ def _receiver(call: ast.Call) -> str | None:
     return func.id if isinstance(func, ast.Name) and call.func is not func else None
 
 
-def _call(scope: _Scope, call: ast.Call, batches: dict[str, str], stack: tuple[str, ...]) -> None:
+def _call(scope: _Scope, call: ast.Call, batches: dict[str, str], stack: tuple[str, ...]) -> bool:
+    """Classify one call; True when its arguments were read with it (not to be visited again)."""
     name = call_name(call)
     if isinstance(call.func, ast.Name):
         if name in scope.functions:
             _function(scope, scope.functions[name], batches, stack)
         elif name not in _PY_BUILTINS:
             scope.ops.append(cannot_tell(f"upgrade calls {name}(), which is not defined in this file"))
-        return
+        return False
     owner = call.func.value if isinstance(call.func, ast.Attribute) else None
     if _receiver(call) == "op" and name in _IGNORED_OPS:
-        return  # `op.get_context().autocommit_block()`: a context, no schema change
+        return False  # `op.get_context().autocommit_block()`: a context, no schema change
     if isinstance(owner, ast.Name) and owner.id == "op":
         scope.ops.extend(_op(scope, name, call, None))
     elif isinstance(owner, ast.Name) and owner.id in batches:
         scope.ops.extend(_op(scope, name, call, batches[owner.id]))
     elif name == "execute":
-        scope.ops.extend(_execute(call))
-    elif _receiver(call) in _RECEIVER_MODULES or name in DATA_CALLS:
-        return  # building expressions, logging, or reading and writing rows
-    else:
+        ops = _execute(call)
+        scope.ops.extend(ops)
+        return ops[0].kind == "expand" if len(ops) == 1 else False
+    elif not (_receiver(call) in _RECEIVER_MODULES or name in DATA_CALLS):
         scope.ops.append(cannot_tell(f"upgrade calls {ast.unparse(call.func)[:60]}(), which cannot be read"))
+    return False
 
 
 def _execute(call: ast.Call) -> list[Operation]:
@@ -132,8 +141,9 @@ def _execute(call: ast.Call) -> list[Operation]:
     statement = arg(call, 0, "statement")
     if isinstance(statement, ast.Call) and call_name(statement) != "text":
         verbs = {call_name(n) for n in ast.walk(statement) if isinstance(n, ast.Call)}
-        # A SQLAlchemy Core statement: rows only, unless it holds raw text or DDL.
-        if verbs & {"update", "insert", "delete", "select"} and not verbs & {"text", "DDL", "execute"}:
+        # A SQLAlchemy Core statement: rows only, unless it holds raw text, DDL or an operation.
+        if (verbs & {"update", "insert", "delete", "select"} and not verbs & {"text", "DDL", "execute"}
+                and not any(isinstance(n, ast.Name) and n.id == "op" for n in ast.walk(statement))):
             return [expand("changes rows through SQLAlchemy (data only, no schema change)")]
     return run_sql(statement, "execute")
 
@@ -178,7 +188,7 @@ def _op(scope: _Scope, name: str, call: ast.Call, batch_table: str | None) -> li
         if batch_table is not None and name == "drop_column":
             first, second = batch_table, const(arg(call, 0, "column_name"), "?")
         else:
-            first, second = const(arg(call, 0, ""), "?"), const(arg(call, 1, ""), "?")
+            first, second = _value(arg(call, 0, ""), "?"), _value(arg(call, 1, ""), "?")
         what = template.format(first, second)
         return [contract(what, rule) if rule else expand(what)]
     return [cannot_tell(f"op.{name} is not recognised")]
@@ -192,7 +202,10 @@ def _value(node: ast.AST | None, default: Any) -> Any:
 
 
 def _index(scope: _Scope, name: str, call: ast.Call, batch_table: str | None, shift: int) -> Operation:
-    index = const(arg(call, 0, "index_name"), "?")
+    named = arg(call, 0, "index_name")
+    if isinstance(named, ast.Call) and call_name(named) == "f" and named.args:  # op.f("ix_...")
+        named = named.args[0]
+    index = _value(named, "?")
     table = batch_table if batch_table is not None else const(arg(call, 1, "table_name"), "?")
     concurrently = const(arg(call, -1, "postgresql_concurrently"), False) is True
     if name == "drop_index":

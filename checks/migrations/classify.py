@@ -22,9 +22,9 @@ def classify_migration(
     """Expand or contract, with a reason per operation (contract reasons first).
 
     `sql_linter` adds findings for SQL; by default squawk's, when squawk is on PATH."""
-    refused = refusal(text)
-    if refused is not None:
-        return finding(path, [cannot_tell(f"not read: {refused}")])
+    why = refusal(text)
+    if why is not None:
+        return refused(path, why)
     linter = sql_linter if sql_linter is not None else squawk_operations
     suffix = PurePosixPath(path).suffix
     try:
@@ -37,6 +37,11 @@ def classify_migration(
     except (RecursionError, MemoryError):
         ops = [cannot_tell("the file nests too deeply to read")]
     return finding(path, settle(ops))
+
+
+def refused(path: str, why: str) -> MigrationFinding:
+    """A migration not read (too large, too deeply nested): contract, cannot tell."""
+    return finding(path, [cannot_tell(f"not read: {why}")])
 
 
 def finding(path: str, ops: list[Operation]) -> MigrationFinding:

@@ -7,7 +7,7 @@ import re
 
 from checks.migrations.operation import Operation, cannot_tell, contract, expand
 from checks.migrations.py_ast import const
-from checks.migrations.rails_text import MAX_STATEMENT, Args, Call, parse_call, statements
+from checks.migrations.rails_text import MAX_STATEMENT, Args, Call, hidden_code, parse_call, statements
 from checks.migrations.sql import sql_operations
 
 _STRUCTURE = {"class", "end", "def", "reversible", "up_only", "say", "say_with_time", "disable_ddl_transaction!",
@@ -46,6 +46,10 @@ def rails_operations(text: str) -> list[Operation]:
                 ops.append(cannot_tell(f"`{statement[:60]}` is not recognised"))
             continue
         if call.recv is None and call.method in _STRUCTURE:
+            continue
+        hidden = hidden_code(call.args.raw) if call.method != "execute" else None
+        if hidden is not None:
+            ops.append(cannot_tell(f"`{statement[:60]}` runs more than one call ({hidden})"))
             continue
         if call.recv and block_table and call.method in _TABLE_METHODS:
             table, mode = block_table

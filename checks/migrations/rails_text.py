@@ -72,8 +72,21 @@ def statements(text: str) -> tuple[list[str], list[str]]:
             stripped = wrapped.group("inner")
             if not stripped:
                 continue
-        out.append(stripped)
+        out.extend(part for part in _split_top(stripped, ";") if part)
     return out, heredocs
+
+
+def hidden_code(args: str) -> str | None:
+    """What in a call's arguments may run more than the call: a condition (`if`, `&&`), a second
+    migration method, a Ruby interpolation. None when the arguments are plain values."""
+    code = re.sub(r"'(?:[^'\\]|\\.)*'", "''", args)
+    if re.search(r'"(?:[^"\\]|\\.)*#\{', code):
+        return "an interpolated string"
+    code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', code)
+    code = re.sub(r":\w+[!?]?|\b\w+:(?!:)", " ", code)  # symbols and option keys are names, not calls
+    found = re.search(r"\b(?:if|unless|and|or|rescue|while|until|then)\b|&&|\|\||\b(?:add|remove|drop|rename|change|"
+                      r"create|validate|enable|disable)_\w+|\bexecute\b|`", code)
+    return found.group(0) if found else None
 
 
 @dataclass
@@ -108,7 +121,7 @@ def literal(token: str) -> str:
     return token
 
 
-def _split_top(text: str) -> list[str]:
+def _split_top(text: str, separator: str = ",") -> list[str]:
     parts, current, depth, quote = [], [], 0, ""
     for ch in text:
         if quote:
@@ -122,7 +135,7 @@ def _split_top(text: str) -> list[str]:
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        elif ch == "," and depth == 0:
+        elif ch == separator and depth == 0:
             parts.append("".join(current).strip())
             current = []
             continue

@@ -8,18 +8,27 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from checks.migrations.operation import Operation, cannot_tell, contract, expand
-from checks.migrations.sql_text import command_operation, known_statement, split_statements
+from checks.migrations.sql_text import UnreadableSql, command_operation, known_statement, split_statements
 
 
 def sql_operations(sql: str, dialect: str = "postgres") -> list[Operation]:
     """Each statement's effect on the schema; a statement that cannot be read is contract."""
     created: set[str] = set()
     ops: list[Operation] = []
-    for text in split_statements(sql):
+    parsed = 0
+    try:
+        texts = split_statements(sql)
+    except UnreadableSql as exc:
+        return [cannot_tell(f"SQL could not be split into statements: {exc}")]
+    for text in texts:
         known = known_statement(text)
         if known is not None:
             ops.extend(known)
             continue
+        parsed += 1
+        if parsed > MAX_PARSED:
+            ops.append(cannot_tell(f"more than {MAX_PARSED} schema statements in one migration; the rest not read"))
+            break
         try:
             statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
         except (ParseError, TokenError) as exc:
@@ -29,6 +38,10 @@ def sql_operations(sql: str, dialect: str = "postgres") -> list[Operation]:
         for statement in statements:
             ops.extend(_statement(statement, created, dialect))
     return ops
+
+
+# Statements handed to sqlglot per migration: parsing is the slow part (a few ms each).
+MAX_PARSED = 1000
 
 
 def _key(name: str) -> str:

@@ -10,8 +10,17 @@ from checks.migrations.operation import Operation, cannot_tell, contract, expand
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
 
 
+class UnreadableSql(ValueError):
+    """SQL whose statements cannot be told apart the way PostgreSQL would tell them apart."""
+
+
 def split_statements(sql: str) -> list[str]:
-    """The statements of `sql`, each stripped, comments removed, empty ones dropped. Linear time."""
+    """The statements of `sql`, each stripped, comments removed, empty ones dropped. Linear time.
+
+    Raises UnreadableSql for a string, quoted name, dollar-quoted body or comment left open, and
+    for a file that changes how PostgreSQL reads backslashes in strings."""
+    if re.search(r"standard_conforming_strings|backslash_quote", sql, re.IGNORECASE):
+        raise UnreadableSql("it changes how strings are read (standard_conforming_strings)")
     statements: list[str] = []
     current: list[str] = []
     i, n = 0, len(sql)
@@ -27,15 +36,19 @@ def split_statements(sql: str) -> list[str]:
             current.append(" ")
             continue
         if ch in "'\"":
-            end = _quote_end(sql, i, ch)
+            escapes = ch == "'" and i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or
+                                                                            sql[i - 2] == "_"))
+            end = _quote_end(sql, i, ch, escapes)
             current.append(sql[i:end])
             i = end
             continue
         if ch == "$":
             tag = _DOLLAR_TAG.match(sql, i)
-            if tag:
+            if tag and not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
                 close = sql.find(tag.group(0), tag.end())
-                end = n if close < 0 else close + len(tag.group(0))
+                if close < 0:
+                    raise UnreadableSql(f"the dollar-quoted body opened with {tag.group(0)} is never closed")
+                end = close + len(tag.group(0))
                 current.append(sql[i:end])
                 i = end
                 continue
@@ -50,7 +63,7 @@ def split_statements(sql: str) -> list[str]:
 
 
 def _block_comment_end(sql: str, i: int) -> int:
-    depth, i, n = 0, i, len(sql)
+    depth, n = 0, len(sql)
     while i < n:
         if sql.startswith("/*", i):
             depth, i = depth + 1, i + 2
@@ -60,19 +73,22 @@ def _block_comment_end(sql: str, i: int) -> int:
                 return i
         else:
             i += 1
-    return n
+    raise UnreadableSql("a /* comment is never closed")
 
 
-def _quote_end(sql: str, i: int, quote: str) -> int:
+def _quote_end(sql: str, i: int, quote: str, escapes: bool) -> int:
     j, n = i + 1, len(sql)
     while j < n:
+        if escapes and sql[j] == "\\":
+            j += 2
+            continue
         if sql[j] == quote:
             if j + 1 < n and sql[j + 1] == quote:  # '' inside a string
                 j += 2
                 continue
             return j + 1
         j += 1
-    return n
+    raise UnreadableSql("a quoted string or name is never closed")
 
 
 _I = re.IGNORECASE
@@ -81,7 +97,15 @@ _TABLE = r"ALTER\s+TABLE\s+(?:ONLY\s+)?(?:IF\s+EXISTS\s+)?" + _NAME
 # (pattern, what it does): None = no schema change at all; a callable builds the operation.
 _NOTHING = re.compile(
     r"^(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE|SET|RESET|ANALYZE|VACUUM|COMMENT\s+ON"
-    r"|GRANT|REVOKE|SELECT|NOTIFY|LISTEN|SHOW|EXPLAIN)\b", _I)
+    r"|GRANT|REVOKE|NOTIFY|LISTEN|SHOW|EXPLAIN)\b", _I)
+# Functions a SELECT may call and still leave the schema alone; any other may run DDL
+# (TimescaleDB's create_hypertable, pg_partman's create_parent): cannot tell.
+_READ_ONLY_FUNCTIONS = {
+    "setval", "nextval", "currval", "set_config", "current_setting", "pg_advisory_lock", "pg_advisory_unlock",
+    "pg_advisory_xact_lock", "pg_try_advisory_lock", "pg_sleep", "pg_notify", "count", "now", "max", "min", "sum",
+    "avg", "coalesce", "lower", "upper", "length", "version", "exists", "in", "any", "all", "not", "and", "or",
+    "values", "cast", "from", "where", "as", "over", "row_number", "greatest", "least", "pg_get_serial_sequence",
+}
 _KNOWN: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^ALTER\s+INDEX\s+(?:IF\s+EXISTS\s+)?" + _NAME + r"\s+RENAME\s+TO\b", _I),
      "expand:renames index {name} (no table or column changes)"),
@@ -112,10 +136,20 @@ _KNOWN: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+_DATA = re.compile(r"^(?:INSERT\s+INTO|UPDATE(?:\s+ONLY)?|DELETE\s+FROM(?:\s+ONLY)?)\s+" + _NAME + r"(?:\s|\(|$)", _I)
+
+
 def known_statement(statement: str) -> list[Operation] | None:
     """What a statement does when its words say so; None when sqlglot must read it."""
     text = " ".join(statement.split())
     if _NOTHING.match(text):
+        return []
+    if re.match(r"^(?:SELECT|VALUES)\b", text, _I):
+        code = re.sub(r"'(?:[^']|'')*'", "''", text)
+        called = {name.rsplit(".", 1)[-1].lower() for name in re.findall(r"([A-Za-z_][\w.]*)\s*\(", code)}
+        unknown = sorted(called - _READ_ONLY_FUNCTIONS)
+        if unknown:
+            return [cannot_tell(f"SELECT calls {', '.join(unknown[:3])}(), which may change the schema")]
         return []
     for pattern, template in _KNOWN:
         match = pattern.match(text)
@@ -125,6 +159,10 @@ def known_statement(statement: str) -> list[Operation] | None:
             if parts[0] == "expand":
                 return [expand(":".join(parts[1:]).format(name=name))]
             return [contract(parts[2].format(name=name), parts[1])]
+    data = _DATA.match(text)
+    if data:
+        table = data.group("name").strip('"')
+        return [expand(f"changes rows of {table} (data only, no schema change)")]
     if re.match(r"^DO\b", text, _I):
         return [cannot_tell("a DO block runs procedural code that cannot be read")]
     return None
