@@ -1,128 +1,21 @@
-"""Git over smart HTTP with the real `git` client: a cached mirror per repository for reads,
-a fresh clone for the revert we push."""
+"""Git over smart HTTP with the real `git` client: a cached mirror per repository for reads
+(here), a fresh clone for the revert we push (git_revert), the plumbing both share (git_base)."""
 
 from __future__ import annotations
 
-import base64
-import fcntl
-import hashlib
-import logging
-import os
-import re
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
-from bot.errors import MainlineError, NotFoundError, TransientError
-from bot.ports import RevertOutcome
+from bot.errors import NotFoundError
+from bot.infra.git_base import BOT_EMAIL, BOT_NAME, FULL_SHA, SHORT_SHA, GitError, git_failure, valid_branch
+from bot.infra.git_revert import GitReverts
 
-log = logging.getLogger("mainline.git")
-
-BOT_NAME = "Mainline"
-BOT_EMAIL = "mainline@users.noreply.localhost"
+__all__ = ["BOT_EMAIL", "BOT_NAME", "FULL_SHA", "SHORT_SHA", "GitClient", "GitError", "git_failure", "valid_branch"]
 
 
-FULL_SHA = re.compile(r"[0-9a-f]{40}")
-SHORT_SHA = re.compile(r"[0-9a-f]{7,39}")
-_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|\.lock(/|$)")
+class GitClient(GitReverts):
+    """The Git port."""
 
-
-def valid_branch(name: str) -> bool:
-    """git check-ref-format's rules for a branch name, without a subprocess."""
-    return (0 < len(name) <= 200 and not name.startswith(("-", "/", ".")) and not name.endswith(("/", "."))
-            and name != "@" and _BAD_REF.search(name) is None)
-
-
-class GitError(MainlineError):
-    """A git command failed; the message carries its stderr (never credentials)."""
-
-
-_UNREACHABLE = ("Could not resolve", "Connection refused", "timed out", " 502", " 503", " 504")
-
-
-def git_failure(args: tuple[str, ...], stderr: str, error: type[MainlineError]) -> MainlineError:
-    """A failed git command as our error: the remote being unreachable is transient (retried,
-    never evidence against a release); anything else is `error`. Carries stderr, never argv."""
-    message = f"git {args[0]} failed: {stderr.strip()[-800:]}"
-    return TransientError(message) if any(s in stderr for s in _UNREACHABLE) else error(message)
-
-
-class GitClient:
-    """`token`: one credential for every remote (GITHUB_TOKEN). `credentials`: the token for a
-    clone URL, asked before each network command (a GitHub App's installation token, renewed as
-    it nears expiry), or None when that URL gets none; it is sent only to that repository's URL."""
-
-    def __init__(self, cache_dir: Path, token: str | None = None, timeout: float = 300,
-                 credentials: Callable[[str], str | None] | None = None):
-        self.cache_dir = Path(cache_dir)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self.timeout = timeout
-        self._token = token
-        self._credentials = credentials
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    def _env(self, url: str | None = None) -> dict:
-        env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_AUTHOR_NAME=BOT_NAME, GIT_AUTHOR_EMAIL=BOT_EMAIL,
-                   GIT_COMMITTER_NAME=BOT_NAME, GIT_COMMITTER_EMAIL=BOT_EMAIL, LC_ALL="C")
-        token, key = self._token, "http.extraHeader"
-        if self._credentials is not None:
-            token = self._credentials(url) if url else None
-            key = f"http.{url}.extraHeader"  # only requests to this repository carry it
-        if token:
-            # Through the environment, not argv nor the remote URL: the token never shows in `ps`,
-            # in an error, or in a mirror's .git/config.
-            basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-            env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0=key, GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
-        return env
-
-    def _git(self, *args: str, cwd: Path | None = None, check: bool = True,
-             url: str | None = None) -> subprocess.CompletedProcess:
-        """Run git; `url`: the remote a network command talks to (for its credential)."""
-        proc = subprocess.run(["git", *args], cwd=cwd, env=self._env(url), capture_output=True, text=True,
-                              timeout=self.timeout)
-        if check and proc.returncode != 0:
-            raise git_failure(args, proc.stderr, GitError)
-        return proc
-
-    def _mirror_path(self, clone_url: str) -> Path:
-        digest = hashlib.sha256(clone_url.encode()).hexdigest()[:16]
-        name = clone_url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
-        return self.cache_dir / f"{name}-{digest}.git"
-
-    @contextmanager
-    def _mirror(self, clone_url: str, fetch: bool = True):
-        path = self._mirror_path(clone_url)
-        lock_path = path.with_suffix(".lock")
-        with open(lock_path, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                if not (path / "HEAD").exists():
-                    shutil.rmtree(path, ignore_errors=True)
-                    self._git("clone", "--mirror", "--quiet", "--", clone_url, str(path), url=clone_url)
-                elif fetch:
-                    self._git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*", cwd=path,
-                              url=clone_url)
-                yield path
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _has(self, mirror: Path, sha: str) -> bool:
-        return self._git("cat-file", "-e", f"{sha}^{{commit}}", cwd=mirror, check=False).returncode == 0
-
-    @contextmanager
-    def _mirror_with(self, clone_url: str, *shas: str):
-        """The mirror, fetched only when it lacks one of `shas`."""
-        with self._mirror(clone_url, fetch=False) as mirror:
-            if not all(self._has(mirror, s) for s in shas):
-                self._git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*", cwd=mirror,
-                          url=clone_url)
-            yield mirror
-
-    # -- the Git port --------------------------------------------------------------------------
 
     def checkout(self, clone_url: str, sha: str, dest: Path) -> Path:
         dest = Path(dest)
@@ -251,60 +144,3 @@ class GitClient:
             return unique
         with self._mirror_with(clone_url, *unique) as mirror:
             return self._git("merge-base", "--independent", *unique, cwd=mirror).stdout.split()
-
-    def revert_and_push(self, clone_url: str, branch: str, commits: list[str], message: str) -> RevertOutcome:
-        for attempt in range(3):
-            outcome = self._revert_once(clone_url, branch, commits, message)
-            if outcome is not None:
-                return outcome
-            log.info("push of the revert raced another push; trying again (%d)", attempt + 1)
-        raise TransientError(f"could not push the revert to {branch}: the branch kept moving")
-
-    def _revert_once(self, clone_url: str, branch: str, commits: list[str], message: str) -> RevertOutcome | None:
-        with tempfile.TemporaryDirectory(prefix="mainline-revert-") as tmp:
-            work = Path(tmp) / "repo"
-            self._git("clone", "--quiet", "--branch", branch, "--", clone_url, str(work), url=clone_url)
-            todo = [c for c in commits if not self._already_reverted(work, c)]
-            if not todo:
-                return RevertOutcome(sha=None, reverted=())
-            for sha in todo:
-                parents = self._git("rev-list", "--parents", "-n", "1", sha, cwd=work).stdout.split()[1:]
-                args = ["revert", "--no-edit"] + (["-m", "1"] if len(parents) > 1 else []) + [sha]
-                proc = self._git(*args, cwd=work, check=False)
-                if proc.returncode != 0:
-                    conflicted = self._git("diff", "--name-only", "--diff-filter=U", cwd=work).stdout.split()
-                    self._git("revert", "--abort", cwd=work, check=False)
-                    if not conflicted:
-                        raise GitError(f"git revert {sha[:12]} failed: {proc.stderr.strip()[-500:]}")
-                    return RevertOutcome(sha=None, reverted=(), conflict_files=tuple(conflicted))
-                body = self._git("log", "-1", "--format=%B", cwd=work).stdout.strip()
-                self._git("commit", "--amend", "--quiet", "-m", f"{body}\n\n{message}", cwd=work)
-            push = self._git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=work, check=False,
-                             url=clone_url)
-            if push.returncode != 0:
-                if "rejected" in push.stderr or "non-fast-forward" in push.stderr or "fetch first" in push.stderr:
-                    return None
-                raise GitError(f"git push failed: {push.stderr.strip()[-500:]}")
-            head = self._git("rev-parse", "HEAD", cwd=work).stdout.strip()
-            return RevertOutcome(sha=head, reverted=tuple(todo))
-
-    def revert_conflicts(self, clone_url: str, branch: str, commits: list[str]) -> list[str]:
-        """Try the reverts in a scratch clone (nothing is committed or pushed): the files that conflict."""
-        with tempfile.TemporaryDirectory(prefix="mainline-revert-check-") as tmp:
-            work = Path(tmp) / "repo"
-            self._git("clone", "--quiet", "--branch", branch, "--", clone_url, str(work), url=clone_url)
-            for sha in commits:
-                parents = self._git("rev-list", "--parents", "-n", "1", sha, cwd=work).stdout.split()[1:]
-                args = ["revert", "--no-commit"] + (["-m", "1"] if len(parents) > 1 else []) + [sha]
-                proc = self._git(*args, cwd=work, check=False)
-                if proc.returncode != 0:
-                    conflicted = self._git("diff", "--name-only", "--diff-filter=U", cwd=work).stdout.split()
-                    if not conflicted:
-                        raise GitError(f"git revert {sha[:12]} failed: {proc.stderr.strip()[-500:]}")
-                    return conflicted
-            return []
-
-    def _already_reverted(self, work: Path, sha: str) -> bool:
-        proc = self._git("log", "--format=%H", f"--grep=This reverts commit {sha}", f"{sha}..HEAD", cwd=work,
-                         check=False)
-        return bool(proc.stdout.strip())
