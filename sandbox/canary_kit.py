@@ -75,8 +75,9 @@ class CanaryApp:
     inconclusive_limit: int = 5
     bake: str = "3s"
 
-    def files(self, version: str, errors: int = 0) -> dict[str, bytes]:
-        """The repository at `version`, whose `GET /` fails `errors` percent of requests."""
+    def files(self, version: str, errors: int = 0) -> dict[str, bytes | None]:
+        """The repository at `version`, whose `GET /` fails `errors` percent of requests (None:
+        a file the commit deletes)."""
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             write_sample_app(root, f"{self.service} {version}", listen=f"127.0.0.1:{self.lb_port}")
@@ -85,7 +86,22 @@ class CanaryApp:
                 (root / "www" / "cgi-bin" / "index.cgi").write_text(FLAKY_CGI)
                 (root / "app.conf").write_text(f"version={self.service} {version}\nerrors={errors}\n")
             (root / ".github" / "deploy.yml").write_text(self.deploy_yml())
-            return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+            files: dict[str, bytes | None] = {str(p.relative_to(root)): p.read_bytes()
+                                              for p in root.rglob("*") if p.is_file()}
+            if errors:
+                files["www/index.html"] = None
+            return files
+
+    def write(self, dest: Path, version: str, errors: int = 0) -> Path:
+        """The repository at `version` written into `dest` (a build context)."""
+        for name, data in self.files(version, errors).items():
+            if data is not None:
+                path = Path(dest) / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                if data.startswith((b"#!", b"\x7fELF")):
+                    path.chmod(0o755)
+        return Path(dest)
 
     def deploy_yml(self) -> str:
         prom = f'    prometheus: {{url: "{self.prometheus_url}"}}\n' if self.prometheus_url else ""

@@ -49,6 +49,8 @@ __all__ = ["Demo", "DemoPorts", "StoryFailed", "run_demo"]
 
 
 class Demo:
+    MORAL = "the story held: merge → live; bad merge → rolled back → reverted; master equals production"
+
     def __init__(self, ports: DemoPorts, state_dir: Path):
         self.ports = ports
         self.state = state_dir
@@ -279,15 +281,16 @@ def _set_handlers(handler) -> dict:
 
 
 def run_demo(once: bool = False, bot_port: int = 8000, ports: DemoPorts | None = None,
-             state_dir: Path | None = None) -> int:
+             state_dir: Path | None = None, demo_class: type[Demo] | None = None) -> int:
+    """Play the default story, or `demo_class`'s (sandbox/demo_stories.py names them)."""
     ports = ports or DemoPorts(bot=bot_port)
-    demo = Demo(ports, state_dir or Path.cwd() / ".mainline" / "demo")
+    demo = (demo_class or Demo)(ports, state_dir or Path.cwd() / ".mainline" / "demo")
     # SIGTERM and SIGHUP stop the demo as Ctrl-C does: through `finally`, which stops what it started.
     previous = _set_handlers(_interrupt)
     try:
         demo.start()
         demo.play()
-        say("the story held: merge → live; bad merge → rolled back → reverted; master equals production")
+        say(demo.MORAL)
         if once:
             return 0
         say(f"dashboard: {demo.bot}/ (sign in with the local GitHub)   app: http://127.0.0.1:{ports.lb}/   "

@@ -10,6 +10,7 @@ import logging
 import threading
 from typing import Any
 
+from bot.canary.analysis import lines as canary_lines
 from bot.domain import DeployState, GateStatus
 from bot.domain.github import CheckRunReport, DeploymentStatusReport
 from bot.escape import (
@@ -112,6 +113,7 @@ def evidence_lines(data: dict[str, Any]) -> list[str]:
         if data.get("probes"):
             probes += f" of {data['probes']}"
         lines.append(probes)
+    lines += [f"- **Canary:** {github_inline(line, 300)}" for line in canary_lines(data)]
     if data.get("revert_pull"):
         lines.append(f"- **Revert:** #{data['revert_pull']}")
     if data.get("conflict_files"):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.canary.analysis import lines as canary_lines
 from bot.escape import slack_text
 from bot.ports import DeployNotice
 
@@ -131,6 +132,9 @@ def card(notice: DeployNotice, slack_users: Mapping[str, str], public_url: str |
     story = notice.data.get("story")  # a bisected release: each round, the culprit, who was held back
     if isinstance(story, list) and story:
         blocks.append(_section(slack_text("\n".join(f"• {line}" for line in story[:30]), 2900)))
+    verdict = "\n".join(canary_lines(notice.data))
+    if verdict:
+        blocks.append(_section(":bird: " + slack_text(verdict, 2900)))
     if public_url and notice.deploy_id:
         blocks.append(_context(f"<{public_url}/deploys/{notice.deploy_id}|Deploy log>"))
     blocks.append({"type": "actions", "block_id": f"deploy-{notice.deploy_id}", "elements": _buttons(notice)})
