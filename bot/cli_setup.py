@@ -155,6 +155,8 @@ def exchange(api_url: str, code: str) -> dict:
     for field in ("id", "pem", "webhook_secret"):
         if not app.get(field):
             raise SetupError(f"GitHub's answer lacks `{field}`")
+    if not isinstance(app["id"], int) or "PRIVATE KEY" not in str(app["pem"]):
+        raise SetupError("GitHub's answer is not an App (an integer `id` and a PEM `pem`)")
     return app
 
 

@@ -220,9 +220,9 @@ def _require_current_schema(settings: Settings) -> None:
 
 
 def git_credentials(settings: Settings, github):
-    """With a GitHub App and no GITHUB_TOKEN, git presents each repository's installation token
+    """With a GitHub App (GITHUB_TOKEN or not), git presents each repository's installation token
     (renewed as the API's is), and only to that repository on the configured GitHub."""
-    if github is None or settings.github_token is not None or settings.github_app_id is None:
+    if github is None or settings.github_app_id is None or settings.github_app_private_key is None:
         return None
     from bot.infra.github.git_auth import GitCredentials
 

@@ -138,6 +138,8 @@ def test_with_a_token_and_an_app_check_runs_go_through_the_app(sandbox):
     assert run.id > 0
     [shown] = api(sandbox, f"/commits/{sha}/check-runs")["check_runs"]
     assert (shown["name"], shown["conclusion"]) == ("mainline/config", "success")
+    # git too presents the installation's token, not the personal one.
+    assert GitCredentials(sandbox.url, host)(f"{sandbox.url}/{REPO}.git") in sandbox.apps.issued
 
 
 def test_a_missing_app_permission_is_named(sandbox):

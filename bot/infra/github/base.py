@@ -88,7 +88,7 @@ class GitHubBase:
                         "GitHub refuses a check run for this token (a personal token always is). Set GITHUB_APP_ID "
                         "and GITHUB_APP_PRIVATE_KEY_PATH for check runs")
         elif self._config.token:
-            log.info("github: check runs go through the GitHub App (id %s); everything else through GITHUB_TOKEN",
+            log.info("github: check runs and git go through the GitHub App (id %s); the rest through GITHUB_TOKEN",
                      self._config.app_id)
         else:
             log.info("github: acting as the GitHub App (id %s), with its installations' tokens", self._config.app_id)
@@ -206,9 +206,10 @@ class GitHubBase:
 
 
     def git_token(self, repo: str) -> str:
-        """What git presents for `repo`: GITHUB_TOKEN, else the installation token of the
-        repository's installation, renewed before it expires exactly as the API's is."""
-        _, auth = self._client(repo)
+        """What git presents for `repo`: with an App (alone or beside GITHUB_TOKEN) the installation
+        token of the repository's installation, renewed before it expires exactly as the API's
+        is; GITHUB_TOKEN otherwise."""
+        _, auth = self._client(repo, as_app=True)
         return self._call(f"token for {repo}", lambda: auth.token)
 
     def git_remote(self, repo: str) -> GitRemote:
