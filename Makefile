@@ -5,38 +5,58 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := docker.io docker-registry haproxy busybox-static git curl ca-certificates chromium fonts-liberation postgresql redis-server prometheus
+# `make install`: what running Mainline needs (git clones and reverts, HAProxy for the docker target).
+APT_RUNTIME := git haproxy ca-certificates
+# `make test` and `make demo` add the rest: the Docker engine and a registry, PostgreSQL, Redis,
+# Prometheus, Chromium for the browser tests, debootstrap for the image test's python:3.11-slim.
+APT_TEST := docker.io docker-registry busybox-static curl chromium fonts-liberation postgresql redis-server prometheus debootstrap
+APT_PACKAGES := $(APT_RUNTIME) $(APT_TEST)
 
-.PHONY: all install system-packages services lint test demo bench clean
+.PHONY: all install system-packages test-deps test-system-packages services lint test demo bench clean
 
 all: test
 
-system-packages:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "make: missing Debian packages:$$missing (run as root or install them)"; exit 1; fi; \
 	  echo "make: installing$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+endef
 
+system-packages:
+	$(call apt_install,$(APT_RUNTIME))
+
+test-system-packages:
+	$(call apt_install,$(APT_PACKAGES))
+
+# Running Mainline: the package with PostgreSQL and Redis clients, nothing for tests.
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[scale]'
+	touch $@
+
+# The tests, the linters and the demo's stand-ins on top.
+$(BIN)/.test-installed: pyproject.toml $(BIN)/.installed
 	$(BIN)/python -m pip install -q -e '.[scale,test,demo]'
 	touch $@
 
 install: system-packages $(BIN)/.installed
 
-services: install
+test-deps: test-system-packages $(BIN)/.test-installed
+
+services: test-deps
 	scripts/services.sh up
 
 # ruff and mypy read their settings from pyproject.toml; .pre-commit-config.yaml runs the same two.
-lint: install
+lint: test-deps
 	$(BIN)/ruff check bot handlers checks sandbox tests bench
 	$(BIN)/mypy
 
 # The redesign's layout rules (#10): module and class sizes, no import cycle (lazy imports included).
-layout: install
+layout: test-deps
 	$(BIN)/python scripts/check_layout.py
 
 test: lint services
