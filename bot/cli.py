@@ -152,8 +152,12 @@ def worker() -> None:
 @click.option("--force", is_flag=True, help="deploy past a lock or window (needs --reason)")
 @click.option("--reason", default=None)
 @click.option("--dry-run", is_flag=True, help="print what it would ship and what would hold it; change nothing")
-def deploy(service, ref, environment, by, force, reason, dry_run) -> None:
+@click.option("--restart", is_flag=True, help="deploy the live sha again, reading env and secrets anew "
+                                              "(a rotated secret)")
+def deploy(service, ref, environment, by, force, reason, dry_run, restart) -> None:
     """Queue a deploy of SERVICE."""
+    if restart and (ref or force or dry_run):
+        raise click.UsageError("--restart deploys the live sha: it takes no --ref, --force or --dry-run")
     with cli_errors():
         if dry_run:
             from bot.preview import preview, render_preview_text
@@ -161,7 +165,8 @@ def deploy(service, ref, environment, by, force, reason, dry_run) -> None:
             click.echo(render_preview_text(preview(_pipeline(), service, environment, ref, manual=True,
                                                    force_reason=reason if force else None)))
             return
-        view = _pipeline().request_deploy(service, environment, ref, by, force=force, reason=reason)
+        view = _pipeline().request_deploy(service, environment, ref, by, force=force, reason=reason,
+                                          restart=restart)
     click.echo(f"queued {view['service']} {view['sha'][:12]} for {view['environment']} (deploy {view['id']})")
 
 

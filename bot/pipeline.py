@@ -92,8 +92,9 @@ class Pipeline:
     # -- people's commands -------------------------------------------------------------------------
 
     def request_deploy(self, service: str, environment: str, ref: str | None, by: str, *, force: bool = False,
-                       reason: str | None = None) -> dict:
-        return self.commands.request_deploy(service, environment, ref, by, force=force, reason=reason)
+                       reason: str | None = None, restart: bool = False) -> dict:
+        return self.commands.request_deploy(service, environment, ref, by, force=force, reason=reason,
+                                            restart=restart)
 
     def rollback(self, service: str, environment: str, by: str, to: str | None = None) -> dict:
         return self.commands.rollback(service, environment, by, to)

@@ -50,9 +50,11 @@ class Targets:
             return self._ecs(service, environment, env)
         with self._lock:
             if self._docker is None:
+                from bot.infra.secrets import SecretResolver
                 from bot.infra.targets.docker.target import DockerTarget
 
-                self._docker = DockerTarget(self.settings.state_dir)
+                self._docker = DockerTarget(self.settings.state_dir,
+                                            secrets=SecretResolver(self.settings.secrets_dir))
             return self._docker
 
 

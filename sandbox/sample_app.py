@@ -15,7 +15,30 @@ import shutil
 from pathlib import Path
 
 BUSYBOX = Path("/bin/busybox")
-MODES = ("healthy", "unhealthy", "erroring")
+MODES = ("healthy", "unhealthy", "erroring", "crashing-worker", "failing-release")
+
+# A worker role: beats until stopped, says so on SIGTERM; a "crashing-worker" release exits at once.
+WORKER_SH = """\
+#!/bin/busybox sh
+while IFS='=' read -r key value; do
+  if [ "$key" = worker ] && [ "$value" = crash ]; then echo "worker: cannot start"; exit 3; fi
+done < /etc/app.conf
+echo "worker up in $APP_ENV"
+trap 'echo "worker: stopping"; exit 0' TERM
+while :; do /bin/busybox sleep 1; done
+"""
+# A release command that tries to leak its secret into its output (which must come back masked);
+# a "failing-release" release fails it.
+RELEASE_SH = """\
+#!/bin/busybox sh
+echo "migrating the $APP_ENV database at $DATABASE_URL"
+while IFS='=' read -r key value; do
+  if [ "$key" = release ] && [ "$value" = fail ]; then echo "migration failed"; exit 1; fi
+done < /etc/app.conf
+echo "migrated"
+"""
+WORKER_COMMAND = "/bin/busybox sh /worker.sh"
+RELEASE_COMMAND = "/bin/busybox sh /release.sh"
 
 DOCKERFILE = """\
 FROM scratch
@@ -25,6 +48,9 @@ COPY busybox /bin/busybox
 COPY busybox /bin/sh
 COPY www /www
 COPY app.conf /etc/app.conf
+# The worker role and the release command of the real-app story (issue 16).
+COPY worker.sh /worker.sh
+COPY release.sh /release.sh
 # $PORT is given by the target at run time; busybox sh expands it.
 CMD ["/bin/busybox", "sh", "-c", "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www"]
 """
@@ -91,7 +117,12 @@ def write_sample_app(dest: Path, version: str, mode: str = "healthy", listen: st
         index.write_text(version + "\n")
     health = "fail" if mode == "unhealthy" else "ok"
     root = "500" if mode == "erroring" else "200"
-    (dest / "app.conf").write_text(f"version={version}\nhealth={health}\nroot={root}\n")
+    worker = "crash" if mode == "crashing-worker" else "ok"
+    release = "fail" if mode == "failing-release" else "ok"
+    (dest / "app.conf").write_text(f"version={version}\nhealth={health}\nroot={root}\nworker={worker}\n"
+                                   f"release={release}\n")
+    for name, script in (("worker.sh", WORKER_SH), ("release.sh", RELEASE_SH)):
+        (dest / name).write_text(script)
     (dest / "Dockerfile").write_text(DOCKERFILE)
     (dest / ".github").mkdir(exist_ok=True)
     (dest / ".github" / "deploy.yml").write_text(DEPLOY_YML.format(listen=listen))

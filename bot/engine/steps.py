@@ -21,6 +21,7 @@ from bot.engine.canary import canary_stuck, with_control
 from bot.engine.context import Context
 from bot.engine.infrastructure import infrastructure_failed
 from bot.engine.notices import Notices
+from bot.engine.release import release_command
 from bot.engine.transitions import Transition
 from bot.errors import BuildError, InfrastructureFailure, RolloutError, SecretError
 from checks.repo_checks import repo_checks_gate
@@ -88,6 +89,9 @@ def rolling_out(s: Step) -> Transition:
     deploy = s.deploy
     plan = with_control(s.plan(deploy.sha, deploy.image), s.ctx.store, deploy.id)
     try:
+        held = release_command(s, plan)  # `release: {command}`, once, before anything changes
+        if held is not None:
+            return held
         s.target().roll_out(plan, s.sink)
     except CanaryStuckError as exc:
         return canary_stuck(exc)

@@ -31,9 +31,11 @@ class Commands:
     queries: Queries
 
     def request_deploy(self, service: str, environment: str, ref: str | None, by: str, *, force: bool = False,
-                       reason: str | None = None) -> dict:
+                       reason: str | None = None, restart: bool = False) -> dict:
         ctx, store = self.ctx, self.ctx.store
         store.service(service)  # NotFoundError before anything else
+        if restart:
+            return self._restart(service, environment, by)
         if force and not reason:
             raise MainlineError("a forced deploy needs a reason (--reason)")
         config = ctx.service_config(service)
@@ -64,6 +66,28 @@ class Commands:
             self.notices.event(row, "forced", f"{by} forced a deploy past the gates: {reason}", by=by)
         if not requeued:
             self.notices.event(row, "queued", asked, by=by)
+        ctx.enqueue_drive(service, environment)
+        return self.queries.deploy_view(store.deploy(row.id))
+
+    def _restart(self, service: str, environment: str, by: str) -> dict:
+        """The live sha again (`deploy --restart`): env and secrets are read anew, and each
+        container whose env, secrets or limits changed is replaced, one at a time."""
+        ctx, store = self.ctx, self.ctx.store
+        config = ctx.service_config(service)
+        svc = store.service(service)
+        if environment not in config.environments:
+            raise NotFoundError(f"{service} has no environment {environment!r}")
+        authority = Authority(svc, config, svc.head_sha or "")
+        live = store.live_release(svc.id, environment)
+        if live is None:
+            raise NotFoundError(f"{service} has nothing live in {environment} to restart")
+        check_takes(ctx, authority, environment, config.branch, live.sha)
+        row, created = store.create_deploy(svc.id, environment, live.sha, live.sha, by, manual=True)
+        message = f"{by} asked to restart {live.sha[:12]} in {environment} (env and secrets read again)"
+        if created:
+            self.notices.event(row, "queued", message, by=by)
+        elif not self.transitions.queue_again(row, message, requested_by=by, manual=True, watchdog=True):
+            raise MainlineError(f"{live.sha[:12]} of {service} is already queued or in flight in {environment}")
         ctx.enqueue_drive(service, environment)
         return self.queries.deploy_view(store.deploy(row.id))
 

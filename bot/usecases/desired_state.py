@@ -7,9 +7,10 @@ and the repair holds the environment's lease, so no deploy starts while it works
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
-from bot.domain import TERMINAL_STATES, DeployState
+from bot.domain import IN_FLIGHT
 from bot.domain.records import ServiceRecord
 from bot.engine.context import Context
 from bot.engine.notices import Notices
@@ -18,7 +19,8 @@ from bot.ports import DeployNotice
 
 log = logging.getLogger("mainline.reconciler")
 REPAIR = "repair"
-OPEN = [s.value for s in DeployState if s not in TERMINAL_STATES]
+# A deploy in flight owns its environment; one queued (held by a gate or an approval) does not.
+BUSY = list(IN_FLIGHT)
 
 
 class DesiredState:
@@ -41,7 +43,7 @@ class DesiredState:
     def _keep(self, svc: ServiceRecord, env: Any) -> int:
         ctx, store = self.ctx, self.ctx.store
         live = store.live_release(svc.id, env.name)
-        if live is None or not live.image or store.deploys(svc.id, env.name, states=OPEN, limit=1):
+        if live is None or not live.image or store.deploys(svc.id, env.name, states=BUSY, limit=1):
             return 0
         config = ctx.authority_config(svc)
         if env.name not in config.environments:
@@ -50,12 +52,14 @@ class DesiredState:
         repair = getattr(target, "repair", None)
         if repair is None:
             return 0  # ECS keeps its own desired count
-        token = store.acquire_lease(env.id, f"{ctx.owner}/repair", ctx.opts.lease_seconds)
+        # One owner per pass: the same owner may take its own lease again, and two passes (the
+        # worker's first and its periodic one) must never repair the same environment at once.
+        token = store.acquire_lease(env.id, f"{ctx.owner}/repair-{uuid.uuid4().hex[:8]}", ctx.opts.lease_seconds)
         if token is None:
             return 0  # a driver holds it: the environment is its deploy's
         try:
-            if store.deploys(svc.id, env.name, states=OPEN, limit=1):
-                return 0  # queued between the look and the lease
+            if store.deploys(svc.id, env.name, states=BUSY, limit=1):
+                return 0  # started between the look and the lease
             plan = ctx.plan(svc, env.name, config, live.sha, live.image)
             lines = repair(plan, lambda message, **data: log.info("%s/%s: %s", svc.name, env.name, message))
         finally:

@@ -15,11 +15,12 @@ import pytest
 import requests
 from moto import mock_aws
 
-from bot.domain.app import AppSpec, Role
+from bot.domain.app import AppSpec, Role, Tls
 from bot.errors import SecretError
 from bot.infra.secrets import SecretResolver
 from bot.infra.targets.docker.haproxy import HAProxy
 from bot.infra.targets.docker.target import LABEL_SERVICE, DockerTarget
+from tests.adapters.conftest import free_port
 
 ENVIRONMENT = "production"  # the adapters conftest's
 
@@ -113,3 +114,44 @@ def test_web_and_worker_with_secrets_roll_forward_back_and_are_repaired(app_targ
         app_target.roll_out(broken, seen)
     after = sorted(c.id for c in docker_client.containers.list(filters={"label": f"{LABEL_SERVICE}={service}"}))
     assert after == before
+
+
+def _certificate_for_127_0_0_1(path) -> None:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+
+def test_haproxy_terminates_tls_and_redirects_plain_http(app_target, plan_for, listen, events, releases, tmp_path):
+    pem = tmp_path / "secrets" / "web.pem"
+    _certificate_for_127_0_0_1(pem)
+    http_port = free_port()
+    tls = Tls("web.pem", redirect=True, http_listen=f"127.0.0.1:{http_port}")
+    plan = replace(plan_for("v1", replicas=1), app=replace(APP, roles=(Role("web", replicas=1, http=True),), tls=tls))
+    app_target.roll_out(plan, events())
+    assert requests.get(f"https://{listen}/", verify=str(pem), timeout=5).text.strip() == releases["v1"].body
+    moved = requests.get(f"http://127.0.0.1:{http_port}/some/page?x=1", allow_redirects=False, timeout=5)
+    assert moved.status_code == 301 and moved.headers["Location"] == f"https://127.0.0.1:{listen.rpartition(':')[2]}/some/page?x=1"
+    report = app_target.verify(replace(plan, health=replace(plan.health, bake=0.5)), events())
+    assert report.healthy and report.probes > 0, report
+
+    missing = replace(plan, app=replace(plan.app, tls=Tls("nope.pem")))
+    with pytest.raises(SecretError, match=r"nope\.pem"):
+        app_target.roll_out(missing, events())

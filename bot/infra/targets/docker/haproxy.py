@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bot.config_values import check_listen, check_name, printable
 from bot.errors import MainlineError, RolloutError
+from bot.infra.targets.docker.tls import REDIRECT, TlsSettings
 
 HAPROXY_BIN = "/usr/sbin/haproxy"
 BACKEND = "replicas"
@@ -123,7 +124,7 @@ class Counters:
 
 class HAProxy:
     def __init__(self, state_dir: Path, service: str, environment: str, listen: str,
-                 binary: str = HAPROXY_BIN):
+                 binary: str = HAPROXY_BIN, tls: TlsSettings | None = None):
         root = Path(state_dir) / "haproxy"
         self.dir = root / f"{_safe_name('service', service)}.{_safe_name('environment', environment)}"
         if self.dir.resolve().parent != root.resolve():
@@ -131,6 +132,7 @@ class HAProxy:
         self.service = service
         self.listen = _safe_listen(listen) if listen else listen
         self.binary = binary
+        self.tls = tls
         self.config_path = self.dir / "haproxy.cfg"
         self.metrics_port_path = self.dir / "metrics.port"
         self.pid_path = self.dir / "haproxy.pid"
@@ -156,9 +158,14 @@ class HAProxy:
         return self.pid() is not None and self._answers()
 
     def ensure_running(self) -> bool:
-        """Start haproxy unless it already runs. Returns True when it was started now."""
+        """Start haproxy unless it already runs with this config. Returns True when it was
+        started now; a config that changed (TLS added, a certificate renewed) restarts it with
+        the servers it had."""
         if self.pid() is not None:
             if self._wait_answers(5.0):
+                if self.tls is not None and self._config_changed():
+                    self._restart_keeping_servers()
+                    return True
                 return False
             raise HAProxyError(f"haproxy for {self.service} runs (pid {self.pid()}) but its admin socket "
                                f"{self.socket_path} does not answer")
@@ -183,7 +190,22 @@ class HAProxy:
         text = CONFIG.format(**values) + METRICS.format(port=self.metrics_port())
         if text.count("\n") != CONFIG.count("\n") + METRICS.count("\n"):
             raise UnsafeConfigError("a load balancer value would add lines to haproxy.cfg")
-        return text
+        return with_tls(text, self.service, self.listen, self.tls)
+
+    def _config_changed(self) -> bool:
+        try:
+            return self.config_path.read_text() != self.render()
+        except OSError:
+            return True
+
+    def _restart_keeping_servers(self) -> None:
+        """Dynamic servers live only in the process: put them back, in their states, after."""
+        kept = self.servers()
+        self.stop()
+        self.ensure_running()
+        for server in kept:
+            self.add(server.name, server.address)
+            {"ready": self.enable, "drain": self.drain, "maint": self.maint}[server.state](server.name)
 
     def metrics_port(self) -> int:
         """The exporter's port: the one recorded, else a free loopback port, recorded."""
@@ -338,3 +360,24 @@ class HAProxy:
             if time.monotonic() > deadline:
                 raise HAProxyError(f"haproxy would not delete server {name}: {answer}")
             time.sleep(0.1)
+
+
+def with_tls(text: str, service: str, listen: str, tls: TlsSettings | None) -> str:
+    """TLS on the frontend's bind line, and the redirecting HTTP frontend, each value checked."""
+    if tls is None:
+        return text
+    cert = _safe_line(str(tls.certificate), "the certificate path")
+    if any(c.isspace() for c in cert):
+        raise UnsafeConfigError("the certificate path holds a space")
+    bind = f"    bind {_safe_listen(listen)}\n"
+    if text.count(bind) != 1:
+        raise UnsafeConfigError("the load balancer's bind line is not where TLS goes")
+    text = text.replace(bind, f"    bind {listen} ssl crt {cert}\n")
+    if tls.http_listen:
+        port = listen.rpartition(":")[2]
+        extra = REDIRECT.format(service=_safe_name("service", service), http_listen=_safe_listen(tls.http_listen),
+                                https_port="" if port == "443" else f":{port}")
+        if extra.count("\n") != REDIRECT.count("\n"):
+            raise UnsafeConfigError("a load balancer value would add lines to haproxy.cfg")
+        text += extra
+    return text

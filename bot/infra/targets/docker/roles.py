@@ -39,11 +39,13 @@ class RoleOps(ContainerOps):
             if name == spec.web.name or (role is not None and name != role.name):
                 continue
             sha = c.labels.get(LABEL_SHA, "")
+            image = c.attrs.get("Config", {}).get("Image", "")
+            if image and image == plan.image:
+                sha = plan.sha  # the same image under another sha (a revert): the same release
             wanted = next((r for r in plan.app.others if r.name == name), None)
             if sha == plan.sha and (wanted is None or c.labels.get(LABEL_SPEC) != spec.digest(wanted)):
                 sha += STALE
-            result.append(Instance(c.name, sha, 0, c.attrs.get("Config", {}).get("Image", ""),
-                                   c.status == "running", c))
+            result.append(Instance(c.name, sha, 0, image, c.status == "running", c))
         return sorted(result, key=lambda i: i.name)
 
     def _roll_role(self, plan: RolloutPlan, role: Role, on_event: EventSink) -> None:

@@ -40,7 +40,7 @@ class RunSpec:
 
     def wanted(self, role: Role | None = None) -> Wanted:
         role = role or self.web
-        return Wanted(role.name, self.plan.sha, self.digest(role))
+        return Wanted(role.name, self.plan.sha, self.digest(role), self.plan.image)
 
     def sink(self, on_event: EventSink) -> EventSink:
         """`on_event` with every secret value masked in the message and the data."""

@@ -29,10 +29,12 @@ from bot.infra.secrets import SecretResolver
 from bot.infra.targets.docker.canary import DockerCanary
 from bot.infra.targets.docker.containers import START_FAULTS  # noqa: F401 - public here too
 from bot.infra.targets.docker.haproxy import HAProxy
+from bot.infra.targets.docker.release import ReleaseOps
 from bot.infra.targets.docker.repair import Repairs
 from bot.infra.targets.docker.roles import RoleOps
 from bot.infra.targets.docker.runspec import run_spec, spec_key, using
 from bot.infra.targets.docker.strategies import DRAIN_TIMEOUT, Strategies  # noqa: F401 - public here too
+from bot.infra.targets.docker.tls import TlsSettings, certificate, https_url, probe_tls
 from bot.infra.targets.docker.world import (  # noqa: F401 - LABEL_* and UnsafeNameError are public here too
     HOST,
     LABEL_ENVIRONMENT,
@@ -52,7 +54,7 @@ from bot.retry import docker_api
 T = TypeVar("T")
 
 
-class DockerTarget(Repairs, RoleOps, Strategies):
+class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
     def __init__(self, state_dir: Path, client=None, port_range: tuple[int, int] = (20000, 29999),
                  retrying=docker_api, secrets: SecretResolver | None = None):
         self.state_dir = Path(state_dir)
@@ -70,7 +72,17 @@ class DockerTarget(Repairs, RoleOps, Strategies):
         return self._client
 
     def load_balancer(self, service: str, environment: str, listen: str = "") -> HAProxy:
-        return load_balancer_in(self.state_dir, service, environment, listen)
+        return load_balancer_in(self.state_dir, service, environment, listen, self._tls(service, environment))
+
+    def _tls(self, service: str, environment: str) -> TlsSettings | None:
+        """The current call's TLS settings (its certificate under MAINLINE_SECRETS_DIR)."""
+        spec = getattr(self._local, "spec", None)
+        if spec is None or (spec.plan.service, spec.plan.environment) != (service, environment):
+            return None
+        tls = spec.plan.app.tls
+        if tls is None:
+            return None
+        return TlsSettings(certificate(self.secrets.secrets_dir, tls.certificate), tls.http_listen)
 
     def _retried(self, what: str, step: Callable[..., T]) -> Callable[..., T]:
         """`step`, with infrastructure errors made transient and retried; each attempt observes anew."""
@@ -86,6 +98,7 @@ class DockerTarget(Repairs, RoleOps, Strategies):
         self.load_balancer(plan.service, plan.environment, plan.listen)  # refuse unsafe names first
         spec = run_spec(plan, self.secrets, spec_key(self.state_dir))
         with using(self._local, spec):
+            self._tls(plan.service, plan.environment)  # a certificate that is not there: SecretError, too
             yield spec.sink(on_event)
 
     # -- the Target port -------------------------------------------------------------------
@@ -108,6 +121,11 @@ class DockerTarget(Repairs, RoleOps, Strategies):
         with self._running(plan, on_event) as sink:
             self._retried(f"discarding {plan.sha[:12]} of {plan.service}/{plan.environment}", self._discard)(
                 plan, sink)
+
+    def run_release(self, plan: RolloutPlan, on_event: EventSink) -> tuple[bool, str]:
+        """Run the release command once; (succeeded, output tail with secrets masked)."""
+        with self._running(plan, on_event) as sink:
+            return self._retried(f"running the release command of {plan.service}", self._run_release)(plan, sink)
 
     def repair(self, plan: RolloutPlan, on_event: EventSink) -> list[str]:
         """Make what runs match the live `plan` (the reconciler's call); the repairs made."""
@@ -140,7 +158,8 @@ class DockerTarget(Repairs, RoleOps, Strategies):
     def _verify(self, plan: RolloutPlan, on_event: EventSink) -> VerifyReport:
         health = plan.health
         lb = self.load_balancer(plan.service, plan.environment, plan.listen)
-        url = lb_url(plan.listen, health.path)
+        tls = plan.app.tls is not None
+        url = https_url(lb_url(plan.listen, health.path)) if tls else lb_url(plan.listen, health.path)
         before = lb.counters()
         on_event(f"baking {plan.service} for {health.bake:g}s: probing {url} every {health.interval:g}s",
                  step="bake_started", url=url)
@@ -148,7 +167,7 @@ class DockerTarget(Repairs, RoleOps, Strategies):
         last = ""
         deadline = time.monotonic() + health.bake
         while time.monotonic() < deadline:
-            result = probe(url)
+            result = (probe_tls if tls else probe)(url)
             last = result.line
             probes += 1
             failed += not result.healthy

@@ -16,6 +16,7 @@ from docker.errors import DockerException
 
 from bot.errors import MainlineError, TransientError
 from bot.infra.targets.docker.haproxy import HAProxy, HAProxyError, Server
+from bot.infra.targets.docker.tls import TlsSettings
 
 LABEL_SERVICE = "mainline.service"
 LABEL_ENVIRONMENT = "mainline.environment"
@@ -44,13 +45,14 @@ def infrastructure(what: str) -> Iterator[None]:
         raise TransientError(f"{what}: Docker: {exc}") from exc
 
 
-def load_balancer_in(state_dir: Path, service: str, environment: str, listen: str = "") -> HAProxy:
+def load_balancer_in(state_dir: Path, service: str, environment: str, listen: str = "",
+                     tls: TlsSettings | None = None) -> HAProxy:
     """The service's HAProxy, once its names are known to keep its files inside the state dir."""
     for kind, name in (("service", service), ("environment", environment)):
         if not NAME.fullmatch(name or ""):
             raise UnsafeNameError(f"{kind} name {name[:40]!r} is not allowed: use lowercase letters, "
                                   "digits, '-' and '_' (at most 31), starting with a letter or digit")
-    lb = HAProxy(state_dir, service, environment, listen)
+    lb = HAProxy(state_dir, service, environment, listen, tls=tls)
     root = (Path(state_dir) / "haproxy").resolve()
     inside = [lb.dir.resolve() == root / f"{service}.{environment}", lb.config_path.resolve().is_relative_to(root),
               lb.pid_path.resolve().is_relative_to(root),
@@ -68,6 +70,7 @@ class Wanted:
     role: str
     sha: str
     spec: str
+    image: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,9 @@ def observe(client, service: str, environment: str, lb: HAProxy, wanted: Wanted 
         if wanted is not None:
             if labels.get(LABEL_ROLE, wanted.role) != wanted.role:
                 continue  # another role's container: rolled in its own turn
+            image = c.attrs.get("Config", {}).get("Image", "")
+            if image and image == wanted.image:
+                sha = wanted.sha  # a release of the same image (a revert of a revert): nothing to replace
             if sha == wanted.sha and labels.get(LABEL_SPEC) != wanted.spec:
                 sha += STALE
         instances.append(Instance(c.name, sha, int(labels.get(LABEL_PORT, "0")),
