@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from bot.cli_audit import events, release_notes
+from bot.cli_bisect import bisect
 from bot.cli_db import db
 from bot.cli_deliveries import deliveries
 from bot.cli_doctor import doctor
@@ -356,6 +357,7 @@ def demo(once: bool, port: int, story: str) -> None:
 
 main.add_command(tokens)
 main.add_command(deliveries)
+main.add_command(bisect)  # mainline bisect SERVICE: find which commit of a reverted release broke it
 main.add_command(events)
 main.add_command(release_notes)
 main.add_command(db)

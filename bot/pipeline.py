@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.config import DeployConfig
+from bot.culprit.manual import request_bisect
 from bot.domain import DeployRequest, GateResult
 from bot.domain.records import ServiceRecord
 from bot.engine.context import Context, PipelineOptions
@@ -110,6 +111,11 @@ class Pipeline:
 
     def unfreeze(self, by: str) -> None:
         self.commands.unfreeze(by)
+
+    def bisect(self, service: str, environment: str, by: str, good: str | None = None,
+               bad: str | None = None) -> dict:
+        """Ask the worker which commit of a release reverted in full broke it (bot/culprit/manual.py)."""
+        return request_bisect(self, service, environment, by, good=good, bad=bad)
 
     def approve(self, deploy_id: int, by: str, approved: bool, reason: str = "",
                 where: tuple[str, str] | None = None) -> None:

@@ -181,6 +181,11 @@ class Git(Protocol):
         """Revert `commits` (newest first) on `branch` and push, unless already reverted there."""
         ...
 
+    def reapply(self, clone_url: str, branch: str, commits: list[str], message: str) -> RevertOutcome:
+        """Put back the changes of `commits` (oldest first) that `branch` no longer holds, and push;
+        `reverted` names those put back. A conflict pushes nothing and names its files."""
+        ...
+
     def revert_conflicts(self, clone_url: str, branch: str, commits: list[str]) -> list[str]:
         """The files where reverting `commits` (newest first) on `branch`'s head would conflict;
         empty when it applies cleanly. Writes nothing."""

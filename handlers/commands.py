@@ -33,6 +33,7 @@ SLACK_USAGE = {
     "unlock": "/unlock <service> [env]",
     "status": "/status [service]",
     "history": "/history <service>",
+    "bisect": "/bisect <service> [env]",  # which commit of a release reverted in full broke it
     "freeze": "/freeze <reason>",
     "unfreeze": "/unfreeze",
     "help": "/help",
@@ -61,6 +62,9 @@ class CommandPipeline(Protocol):
 
     def approve(self, deploy_id: int, by: str, approved: bool, reason: str = "",
                 where: tuple[str, str] | None = None) -> None: ...
+
+    def bisect(self, service: str, environment: str, by: str, good: str | None = None,
+               bad: str | None = None) -> dict: ...
 
     def service_config(self, service: str) -> DeployConfig: ...
 

@@ -85,10 +85,11 @@ def conflict_closure(s: Any, commits: list[str], culprit: str) -> tuple[list[str
     return sorted(revert, key=commits.index, reverse=True), also
 
 
-def culprit_plan(s: Any, outcome: Outcome, builds: int = 0) -> Transition:
+def culprit_plan(s: Any, outcome: Outcome, builds: int = 0, closure: bool = True) -> Transition:
+    """`closure`: also revert the later commits the culprit's revert would conflict with."""
     commits, culprit = outcome.commits, outcome.culprit
     assert culprit is not None
-    revert, also = conflict_closure(s, commits, culprit)
+    revert, also = conflict_closure(s, commits, culprit) if closure else ([culprit], [])
     pulls = {sha: pulls_of(s, sha) for sha in commits}
     for entry in also:
         entry["pulls"] = pulls[entry["sha"]]

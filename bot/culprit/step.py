@@ -15,8 +15,9 @@ import uuid
 from typing import Any
 
 from bot.culprit import search
+from bot.culprit.manual import manual_end, requested
 from bot.culprit.plan import batch_plan, culprit_plan
-from bot.culprit.search import BAD, GOOD, INCONCLUSIVE, Limits, Round, Verdict
+from bot.culprit.search import BAD, GOOD, INCONCLUSIVE, Limits, Outcome, Round, Verdict
 from bot.domain import DeployState
 from bot.engine.transitions import Transition
 from bot.errors import BuildError, LeaseLostError
@@ -31,12 +32,13 @@ class CouldNotBisectError(Exception):
     """The machinery failed during a round: nothing is learnt about the candidate."""
 
 
-def release_commits(s: Any) -> list[str]:
-    """The failed release's first-parent commits after the last good one, oldest first."""
-    deploy = s.deploy
-    if not deploy.previous_sha:
+def release_commits(s: Any, request: dict | None = None) -> list[str]:
+    """The failed release's first-parent commits after the last good one (or the one a person
+    named), oldest first."""
+    good = (request or {}).get("good") or s.deploy.previous_sha
+    if not good:
         return []
-    return list(reversed(s.ctx.w.git.first_parent_commits(s.service.clone_url, deploy.previous_sha, deploy.sha)))
+    return list(reversed(s.ctx.w.git.first_parent_commits(s.service.clone_url, good, s.deploy.sha)))
 
 
 def wants_bisection(s: Any) -> bool:
@@ -90,7 +92,8 @@ class CandidateJudge:
 
 
 def bisecting(s: Any) -> Transition:
-    commits = release_commits(s)
+    request = requested(s)  # a person's search of a release reverted in full
+    commits = release_commits(s, request)
     options = s.config.culprit
     judge = CandidateJudge(s)
     limits = Limits(max_rounds=options.max_rounds, budget=options.budget_seconds())
@@ -110,7 +113,11 @@ def bisecting(s: Any) -> Transition:
         raise
     except Exception as exc:
         log.warning("%s: could not bisect: %s", s.deploy.sha[:12], exc)
+        if request is not None:
+            return manual_end(s, Outcome(commits, stopped=f"could not bisect: {exc}"), request, judge.builds)
         return batch_plan(s, commits, f"could not bisect: {exc}", builds=judge.builds)
+    if request is not None:
+        return manual_end(s, outcome, request, judge.builds)
     if outcome.culprit is None:
         return batch_plan(s, commits, outcome.stopped or "no culprit", rounds=outcome.rounds, builds=judge.builds)
     return culprit_plan(s, outcome, builds=judge.builds)

@@ -74,8 +74,12 @@ TRANSITIONS: dict[DeployState, dict[DeployState, str]] = {
         S.BISECTING: "several commits: find the one that broke it",
         S.FAILED: "not judged, or not the production branch",
     },
-    # Never fails: a search that cannot finish reverts the whole release, as before.
-    S.BISECTING: {S.REVERTING: "revert the culprit, or the whole release when the search stops"},
+    # Never fails: a search that cannot finish reverts the whole release, as before (or, when a
+    # person asked, leaves it reverted).
+    S.BISECTING: {
+        S.REVERTING: "revert the culprit, or the whole release when the search stops",
+        S.REVERTED: "a person's search ends: the commits that did not break it are put back",
+    },
     S.REVERTING: {
         S.REVERTED: "reverted on the branch",
         S.FAILED: "the revert conflicts, so the service is locked",
@@ -83,7 +87,8 @@ TRANSITIONS: dict[DeployState, dict[DeployState, str]] = {
     # A person rolls a live release back; the watchdog queues a head recorded live that no
     # longer runs.
     S.LIVE: {S.ROLLING_BACK: "a person rolls it back", S.QUEUED: "the watchdog queues it again"},
-    S.REVERTED: {},
+    # A person asks which commit of a release reverted in full broke it (bot/culprit/manual.py).
+    S.REVERTED: {S.BISECTING: "a person asks which commit broke it"},
     # A release that failed but still serves (its automatic rollback was refused, e.g. past a
     # contract migration) is rolled back by a person; a failed sha may be asked for again.
     S.FAILED: {S.ROLLING_BACK: "a person rolls it back", S.QUEUED: "asked for again"},

@@ -66,6 +66,34 @@ class GitReverts(GitBase):
                     return conflicted
             return []
 
+    def reapply(self, clone_url: str, branch: str, commits: list[str], message: str) -> RevertOutcome:
+        """Cherry-pick `commits` (oldest first) onto `branch` and push: the changes a revert took
+        back, put back. A change the branch already holds is skipped; a conflict pushes nothing."""
+        with tempfile.TemporaryDirectory(prefix="mainline-reapply-") as tmp:
+            work = Path(tmp) / "repo"
+            self._git("clone", "--quiet", "--branch", branch, "--", clone_url, str(work), url=clone_url)
+            done = []
+            for sha in commits:
+                parents = self._git("rev-list", "--parents", "-n", "1", sha, cwd=work).stdout.split()[1:]
+                patch = Path(tmp) / "change.patch"
+                patch.write_text(self._git("diff", "--binary", parents[0], sha, cwd=work).stdout)
+                # Already on the branch (put back before a crash, or by hand): nothing to do.
+                if not patch.read_text().strip() or self._git("apply", "--check", "--reverse", str(patch),
+                                                              cwd=work, check=False).returncode == 0:
+                    continue
+                args = ["cherry-pick", "-x"] + (["-m", "1"] if len(parents) > 1 else []) + [sha]
+                if self._git(*args, cwd=work, check=False).returncode != 0:
+                    conflicted = self._git("diff", "--name-only", "--diff-filter=U", cwd=work).stdout.split()
+                    self._git("cherry-pick", "--abort", cwd=work, check=False)
+                    return RevertOutcome(sha=None, conflict_files=tuple(conflicted) or ("(unknown)",))
+                body = self._git("log", "-1", "--format=%B", cwd=work).stdout.strip()
+                self._git("commit", "--amend", "--quiet", "-m", f"Reapply: {body}\n\n{message}", cwd=work)
+                done.append(sha)
+            if not done:
+                return RevertOutcome(sha=None)
+            self._git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=work, url=clone_url)
+            return RevertOutcome(sha=self._git("rev-parse", "HEAD", cwd=work).stdout.strip(), reverted=tuple(done))
+
     def _already_reverted(self, work: Path, sha: str) -> bool:
         proc = self._git("log", "--format=%H", f"--grep=This reverts commit {sha}", f"{sha}..HEAD", cwd=work,
                          check=False)

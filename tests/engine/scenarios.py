@@ -3,6 +3,7 @@ one, and test_table.py runs them all to check that together they make every move
 
 from __future__ import annotations
 
+from bot.culprit.manual import request_bisect
 from bot.domain import DeployState
 from bot.errors import TransientError
 from tests.engine.world import CLONE, REPO, World
@@ -241,10 +242,31 @@ def batch_bisects_to_the_culprit(w: World) -> None:
     assert w.git.read_file(CLONE, head, "page1.txt") == "PR 1" and w.git.read_file(CLONE, head, "page3.txt") == "PR 3"
 
 
+def person_bisects_a_release_reverted_in_full(w: World) -> None:
+    """Docker failed mid-search, so the whole release was reverted; a person runs the search
+    again: the culprit stays reverted and the others are put back."""
+    forward(w)
+    shas = [w.merge({f"page{n}.txt": f"PR {n}"}, f"Merge pull request #{n} from octocat/page{n}") for n in (1, 2)]
+    for n, sha in enumerate(shas, 1):
+        w.github.add_pull(REPO, Pull(n, f"page {n}", "octocat", merge_commit_sha=sha))
+    w.trial.bad.add(w.image(shas[1]))
+    w.target.bad.add(w.image(shas[1]))
+    w.trial.faults[w.image(shas[0])] = TransientError("the Docker engine is not answering")
+    w.ship(shas[1])
+    assert w.git.read_file(CLONE, w.head(), "page1.txt") is None  # all reverted
+    del w.trial.faults[w.image(shas[0])]
+    request_bisect(w.pipeline, "shop", "production", "github:octocat")
+    w.drive()
+    assert w.state(shas[1]) is S.REVERTED
+    head = w.head()
+    assert w.live() == head and w.git.read_file(CLONE, head, "page1.txt") == "PR 1"
+    assert w.git.read_file(CLONE, head, "page2.txt") is None
+
+
 ALL = [forward, bad_bake_rolls_back_and_reverts, rollout_failure_rolls_back, first_release_bad_has_nothing_to_restore,
        build_failure, failed_then_asked_again, revert_conflict_locks, infrastructure_gives_up,
        first_release_infrastructure_gives_up, first_release_verify_gives_up, config_unreadable_fails_gating,
        coalescing, late_webhook_of_what_is_live, superseded_then_asked_again, supersede_after_revert,
        person_rolls_back_a_live_release, watchdog_queues_a_live_head_that_no_longer_runs,
        gate_blocks_a_manual_deploy_on_a_lock, contract_migration_refuses_the_automatic_rollback,
-       batch_bisects_to_the_culprit]
+       batch_bisects_to_the_culprit, person_bisects_a_release_reverted_in_full]

@@ -113,6 +113,24 @@ class FakeGit:
     def carries_unreverted(self, clone_url: str, commit: str, tip: str) -> bool:
         return self.is_ancestor(clone_url, commit, tip) and not self._reverted_in(commit, tip)
 
+    def reapply(self, clone_url: str, branch: str, commits: list[str], message: str) -> RevertOutcome:
+        head = self.branches[(clone_url, branch)]
+        done = []
+        for sha in commits:  # oldest first
+            parent, tree = self.commits[sha].parents[0], self.commits[self.branches[(clone_url, branch)]].tree
+            paths = self.changed_paths(clone_url, parent, sha)
+            if all(tree.get(p) == self.commits[sha].tree.get(p) for p in paths):
+                continue  # already there
+            if any(tree.get(p) != self.commits[parent].tree.get(p) for p in paths):
+                self.branches[(clone_url, branch)] = head
+                return RevertOutcome(sha=None, conflict_files=tuple(paths))
+            self.commit(clone_url, branch, {p: self.commits[sha].tree.get(p) for p in paths},
+                        f"Reapply\n\n(cherry picked from commit {sha})\n\n{message}")
+            done.append(sha)
+        if done:
+            self.pushes.append((branch, self.branches[(clone_url, branch)]))
+        return RevertOutcome(sha=self.branches[(clone_url, branch)] if done else None, reverted=tuple(done))
+
     def revert_conflicts(self, clone_url: str, branch: str, commits: list[str]) -> list[str]:
         """As git would see it with whole-file contents: reverting a commit conflicts where a later
         commit not reverted with it changed the same file again."""

@@ -109,6 +109,12 @@ class PipelineDouble:
         return [{"id": 7, "environment": "production", "sha": "a1b2c3d4e5f6", "state": "live",
                  "started_at": "2026-01-05T09:58:00Z", "finished_at": "2026-01-05T10:00:00Z", "events": []}][:limit]
 
+    def bisect(self, service, environment, by, good=None, bad=None):
+        self._known(service)
+        self.calls.append(("bisect", service, environment, by))
+        return {"id": 9, "service": service, "environment": environment, "good": "0f9e8d7c6b5a4", "bad": "a1b2c3d4e5f6",
+                "commits": 3}
+
     def approve(self, deploy_id, by, approved, reason="", where=None):
         self.calls.append(("approve", deploy_id, by, approved, reason))
 

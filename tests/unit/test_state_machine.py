@@ -21,7 +21,7 @@ def test_finished_deploys_stay_finished_except_a_rollback_of_what_serves_or_aski
         S.LIVE: {S.ROLLING_BACK, S.QUEUED},  # a person rolls it back; the watchdog queues it again
         S.FAILED: {S.ROLLING_BACK, S.QUEUED},  # still serving after a refused rollback; asked for again
         S.SUPERSEDED: {S.QUEUED},  # asked for again by hand
-        S.REVERTED: set(),
+        S.REVERTED: {S.BISECTING},  # a person asks which commit of a release reverted in full broke it
     }
     for src in TERMINAL_STATES:
         assert {dst for dst in S if can_transition(src, dst)} == expected[src], src.value
