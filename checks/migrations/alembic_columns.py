@@ -6,6 +6,7 @@ import ast
 
 from checks.migrations.operation import Operation, cannot_tell, contract, expand
 from checks.migrations.py_ast import arg, call_name, const, has_kw
+from checks.migrations.sql import volatile
 
 
 def add_column(call: ast.Call, table: str, shift: int, new_table: bool) -> Operation:
@@ -27,10 +28,18 @@ def add_column(call: ast.Call, table: str, shift: int, new_table: bool) -> Opera
     if numbered:
         return contract(f"adds auto-numbered column {where} to an existing table, which rewrites it under an "
                         "exclusive lock", "adding-identity-column")
+    default_node = arg(column, -1, "server_default")
+    if isinstance(default_node, ast.Call) and call_name(default_node) == "text" and default_node.args:
+        default_node = default_node.args[0]
+    default_text = const(default_node, "")
+    if isinstance(default_text, str) and volatile(default_text):
+        return contract(f"adds column {where} with a volatile server default ({default_text[:40]}), which rewrites "
+                        f"{table} under an exclusive lock", "adding-field-with-default")
     if nullable is not True and not server_default:
         return contract(f"adds column {where} NOT NULL without a server default, "
                         "which the running release does not write", "adding-required-field")
-    return expand(f"adds column {where}" + (" with a server default" if server_default else " (nullable)"))
+    return expand(f"adds column {where}" + (" with a server default" if server_default else " (nullable)"),
+                  subject=("add-column", where.lower()))
 
 
 # alter_column's keywords that only describe the column as it is.
@@ -49,7 +58,8 @@ def alter_column(call: ast.Call, column: str, new_table: bool) -> Operation:
     if "type_" in changes:
         return contract(f"changes the type of {column}", "changing-column-type")
     if "nullable" in changes and const(arg(call, -1, "nullable")) is not True:
-        return contract(f"sets {column} NOT NULL", "adding-not-nullable-field")
+        return contract(f"sets {column} NOT NULL", "adding-not-nullable-field",
+                        subject=("set-not-null", column.lower()))
     subject = None
     if "server_default" in changes:
         default = arg(call, -1, "server_default")

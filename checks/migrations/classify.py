@@ -3,6 +3,7 @@ and, for each contract one, the rule it breaks and the safe way to do it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
@@ -36,7 +37,17 @@ def classify_migration(
             ops = sql_operations(text) + linter(text)
     except (RecursionError, MemoryError):
         ops = [cannot_tell("the file nests too deeply to read")]
-    return finding(path, settle(ops))
+    return finding(path, settle(ops, transactional=_transactional(suffix, text)))
+
+
+def _transactional(suffix: str, text: str) -> bool:
+    """Whether the migration runs in one transaction: Rails unless `disable_ddl_transaction!`,
+    Django unless `atomic = False`, Alembic outside `autocommit_block()`, SQL files always."""
+    if suffix == ".rb":
+        return "disable_ddl_transaction!" not in text
+    if suffix == ".py":
+        return "autocommit_block" not in text and re.search(r"\batomic\s*=\s*False\b", text) is None
+    return True
 
 
 def refused(path: str, why: str) -> MigrationFinding:

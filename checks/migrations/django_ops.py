@@ -116,6 +116,10 @@ class _Reader:
             return [expand(f"{op} on {model}, a model created in this migration (no rows, no readers yet)")]
         if op == "AddConstraint":
             return [self._add_constraint(node, model)]
+        if op in ("AddConstraintNotValid", "ValidateConstraint"):
+            return [self._not_valid(op, node, model)]
+        if op == "AddDefaultValue":  # django-add-default-value: the default in the database too
+            return [expand(_EXPAND[op].format(**names), subject=("set-default", f"{model}.{field}".lower()))]
         if op in _EXPAND:
             return [expand(_EXPAND[op].format(**names))]
         if op in _CONTRACT:
@@ -145,7 +149,8 @@ class _Reader:
                             "inserts from the running release fail", "adding-not-nullable-field")
         if has_kw(field, "default"):
             return contract(f"adds field {name} NOT NULL with only a Python default, which Django does not keep "
-                            "in the database: inserts from the running release fail", "adding-field-without-db-default")
+                            "in the database: inserts from the running release fail", "adding-field-without-db-default",
+                            subject=("needs-default", name.lower()))
         return contract(f"adds field {name} NOT NULL without a default, which the running release does not write",
                         "adding-not-nullable-field")
 
@@ -157,6 +162,14 @@ class _Reader:
                             "disallowed-unique-constraint")
         return contract(f"adds a constraint to {model}, which checks every row under lock",
                         "constraint-missing-not-valid")
+
+    def _not_valid(self, op: str, node: ast.Call, model: str) -> Operation:
+        if op == "ValidateConstraint":
+            name = str(const(arg(node, 1, "name"), "?"))
+            return expand(f"validates constraint {name} on {model}", subject=("validated", name.lower()))
+        constraint = arg(node, 1, "constraint")
+        name = str(const(arg(constraint, -1, "name"), "?")) if isinstance(constraint, ast.Call) else "?"
+        return expand(f"adds constraint {name} to {model} NOT VALID", subject=("not-valid", f"{name}|".lower()))
 
     def _run_python(self, code: ast.AST | None) -> Operation:
         if _is_noop(code):

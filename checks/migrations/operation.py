@@ -36,15 +36,53 @@ def cannot_tell(what: str) -> Operation:
     return Operation(CONTRACT, f"cannot tell: {what}", CANNOT_TELL)
 
 
-def settle(ops: list[Operation]) -> list[Operation]:
-    """A default dropped and set back on the same column within one migration leaves the column
-    with a default, as the running release expects: the drop is then expand."""
+_ALTERS = {"drop-default", "set-not-null", "set-default", "needs-default"}
+
+
+def settle(ops: list[Operation], transactional: bool = True) -> list[Operation]:
+    """What one migration does as a whole, read in order (subjects name what an operation touches):
+
+    - a default dropped and set back on the same column leaves it with a default: both expand,
+      and so is a field added with a Python default then given it in the database (AddDefaultValue);
+      a default set on a column added earlier in the same migration is expand too;
+    - SET NOT NULL after a `CHECK (col IS NOT NULL)` constraint added NOT VALID and validated in
+      the same migration takes no long lock, and the check already holds: expand
+      (("not-valid", "<constraint>|<column>") then ("validated", "<constraint>"));
+    - but validating a constraint added NOT VALID in the same transaction (`transactional`) keeps
+      the add's lock while every row is checked: contract."""
     settled = list(ops)
+    added: set[str] = set()
+    not_valid: dict[str, str] = {}  # constraint -> the column its CHECK (... IS NOT NULL) covers, or ""
+    validated: set[str] = set()  # columns whose NOT NULL check was validated
+    dropped: set[str] = set()  # columns whose default was dropped
     for i, op in enumerate(settled):
-        if op.kind != CONTRACT or op.subject is None or op.subject[0] != "drop-default":
+        kind, key = op.subject if op.subject is not None else ("", "")
+        if kind == "add-column" and op.kind == EXPAND:
+            added.add(key)
+        elif kind == "not-valid":
+            name, _, column = key.partition("|")
+            not_valid[name] = column
+        elif kind == "validated" and key in not_valid:
+            if transactional:
+                settled[i] = replace(op, kind=CONTRACT, rule="constraint-missing-not-valid",
+                                     what=f"{op.what} in the same transaction that added it NOT VALID, so the "
+                                          "add's lock is held while every row is checked")
+            elif not_valid[key]:
+                validated.add(not_valid[key])
+        elif kind == "drop-default":
+            dropped.add(key)
+        if op.kind != CONTRACT or kind not in _ALTERS:
             continue
-        column = op.subject[1]
-        if any(later.subject == ("set-default", column) for later in settled[i + 1:]):
+        if kind == "drop-default" and any(later.subject == ("set-default", key) for later in settled[i + 1:]):
             settled[i] = replace(op, kind=EXPAND, rule="",
                                  what=f"{op.what.split(',')[0]}, and sets one back in the same migration")
+        elif kind == "set-default" and (key in dropped or key in added):
+            settled[i] = replace(op, kind=EXPAND, rule="", what=f"{op.what.split(',')[0]}"
+                                 + (" (set back after dropping it)" if key in dropped else " (a new column)"))
+        elif kind == "needs-default" and any(later.subject == ("set-default", key) for later in settled[i + 1:]):
+            settled[i] = replace(op, kind=EXPAND, rule="", what=f"{op.what.split(' NOT NULL')[0]} NOT NULL, with "
+                                                                "its default set in the database by a later operation")
+        elif kind == "set-not-null" and key in validated:
+            settled[i] = replace(op, kind=EXPAND, rule="",
+                                 what=f"{op.what} after validating a CHECK (... IS NOT NULL) constraint")
     return settled

@@ -8,10 +8,13 @@ import re
 from checks.migrations.operation import Operation, cannot_tell, contract, expand
 from checks.migrations.py_ast import const
 from checks.migrations.rails_text import MAX_STATEMENT, Args, Call, hidden_code, parse_call, statements
-from checks.migrations.sql import sql_operations
+from checks.migrations.sql import sql_operations, volatile
 
-_STRUCTURE = {"class", "end", "def", "reversible", "up_only", "say", "say_with_time", "disable_ddl_transaction!",
-              "safety_assured", "puts", "sleep", "require", "include", "extend", "else", "rescue", "ensure"}
+_STRUCTURE = {
+    "class", "end", "def", "if", "unless", "elsif", "case", "when", "begin", "reversible", "up_only", "say",
+    "say_with_time", "disable_ddl_transaction!", "safety_assured", "puts", "sleep", "require", "include", "extend",
+    "else", "rescue", "ensure",
+}
 _TABLE_METHODS = {
     "string", "text", "integer", "bigint", "float", "decimal", "numeric", "datetime", "time", "date", "binary",
     "boolean", "json", "jsonb", "uuid", "references", "belongs_to", "timestamps", "column", "index", "remove",
@@ -45,12 +48,12 @@ def rails_operations(text: str) -> list[Operation]:
             if not re.match(r"^(?:end\b|\}|\||class\s|def\s|module\s)", statement):
                 ops.append(cannot_tell(f"`{statement[:60]}` is not recognised"))
             continue
-        if call.recv is None and call.method in _STRUCTURE:
-            continue
         hidden = hidden_code(call.args.raw) if call.method != "execute" else None
         if hidden is not None:
             ops.append(cannot_tell(f"`{statement[:60]}` runs more than one call ({hidden})"))
             continue
+        if call.recv is None and call.method in _STRUCTURE:
+            continue  # both branches of a condition are read, as if both ran
         if call.recv and block_table and call.method in _TABLE_METHODS:
             table, mode = block_table
             if mode == "change":
@@ -120,7 +123,9 @@ def _call(call: Call, created: set[str], heredocs: list[str]) -> list[Operation]
         if new_table:
             return [expand(f"sets {table}.{column} NOT NULL on the new table {table}")]
         backfill = f", backfilling NULLs with {pos[3]}" if len(pos) > 3 else ""
-        return [contract(f"sets {table}.{column} NOT NULL{backfill}", "adding-not-nullable-field")]
+        # A backfill UPDATEs every NULL row under the migration's lock: never settled by a check.
+        subject = ("alter-column" if backfill else "set-not-null", f"{table}.{column}".lower())
+        return [contract(f"sets {table}.{column} NOT NULL{backfill}", "adding-not-nullable-field", subject=subject)]
     if method == "change_column_default":
         return [_change_default(table, column, pos[2:], opts)]
     if method == "execute":
@@ -135,10 +140,22 @@ def _add_column(table: str, column: str, kind: str, opts: dict[str, str], new_ta
     if kind in _SERIAL_TYPES or opts.get("primary_key") == "true" or opts.get("auto_increment") == "true":
         return contract(f"adds auto-numbered key column {where} ({kind or 'primary_key'}) to an existing table, which "
                         "fills every row under an exclusive lock", "adding-serial-primary-key-field")
-    if opts.get("null") == "false" and opts.get("default", "nil").strip() == "nil":
+    default = opts.get("default", "nil").strip()
+    if opts.get("null") == "false" and default == "nil":
         return contract(f"adds column {where} null: false without a default, "
                         "which the running release does not write", "adding-required-field")
-    return expand(f"adds column {where}")
+    if default.startswith(("->", "lambda", "proc")) or volatile(default):
+        return contract(f"adds column {where} with a default computed per row ({default[:40]}), which rewrites "
+                        f"{table} under an exclusive lock", "adding-field-with-default")
+    if kind == "virtual" and opts.get("stored") == "true":
+        return contract(f"adds stored generated column {where}, which rewrites {table} under an exclusive lock",
+                        "adding-stored-generated-column")
+    if opts.get("algorithm") == ":copy" or opts.get("lock") in (":shared", ":exclusive"):
+        return contract(f"adds column {where} with {opts.get('algorithm') or opts.get('lock')}, which copies or locks "
+                        f"{table}", "changing-table-structure")
+    if kind == "json":
+        return contract(f"adds json column {where}, which breaks SELECT DISTINCT on {table}", "adding-json-column")
+    return expand(f"adds column {where}", subject=("add-column", where.lower()))
 
 
 def _index_or_reference(method: str, table: str, column: str, args: Args, new_table: bool) -> Operation:
@@ -193,9 +210,18 @@ def _simple(method: str, table: str, column: str, args: Args, new_table: bool) -
         what = f"adds a foreign key {table} -> {column}" if method == "add_foreign_key" else \
             f"adds a check constraint on {table}"
         if not_validated or new_table:
-            return expand(what + (" not validated" if not_validated else ", a new table"))
+            return expand(what + (" not validated" if not_validated else ", a new table"),
+                          subject=_not_valid(method, table, pos, opts) if not_validated else None)
         rule = "adding-foreign-key-constraint" if method == "add_foreign_key" else "constraint-missing-not-valid"
         return contract(f"{what}, which checks every row under lock", rule)
+    if method in ("add_unique_constraint", "add_exclusion_constraint"):
+        if new_table or opts.get("using_index"):
+            how = "on a new table" if new_table else f"using the index {opts['using_index']} built beforehand"
+            return expand(f"adds a {method.split('_')[1]} constraint to {table} {how}")
+        return contract(f"adds a {method.split('_')[1]} constraint to {table}, which builds its index while blocking "
+                        "writes", "disallowed-unique-constraint")
+    if method in ("remove_unique_constraint", "remove_exclusion_constraint"):
+        return expand(f"removes a {method.split('_')[1]} constraint from {table}")
     if method == "remove_index":
         if _concurrently(args) or new_table:
             return expand(f"removes an index on {table} concurrently")
@@ -215,7 +241,11 @@ def _simple(method: str, table: str, column: str, args: Args, new_table: bool) -
         "rename_index": "renames index {column} on {table} (no table or column changes)",
     }
     if method in expanding:
-        return expand(expanding[method].format(table=table, column=column))
+        name = opts.get("name", "").strip("\"':")
+        subject = ("validated", name.lower()) if method == "validate_check_constraint" and name else None
+        if method == "validate_foreign_key":
+            subject = ("validated", f"fk:{table}->{column}".lower())
+        return expand(expanding[method].format(table=table, column=column), subject=subject)
     contracting = {
         "remove_column": ("ban-drop-column", f"removes column {table}.{column}"),
         "remove_columns": ("ban-drop-column", f"removes columns {table}.{', '.join(pos[1:])}"),
@@ -236,8 +266,21 @@ def _simple(method: str, table: str, column: str, args: Args, new_table: bool) -
         rule, what = contracting[method]
         if new_table and rule != "ban-drop-table":
             return expand(f"{what} (a table created in this migration)")
-        return contract(what, rule)
+        subject = ("alter-column", f"{table}.{column}".lower()) if method == "change_column" else None
+        return contract(what, rule, subject=subject)
     return cannot_tell(f"{method} is not recognised")
+
+
+def _not_valid(method: str, table: str, pos: list[str], opts: dict[str, str]) -> tuple[str, str] | None:
+    """What settle() needs of a constraint added with validate: false: its name, and the column a
+    `"col IS NOT NULL"` check covers."""
+    if method == "add_foreign_key":
+        return ("not-valid", f"fk:{table}->{pos[1] if len(pos) > 1 else '?'}|".lower())
+    name = opts.get("name", "").strip("\"':")
+    if not name:
+        return None
+    match = re.fullmatch(r'\s*"?(\w+)"?\s+IS\s+NOT\s+NULL\s*', pos[1] if len(pos) > 1 else "", re.IGNORECASE)
+    return ("not-valid", f"{name}|{table}.{match.group(1)}".lower() if match else f"{name}|".lower())
 
 
 def _change_table(table: str, method: str, args: Args) -> list[Operation]:

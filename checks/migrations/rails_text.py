@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 _HEREDOC = re.compile(r"<<[~-]?(['\"]?)([A-Z_]+)\1")
 _WRAPPER = re.compile(r"^(?:safety_assured|up_only|dir\.up|reversible)\s*(?:do\s*(?:\|\w+\|)?|\{\s*(?:\|\w+\|)?)"
                       r"\s*(?P<inner>.*?)\s*\}?$")
-_SKIP_BLOCK = re.compile(r"^(?:def\s+down\b|dir\.down\s+do\b)")
+_SKIP_BLOCK = re.compile(r"^(?:def\s+(?:self\.)?down\b|dir\.down\s+do\b)")
 _OPENS_BLOCK = re.compile(r"(?:\bdo\s*(?:\|[^|]*\|)?$)|^(?:def|if|unless|case|begin|while|until|class|module)\b")
 MAX_STATEMENT = 20_000
 

@@ -22,6 +22,12 @@ SAFE_WAY: dict[str, str] = {
     "adding-identity-column": (
         "an identity column fills every existing row under an exclusive lock: add a nullable column, fill "
         "it in batches, then attach the sequence"),
+    "adding-field-with-default": ("a volatile default (gen_random_uuid(), clock_timestamp()) is computed for every "
+                                  "row under an exclusive lock: add the column without it, set the default "
+                                  "separately, and backfill existing rows in batches"),
+    "adding-stored-generated-column": ("a stored generated column rewrites the table: add a plain nullable column, "
+                                       "fill it with a trigger and a batched backfill"),
+    "adding-json-column": "use jsonb: json has no equality operator, so SELECT DISTINCT on the table fails",
     "ban-drop-table": ("stop using the table first (deploy code that no longer reads or writes it), then drop "
                        "it in a later deploy; never `create_table force: true` over an existing table"),
     "ban-drop-column": ("deploy code that no longer reads or writes the column first (Rails: ignored_columns; "
@@ -35,6 +41,7 @@ SAFE_WAY: dict[str, str] = {
         "Django: AddIndexConcurrently; Alembic: postgresql_concurrently=True), outside a transaction"),
     "require-concurrent-index-deletion": "drop the index CONCURRENTLY, outside a transaction",
     "require-concurrent-reindex": "REINDEX ... CONCURRENTLY, outside a transaction",
+    "require-concurrent-refresh": "REFRESH MATERIALIZED VIEW CONCURRENTLY (it needs a unique index on the view)",
     "constraint-missing-not-valid": ("add the constraint NOT VALID (Rails: validate: false), then VALIDATE it "
                                      "in a separate migration, which takes no write lock"),
     "adding-foreign-key-constraint": ("add the foreign key NOT VALID (Rails: validate: false), then validate "

@@ -3,6 +3,8 @@ split first (comments dropped), then known words (sql_text), then sqlglot."""
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
@@ -171,7 +173,32 @@ def _add_column(table: str, action: exp.ColumnDef, created: set[str]) -> Operati
     if _not_null_without_default(action):
         return contract(f"adds column {column} NOT NULL without a default, which the running release does not write",
                         "adding-required-field")
-    return expand(f"adds column {column}" + ("" if _nullable(action) else " with a default"))
+    kinds = _constraint_kinds(action)
+    if any(isinstance(k, exp.Reference) for k in kinds):
+        return contract(f"adds column {column} with a foreign key, which checks {table} under a lock that blocks "
+                        "writes to both tables", "adding-foreign-key-constraint")
+    if any(isinstance(k, exp.UniqueColumnConstraint) for k in kinds):
+        return contract(f"adds column {column} UNIQUE, which builds its index while blocking writes",
+                        "disallowed-unique-constraint")
+    if any(isinstance(k, exp.ComputedColumnConstraint) for k in kinds):
+        return contract(f"adds stored generated column {column}, which rewrites {table} under an exclusive lock",
+                        "adding-stored-generated-column")
+    defaults = [k for k in kinds if isinstance(k, exp.DefaultColumnConstraint)]
+    if any(volatile(k.this.sql("postgres") if k.this is not None else "") or isinstance(k.this, exp.Uuid)
+           for k in defaults):
+        return contract(f"adds column {column} with a volatile default, which rewrites {table} under an exclusive "
+                        "lock", "adding-field-with-default")
+    return expand(f"adds column {column}" + ("" if _nullable(action) else " with a default"),
+                  subject=("add-column", column.lower()))
+
+
+_VOLATILE = re.compile(r"\b(?:gen_random_uuid|uuid_generate_v[14]\w*|random|clock_timestamp|timeofday|nextval|"
+                       r"txid_current|uuidv7)\s*\(", re.IGNORECASE)
+
+
+def volatile(default_sql: str) -> bool:
+    """A default PostgreSQL computes per row (so it rewrites the table), not once for all rows."""
+    return _VOLATILE.search(default_sql) is not None
 
 
 def _alter_action(table: str, action: exp.Expression, stmt: exp.Alter, created: set[str]) -> Operation:
@@ -192,6 +219,10 @@ def _alter_action(table: str, action: exp.Expression, stmt: exp.Alter, created: 
     if isinstance(action, exp.AddConstraint):
         return _add_constraint(table, action, stmt, created)
     if isinstance(action, exp.AlterSet):
+        text = action.sql("postgres").upper()
+        if any(word in text for word in ("TABLESPACE", "LOGGED", "ACCESS METHOD", "WITHOUT")):
+            return contract(f"{text[:40].lower()} on {table}, which rewrites it under an exclusive lock",
+                            "changing-table-structure")
         return expand(f"changes storage parameters of {table}")
     return cannot_tell(f"alters {table} ({action.sql()[:60]})")
 
@@ -200,13 +231,28 @@ def _add_constraint(table: str, action: exp.AddConstraint, stmt: exp.Alter, crea
     if _key(table) in created:
         return expand(f"adds a constraint to the new table {table}")
     if stmt.args.get("not_valid"):
-        return expand(f"adds a constraint to {table} NOT VALID")
+        return expand(f"adds a constraint to {table} NOT VALID", subject=_not_null_check(table, action))
     body = action.sql().upper()
     if "UNIQUE" in body or "PRIMARY KEY" in body or "EXCLUDE" in body:
         return contract(f"adds a unique constraint to {table}, which builds its index while blocking writes",
                         "disallowed-unique-constraint")
     rule = "adding-foreign-key-constraint" if "REFERENCES" in body else "constraint-missing-not-valid"
     return contract(f"adds a constraint to {table} without NOT VALID, which checks every row under lock", rule)
+
+
+def _not_null_check(table: str, action: exp.AddConstraint) -> tuple[str, str] | None:
+    """("not-valid", "<constraint>|<table.column>") for `CONSTRAINT n CHECK (col IS NOT NULL)`,
+    ("not-valid", "<constraint>|") for any other named constraint."""
+    for constraint in action.expressions:
+        if not isinstance(constraint, exp.Constraint):
+            continue
+        checks = [e for e in constraint.expressions if isinstance(e, exp.CheckColumnConstraint)]
+        test = checks[0].this if len(checks) == 1 else None
+        if isinstance(test, exp.Is) and test.args.get("negate") and isinstance(test.expression, exp.Null) \
+                and isinstance(test.this, exp.Column):
+            return ("not-valid", f"{constraint.name}|{table}.{test.this.name}".lower())
+        return ("not-valid", f"{constraint.name}|".lower())
+    return None
 
 
 def _nullable(column: exp.ColumnDef) -> bool:
@@ -219,9 +265,11 @@ def _alter_column(table: str, action: exp.AlterColumn, created: set[str]) -> Ope
     if _key(table) in created:
         return expand(f"alters column {column} of the new table {table}")
     if action.args.get("dtype") is not None:
-        return contract(f"changes the type of {column} to {action.args['dtype'].sql()}", "changing-column-type")
+        return contract(f"changes the type of {column} to {action.args['dtype'].sql()}", "changing-column-type",
+                        subject=("alter-column", column.lower()))
     if action.args.get("allow_null") is False:
-        return contract(f"sets {column} NOT NULL", "adding-not-nullable-field")
+        return contract(f"sets {column} NOT NULL", "adding-not-nullable-field",
+                        subject=("set-not-null", column.lower()))
     if action.args.get("allow_null") is True:
         return expand(f"lets {column} be NULL")
     if action.args.get("default") is not None:

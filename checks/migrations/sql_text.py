@@ -107,7 +107,7 @@ _READ_ONLY_FUNCTIONS = {
     "values", "cast", "from", "where", "as", "over", "row_number", "greatest", "least", "pg_get_serial_sequence",
 }
 _KNOWN: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^ALTER\s+INDEX\s+(?:IF\s+EXISTS\s+)?" + _NAME + r"\s+RENAME\s+TO\b", _I),
+    (re.compile(r"^ALTER\s+INDEX\s+(?:IF\s+EXISTS\s+)?" + _NAME + r"\s+RENAME\s+TO\s+[\w.\"]+$", _I),
      "expand:renames index {name} (no table or column changes)"),
     (re.compile(r"^ALTER\s+INDEX\s+(?:IF\s+EXISTS\s+)?" + _NAME + r"\s+SET\s*\(", _I),
      "expand:changes storage parameters of index {name}"),
@@ -125,17 +125,27 @@ _KNOWN: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^ALTER\s+TYPE\s+" + _NAME + r"\s+ADD\s+VALUE\b", _I), "expand:adds a value to enum {name}"),
     (re.compile(r"^ALTER\s+TYPE\s+" + _NAME + r"\s+RENAME\s+VALUE\b", _I),
      "contract:renaming-enum-value:renames a value of enum {name}, which the running release still writes"),
-    (re.compile(_TABLE + r"\s+VALIDATE\s+CONSTRAINT\b", _I), "expand:validates a constraint on {name}"),
-    (re.compile(_TABLE + r"\s+ADD\s+(?:CONSTRAINT\s+\S+\s+)?(?:UNIQUE|PRIMARY\s+KEY)\s+USING\s+INDEX\b", _I),
+    (re.compile(_TABLE + r"\s+(?:DROP\s+CONSTRAINT\s+(?:IF\s+EXISTS\s+)?[\w\"]+\s*,\s*)?ADD\s+(?:CONSTRAINT\s+"
+                r"[\w\"]+\s+)?(?:UNIQUE|PRIMARY\s+KEY)\s+USING\s+INDEX\s+[\w\"]+(?:\s+(?:NOT\s+)?DEFERRABLE"
+                r"(?:\s+INITIALLY\s+\w+)?)?$", _I),
      "expand:attaches an index built beforehand as a constraint on {name}"),
-    (re.compile(_TABLE + r"\s+RENAME\s+CONSTRAINT\b", _I), "expand:renames a constraint on {name}"),
-    (re.compile(_TABLE + r"\s+ALTER\s+(?:COLUMN\s+)?\S+\s+SET\s+(?:STATISTICS|STORAGE)\b", _I),
+    (re.compile(_TABLE + r"\s+RENAME\s+CONSTRAINT\s+[\w\"]+\s+TO\s+[\w\"]+$", _I),
+     "expand:renames a constraint on {name}"),
+    (re.compile(r"^REFRESH\s+MATERIALIZED\s+VIEW\s+CONCURRENTLY\s+" + _NAME + r"(?:\s+WITH\s+(?:NO\s+)?DATA)?$", _I),
+     "expand:refreshes materialized view {name} concurrently"),
+    (re.compile(r"^REFRESH\s+MATERIALIZED\s+VIEW\s+" + _NAME, _I),
+     "contract:require-concurrent-refresh:refreshes materialized view {name} without CONCURRENTLY, which "
+     "blocks its readers"),
+    (re.compile(_TABLE + r"\s+ALTER\s+(?:COLUMN\s+)?[\w\"]+\s+SET\s+(?:STATISTICS\s+-?\d+|STORAGE\s+\w+)$", _I),
      "expand:changes planner settings of a column of {name}"),
     (re.compile(r"^(?:CREATE|DROP)\s+STATISTICS\b(?:\s+IF\s+(?:NOT\s+)?EXISTS)?\s+" + _NAME, _I),
      "expand:changes planner statistics {name}"),
 ]
 
 
+# Whole statements only: ALTER TABLE takes several actions, and `VALIDATE CONSTRAINT c, DROP COLUMN d`
+# must not pass for a validation.
+_VALIDATE = re.compile(_TABLE + r"\s+VALIDATE\s+CONSTRAINT\s+(?P<constraint>[\w\"]+)$", _I)
 _DATA = re.compile(r"^(?:INSERT\s+INTO|UPDATE(?:\s+ONLY)?|DELETE\s+FROM(?:\s+ONLY)?)\s+" + _NAME + r"(?:\s|\(|$)", _I)
 
 
@@ -151,6 +161,11 @@ def known_statement(statement: str) -> list[Operation] | None:
         if unknown:
             return [cannot_tell(f"SELECT calls {', '.join(unknown[:3])}(), which may change the schema")]
         return []
+    validate = _VALIDATE.match(text)
+    if validate:
+        constraint = validate.group("constraint").strip('"').lower()
+        return [expand(f"validates constraint {constraint} on {validate.group('name').strip(chr(34))}",
+                       subject=("validated", constraint))]
     for pattern, template in _KNOWN:
         match = pattern.match(text)
         if match:

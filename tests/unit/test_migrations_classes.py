@@ -117,7 +117,7 @@ SAFE = [
     ("django/shop/migrations/0021_add_default_value.py", "sets a database default on order.currency"),
     ("django/shop/migrations/0023_run_python_pass.py", "runs Python that does nothing"),
     ("django/shop/migrations/0025_backfill_in_batches.py", "runs backfill_currency, which changes rows only"),
-    ("sql/V22__validate_check.sql", "validates a constraint on orders"),
+    ("sql/V22__validate_check.sql", "validates constraint orders_total_positive on orders"),
     ("sql/V24__enum_add_value.sql", "adds a value to enum order_state"),
     ("rails/db/migrate/20260101003100_backfill_plan_in_batches.rb", "(data only, no schema change)"),
     ("sql/V25__default_dropped_and_set_back.sql", "drops the default of orders.currency, and sets one back"),
@@ -139,3 +139,43 @@ def test_unknown_stays_contract():
     assert finding.reasons == ["contract: cannot tell: unknown operation SwapTables"]
     sql = classify_migration("V9__x.sql", "ALTER TABLE t ALTER COLUMN c SET COMPRESSION lz4;", sql_linter=lambda _s: [])
     assert sql.kind == "contract" and sql.reasons[0].startswith("contract: cannot tell")
+
+
+# What the peers' suites taught beyond the issue's list (strong_migrations, django-migration-linter, squawk).
+PEERS = [
+    ("sql/V53__volatile_default_existing.sql", "contract", "adding-field-with-default"),
+    ("rails/db/migrate/20260101005600_add_seen_at_callable_default.rb", "contract", "adding-field-with-default"),
+    ("alembic/versions/b61a46575a36_volatile_server_default.py", "contract", "adding-field-with-default"),
+    ("sql/V54__stored_generated_existing.sql", "contract", "adding-stored-generated-column"),
+    ("rails/db/migrate/20260101005700_add_settings_json.rb", "contract", "adding-json-column"),
+    ("sql/V55__fk_column_existing.sql", "contract", "adding-foreign-key-constraint"),
+    ("sql/V56__not_valid_then_validate_same_file.sql", "contract", "constraint-missing-not-valid"),
+    ("rails/db/migrate/20260101006000_fk_validate_same_transaction.rb", "contract", "constraint-missing-not-valid"),
+    ("django/shop/migrations/0054_not_valid_validate_atomic.py", "contract", "constraint-missing-not-valid"),
+    ("sql/V58__validate_with_hidden_drop.sql", "contract", "cannot-tell"),
+    ("sql/V61__escape_string_hides_drop.sql", "contract", "ban-drop-table"),
+    ("rails/db/migrate/20260101006700_semicolon_hides_remove.rb", "contract", "ban-drop-column"),
+    ("alembic/versions/f6ca02633cab_hidden_in_print.py", "contract", "ban-drop-column"),
+    ("rails/db/migrate/20260101006200_not_null_via_check_constraint.rb", "expand", ""),
+    ("alembic/versions/28407b682497_not_null_via_check_autocommit.py", "expand", ""),
+    ("rails/db/migrate/20260101006100_check_validate_no_transaction.rb", "expand", ""),
+    ("django/shop/migrations/0053_default_then_add_default_value.py", "expand", ""),
+    ("rails/db/migrate/20260101006600_old_style_self_up.rb", "expand", ""),
+    ("sql/V59__swap_primary_key_using_index.sql", "expand", ""),
+]
+
+
+@pytest.mark.parametrize("relative, kind, rule", PEERS)
+def test_what_the_peers_suites_label(relative, kind, rule):
+    finding = classify(relative)
+    assert finding.kind == kind, finding.reasons
+    assert (finding.rules[0].rule if finding.rules else "") == rule, finding.reasons
+
+
+def test_not_null_through_a_validated_check_is_expand_only_outside_one_transaction():
+    outside = classify("rails/db/migrate/20260101006200_not_null_via_check_constraint.rb")
+    assert "expand: sets users.email NOT NULL after validating a CHECK (... IS NOT NULL) constraint" in outside.reasons
+    inside = classify("alembic/versions/310baf0bdf39_not_null_via_check_one_transaction.py")
+    assert inside.kind == "contract"
+    assert inside.reasons[0].startswith("contract: validates constraint users_email_nn on users in the same "
+                                        "transaction that added it NOT VALID")
