@@ -23,7 +23,11 @@ def db_upgrade() -> None:
     url = open_settings().database_url
     with cli_errors():
         before = schema_state(url)
-        Store(url).migrate()
+        store = Store(url)
+        try:
+            store.migrate()
+        finally:
+            store.engine.dispose()
         after = schema_state(url)
     if before.current == after.current:
         click.echo(f"already at {after.describe()}")

@@ -35,4 +35,8 @@ def _known_repos(settings) -> list[str]:
             return []
     except DatabaseError:
         return []
-    return sorted({service.repo for service in Store(settings.database_url).services()})
+    store = Store(settings.database_url)
+    try:
+        return sorted({service.repo for service in store.services()})
+    finally:
+        store.engine.dispose()
