@@ -28,6 +28,7 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     # Imported where first used: docker and boto3 load only in a process that needs them.
     from bot.infra.targets.docker.target import DockerTarget
+    from bot.infra.targets.ecs.group import EcsGroup
     from bot.infra.targets.ecs.target import EcsTarget
 
 log = logging.getLogger("mainline.wiring")
@@ -41,7 +42,7 @@ class Targets:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._docker: DockerTarget | None = None
-        self._ecs_targets: dict[tuple[str, str, str], EcsTarget] = {}
+        self._ecs_targets: dict[tuple[str, str, str], EcsTarget | EcsGroup] = {}
         self._lock = threading.Lock()
 
     def __call__(self, service: str, environment: str, config: DeployConfig):
@@ -50,19 +51,16 @@ class Targets:
             return self._ecs(service, environment, env)
         with self._lock:
             if self._docker is None:
-                from bot.infra.secrets import SecretResolver
                 from bot.infra.targets.docker.target import DockerTarget
 
-                self._docker = DockerTarget(self.settings.state_dir,
-                                            secrets=SecretResolver(self.settings.secrets_dir))
+                self._docker = DockerTarget(self.settings.state_dir)
             return self._docker
 
 
     def _ecs(self, service: str, environment: str, env):
-        import boto3
-
         from bot.infra.aws.ecr import EcrRegistry
-        from bot.infra.targets.ecs.target import EcsTarget
+        from bot.infra.aws.session import session_for
+        from bot.infra.targets.ecs.group import ecs_target
 
         if env.ecs is None:
             raise ConfigError([ConfigProblem(None, f"environments.{environment}.ecs",
@@ -72,9 +70,10 @@ class Targets:
         key = (service, environment, env.ecs.model_dump_json())
         with self._lock:
             if key not in self._ecs_targets:
-                session = boto3.Session(region_name=env.ecs.region)
-                self._ecs_targets[key] = EcsTarget(env.ecs, session=session,
-                                                   builder=EcrRegistry(session, region=env.ecs.region))
+                # One service or several (ecs.services), through the assumed role when one is named.
+                session = session_for(env.ecs.region, env.ecs.assume_role)
+                self._ecs_targets[key] = ecs_target(env.ecs, session=session,
+                                                    builder=EcrRegistry(session, region=env.ecs.region))
             return self._ecs_targets[key]
 
 
@@ -221,16 +220,6 @@ def _require_current_schema(settings: Settings) -> None:
         raise SettingsError(f"mainline: {exc}") from exc
 
 
-def git_credentials(settings: Settings, github):
-    """With a GitHub App (GITHUB_TOKEN or not), git presents each repository's installation token
-    (renewed as the API's is), and only to that repository on the configured GitHub."""
-    if github is None or settings.github_app_id is None or settings.github_app_private_key is None:
-        return None
-    from bot.infra.github.git_auth import GitCredentials
-
-    return GitCredentials(settings.github_web_base(), github)
-
-
 def wire(settings: Settings, role: str = "all", reporters: list | None = None) -> Wired:
     """`role`: "worker" (runs deploys), "web" (answers requests), "cli", or "all" (tests, one
     process). Deploy cards are posted only where deploys run (not "web", nor "cli"), so two
@@ -247,7 +236,7 @@ def wire(settings: Settings, role: str = "all", reporters: list | None = None) -
     token = settings.github_token.get_secret_value() if settings.github_token else None
     github = github_host(settings)
     slack = slack_for(settings, store)
-    git = GitClient(settings.state_dir / "git", token=token, credentials=git_credentials(settings, github))
+    git = GitClient(settings.state_dir / "git", token=token)
     if reporters is None:
         chat = slack if role in ("worker", "all") else None  # only a process that runs deploys reports them
         reporters = reporters_for(settings, github, chat, store=store, git=git)

@@ -11,7 +11,7 @@ import uuid
 
 import docker
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from ecs_responses import deployment, described
 from ecs_responses import service as service_response
 
@@ -174,6 +174,16 @@ class CircuitBreakerTrips:
                     deployment("ecs-svc/3488129034526139183", "ACTIVE", new - 1, "COMPLETED", running=2),
                 ], [f"(service web) deployment {data['deployment']} deployment failed: tasks failed to start."])
                 stubber.add_response("describe_services", described(failed), {"cluster": "prod", "services": ["web"]})
+                # Diagnosis: the stopped tasks, then the rollout's record on the service is cleared.
+                task = f"arn:aws:ecs:us-east-1:123456789012:task/prod/{'5a6b7c8d' * 4}"
+                stubber.add_response("list_tasks", {"taskArns": [task]}, {
+                    "cluster": "prod", "serviceName": "web", "desiredStatus": "STOPPED"})
+                stubber.add_response("describe_tasks", {"tasks": [{
+                    "taskArn": task, "taskDefinitionArn": data["task_definition"], "lastStatus": "STOPPED",
+                    "stopCode": "EssentialContainerExited", "stoppedReason": "Essential container in task exited",
+                    "containers": [{"name": "web", "exitCode": 1, "lastStatus": "STOPPED"}]}], "failures": []},
+                    {"cluster": "prod", "tasks": [task]})
+                stubber.add_response("untag_resource", {}, {"resourceArn": ANY, "tagKeys": ["mainline:rollout"]})
                 stubber.activate()
                 self.stubbed = True
 
@@ -207,6 +217,7 @@ def test_rollout_failed_by_the_circuit_breaker_is_rolled_back_and_reverted(wired
     bad = deploys[v2]
     assert bad["state"] == "reverted", bad["reason"]
     assert "tasks failed to start" in bad["reason"] and "3 tasks failed" in bad["reason"]
+    assert "Essential container in task exited" in bad["reason"] and "web exited 1" in bad["reason"]
     assert all(t.stubbed for t in tripping.values())
     kinds = [e["kind"] for e in wired.pipeline.deploys(app.service, limit=50)
              if e["sha"] == v2 for e in e["events"]]
