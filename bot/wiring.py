@@ -51,9 +51,11 @@ class Targets:
             return self._ecs(service, environment, env)
         with self._lock:
             if self._docker is None:
+                from bot.infra.secrets import SecretResolver
                 from bot.infra.targets.docker.target import DockerTarget
 
-                self._docker = DockerTarget(self.settings.state_dir)
+                self._docker = DockerTarget(self.settings.state_dir,
+                                            secrets=SecretResolver(self.settings.secrets_dir))
             return self._docker
 
 
@@ -220,6 +222,16 @@ def _require_current_schema(settings: Settings) -> None:
         raise SettingsError(f"mainline: {exc}") from exc
 
 
+def git_credentials(settings: Settings, github):
+    """With a GitHub App (GITHUB_TOKEN or not), git presents each repository's installation token
+    (renewed as the API's is), and only to that repository on the configured GitHub."""
+    if github is None or settings.github_app_id is None or settings.github_app_private_key is None:
+        return None
+    from bot.infra.github.git_auth import GitCredentials
+
+    return GitCredentials(settings.github_web_base(), github)
+
+
 def wire(settings: Settings, role: str = "all", reporters: list | None = None) -> Wired:
     """`role`: "worker" (runs deploys), "web" (answers requests), "cli", or "all" (tests, one
     process). Deploy cards are posted only where deploys run (not "web", nor "cli"), so two
@@ -236,7 +248,7 @@ def wire(settings: Settings, role: str = "all", reporters: list | None = None) -
     token = settings.github_token.get_secret_value() if settings.github_token else None
     github = github_host(settings)
     slack = slack_for(settings, store)
-    git = GitClient(settings.state_dir / "git", token=token)
+    git = GitClient(settings.state_dir / "git", token=token, credentials=git_credentials(settings, github))
     if reporters is None:
         chat = slack if role in ("worker", "all") else None  # only a process that runs deploys reports them
         reporters = reporters_for(settings, github, chat, store=store, git=git)
