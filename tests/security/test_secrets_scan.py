@@ -53,6 +53,9 @@ SESSION_SECRET = "session-secret-MainlineScan-5150"
 AWS_ACCESS_KEY_ID = "AKIAMAINLINESCAN7EXA"
 AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/MainlineScanEXAMPLEKEY"
 SLACK_DEPLOYER = "U0SCANNER"
+# Issue 16: a secret the bot resolves (from MAINLINE_SECRETS_DIR) and hands to the app's containers,
+# whose /health prints its environment: every place it could travel to must show *** instead.
+APP_SECRET = "app-db-password-MainlineScan-31337"
 # Loggers bot.logs quietens, and ours: all at DEBUG here, where a dumped request would show.
 DEBUG_LOGGERS = ("urllib3", "docker", "huey", "werkzeug", "alembic", "github", "bot", "handlers", "checks",
                  "mainline")
@@ -68,6 +71,8 @@ environments:
     replicas: 1
     listen: "127.0.0.1:{port}"
     deployers: ["github:octocat", "slack:{slack}"]
+    env: {{APP_ENV: production}}
+    secrets: {{APP_DB_PASSWORD: file:db-password}}
 checks:
   - {{name: environment, run: "{check}", timeout: 30s}}
 health: {{path: /health, interval: 0.3s, failures: 3, bake: 1s, timeout: 20s, max_error_rate: 0.01}}
@@ -164,6 +169,8 @@ def scan_world(secrets_env, raw_logs):
     from bot.wiring import wire
 
     state = Path(tempfile.mkdtemp(prefix="mls-"))  # short: HAProxy's socket path must fit in 108 bytes
+    (state / "secrets").mkdir()
+    (state / "secrets" / "db-password").write_text(APP_SECRET + "\n")
     sandbox = GitHubSandbox(state / "github", webhook_url=None, webhook_secret=WEBHOOK_SECRET, validate=True).start()
     slack = SlackStandIn(token=SLACK_BOT_TOKEN).start()
     sandbox.oauth.register_app(*OAUTH_CLIENT, callback_url="http://127.0.0.1:8000/login/callback")
@@ -173,7 +180,7 @@ def scan_world(secrets_env, raw_logs):
         slack_signing_secret=SLACK_SIGNING_SECRET, slack_api_url=slack.url, slack_channel="#deploys",
         slack_users="octocat=U0OCTOCAT", github_oauth_client_id=OAUTH_CLIENT[0],
         github_oauth_client_secret=OAUTH_CLIENT[1], github_web_url=sandbox.url,
-        public_url="http://127.0.0.1:8000", session_secret=SESSION_SECRET)
+        public_url="http://127.0.0.1:8000", session_secret=SESSION_SECRET, secrets_dir=state / "secrets")
     wired = wire(settings)
     service = gw.unique_service("s")
     w = ScanWorld(sandbox, wired, create_app(settings, wired).test_client(), settings, service,
@@ -334,6 +341,7 @@ def needles(env: dict[str, str], world: ScanWorld, answers: dict) -> dict[str, s
     """Each secret value by a name for the report, with the forms it may travel in, and the
     credentials made during the story (the API token, OAuth user tokens, the installation token)."""
     found = {name: value for name, value in env.items()}
+    found["APP_DB_PASSWORD (resolved from file:db-password)"] = APP_SECRET
     found["API read token"] = world.api_token
     found["installation token"] = answers["app"].pop("token")
     found.update({f"OAuth user token of {login}": token for token, login in world.sandbox.oauth.tokens.items()})
@@ -405,6 +413,7 @@ def test_no_secret_reaches_a_log_event_api_answer_pr_or_slack_message(scan_world
     everything = "\n".join(text for _, text in texts)
     assert "MAINLINE_CHECK=environment" in everything, "the check's `env` output was shown nowhere"
     assert re.search(r"500 unhealthy leaked: [^\n]*PORT=\d+", everything), "the probe's body was shown nowhere"
+    assert "APP_DB_PASSWORD=***" in everything, "the container's resolved secret was never shown (masked)"
     assert len(raw_logs.lines) > 100 and gw.BOT_LOGIN in everything
     found = leaks(iter(texts), secrets)
     assert not found, "secrets leaked:\n" + "\n".join(found)
