@@ -11,8 +11,8 @@ from checks.migrations.sql import volatile
 
 def add_column(call: ast.Call, table: str, shift: int, new_table: bool) -> Operation:
     column = arg(call, 1 + shift, "column")
-    if not isinstance(column, ast.Call):
-        return cannot_tell(f"adds a column to {table} whose definition cannot be read")
+    if not isinstance(column, ast.Call) or call_name(column) != "Column":
+        return cannot_tell(f"adds a column to {table} whose definition cannot be read (not a literal sa.Column)")
     name = const(arg(column, 0, "name"), "?")
     where = f"{table}.{name}"
     if new_table:

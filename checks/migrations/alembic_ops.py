@@ -78,9 +78,12 @@ def _body(scope: _Scope, body: list[ast.stmt], batches: dict[str, str], stack: t
         _visit(scope, stmt, batches, stack)
 
 
-def _visit(scope: _Scope, node: ast.AST, batches: dict[str, str], stack: tuple[str, ...]) -> None:
+def _visit(scope: _Scope, node: ast.AST, batches: dict[str, str], stack: tuple[str, ...],
+           building: bool = False) -> None:
     """Every call in source order, wherever it sits (a condition, an argument, a comprehension):
-    an operation hidden in `print(op.drop_column(...))` is still an operation."""
+    an operation hidden in `print(op.drop_column(...))` is still an operation. Inside the arguments
+    of an operation or a SQLAlchemy constructor (`building`), other calls are values (a custom
+    column type, a Python-side default) and are not flagged."""
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         scope.ops.append(cannot_tell(f"defines {node.name} inside a migration function"))
         return
@@ -95,10 +98,14 @@ def _visit(scope: _Scope, node: ast.AST, batches: dict[str, str], stack: tuple[s
         for stmt in node.body:
             _visit(scope, stmt, inner, stack)
         return
-    if isinstance(node, ast.Call) and _call(scope, node, batches, stack):
-        return
+    if isinstance(node, ast.Call):
+        if _call(scope, node, batches, stack, building):
+            return
+        owner = node.func.value if isinstance(node.func, ast.Attribute) else None
+        building = building or _receiver(node) in (_RECEIVER_MODULES | {"op"}) or (
+            isinstance(owner, ast.Name) and owner.id in batches)
     for child in ast.iter_child_nodes(node):
-        _visit(scope, child, batches, stack)
+        _visit(scope, child, batches, stack, building)
 
 
 def _receiver(call: ast.Call) -> str | None:
@@ -111,13 +118,13 @@ def _receiver(call: ast.Call) -> str | None:
     return func.id if isinstance(func, ast.Name) and call.func is not func else None
 
 
-def _call(scope: _Scope, call: ast.Call, batches: dict[str, str], stack: tuple[str, ...]) -> bool:
+def _call(scope: _Scope, call: ast.Call, batches: dict[str, str], stack: tuple[str, ...], building: bool) -> bool:
     """Classify one call; True when its arguments were read with it (not to be visited again)."""
     name = call_name(call)
     if isinstance(call.func, ast.Name):
         if name in scope.functions:
             _function(scope, scope.functions[name], batches, stack)
-        elif name not in _PY_BUILTINS:
+        elif name not in _PY_BUILTINS and not building:
             scope.ops.append(cannot_tell(f"upgrade calls {name}(), which is not defined in this file"))
         return False
     owner = call.func.value if isinstance(call.func, ast.Attribute) else None
@@ -131,7 +138,7 @@ def _call(scope: _Scope, call: ast.Call, batches: dict[str, str], stack: tuple[s
         ops = _execute(call)
         scope.ops.extend(ops)
         return ops[0].kind == "expand" if len(ops) == 1 else False
-    elif not (_receiver(call) in _RECEIVER_MODULES or name in DATA_CALLS):
+    elif not (_receiver(call) in _RECEIVER_MODULES or name in DATA_CALLS or building):
         scope.ops.append(cannot_tell(f"upgrade calls {ast.unparse(call.func)[:60]}(), which cannot be read"))
     return False
 

@@ -86,6 +86,9 @@ DATA_CALLS = {
     "lower", "upper", "strip", "split", "join", "replace", "isoformat", "aggregate", "distinct", "none",
     "select", "insert", "where", "execution_options", "scalar", "scalars", "fetchall", "fetchone", "commit",
     "flush", "info", "debug", "warning", "table", "column", "sum", "any", "isinstance", "getattr", "now",
+    "atomic", "select_for_update", "Count", "Max", "Min", "Sum", "Avg", "timedelta", "datetime", "date", "uuid4",
+    "loads", "dumps", "strftime", "startswith", "endswith", "pop", "setdefault", "Func", "Length",
+    "Trim", "Replace", "Substr", "JSONObject", "ExpressionWrapper", "TruncDate", "bulk_update_or_create",
 }
 
 

@@ -14,6 +14,31 @@ _STRUCTURE = {
     "class", "end", "def", "if", "unless", "elsif", "case", "when", "begin", "reversible", "up_only", "say",
     "say_with_time", "disable_ddl_transaction!", "safety_assured", "puts", "sleep", "require", "include", "extend",
     "else", "rescue", "ensure",
+    # GitLab's and Mastodon's migration helpers that only set how the migration runs.
+    "milestone", "restrict_gitlab_migration", "enable_lock_retries!", "with_lock_retries", "skip_if_multi_database",
+    "disable_lock_timeout!",
+}
+# Helpers of large Rails applications (GitLab, Mastodon) built to be safe: concurrent index
+# builds, NOT VALID foreign keys validated separately, batched background migrations.
+_SAFE_HELPERS = {
+    "add_concurrent_index": "adds an index concurrently", "remove_concurrent_index": "removes an index concurrently",
+    "remove_concurrent_index_by_name": "removes an index concurrently",
+    "add_concurrent_foreign_key": "adds a foreign key NOT VALID, validated separately",
+    "prepare_async_index": "schedules an index to be built concurrently",
+    "unprepare_async_index": "unschedules an asynchronous index",
+    "prepare_async_foreign_key_validation": "schedules a foreign key validation",
+    "queue_batched_background_migration": "queues a batched background migration (data only)",
+    "delete_batched_background_migration": "removes a queued background migration",
+    "ensure_batched_background_migration_is_finished": "waits for a batched background migration",
+    "finalize_batched_background_migration": "finishes a batched background migration (data only)",
+    "validate_not_null_constraint": "validates a NOT NULL check constraint",
+    "validate_text_limit": "validates a text limit check constraint",
+    "rename_column_concurrently": "starts a rename by copying the column with a trigger (old name still works)",
+    "change_column_type_concurrently": "starts a type change on a copy of the column (old column still works)",
+    "add_column_with_default": "adds a column and backfills its default in batches",
+}
+_GUARDED_HELPERS = {  # safe with validate: false, else they check every row under lock
+    "add_not_null_constraint": "adds a NOT NULL check constraint", "add_text_limit": "adds a text limit check",
 }
 _TABLE_METHODS = {
     "string", "text", "integer", "bigint", "float", "decimal", "numeric", "datetime", "time", "date", "binary",
@@ -42,6 +67,12 @@ def rails_operations(text: str) -> list[Operation]:
     for statement in lines:
         if len(statement) > MAX_STATEMENT:
             ops.append(cannot_tell(f"a statement of {len(statement)} characters is too long to read"))
+            continue
+        constant = re.match(r"^[A-Z][A-Z0-9_]*\s*=\s*(.*)$", statement)
+        if constant:  # INDEX_NAME = "index_users_on_email": a value, unless it calls something
+            hidden = hidden_code(constant.group(1))
+            if hidden is not None or re.search(r"\w\s*\(", re.sub(r"'[^']*'|\"[^\"]*\"", "", constant.group(1))):
+                ops.append(cannot_tell(f"`{statement[:60]}` computes a value that cannot be read"))
             continue
         call = parse_call(statement)
         if call is None:
@@ -130,6 +161,16 @@ def _call(call: Call, created: set[str], heredocs: list[str]) -> list[Operation]
         return [_change_default(table, column, pos[2:], opts)]
     if method == "execute":
         return _execute(call, heredocs)
+    if method in _SAFE_HELPERS:
+        return [expand(f"{_SAFE_HELPERS[method]} on {table}")]
+    if method in _GUARDED_HELPERS:
+        if _falsy(opts.get("validate")) or new_table:
+            return [expand(f"{_GUARDED_HELPERS[method]} on {table}, not validated")]
+        return [contract(f"{_GUARDED_HELPERS[method]} on {table}, which checks every row under lock",
+                         "constraint-missing-not-valid")]
+    if method in ("cleanup_concurrent_column_rename", "cleanup_concurrent_column_type_change"):
+        return [contract(f"drops the old column {table}.{column} after a concurrent rename or type change",
+                         "ban-drop-column")]
     return [_simple(method, table, column, call.args, new_table)]
 
 
