@@ -97,6 +97,11 @@ class LazyBuilder:
     def image_exists(self, image) -> bool:
         return self._builder.image_exists(image)
 
+    @property
+    def registry_access(self):
+        """How the registry is reached (TLS, credentials): the image-size preview reads manifests too."""
+        return self._builder.access
+
 
 class LazyChecker:
     """Repo checks in a container of the built image; the docker client is made on first use."""

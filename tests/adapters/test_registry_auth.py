@@ -93,3 +93,14 @@ def test_a_wrong_token_is_refused_by_name_of_its_source(registry, docker_client,
 
     with pytest.raises(BuildError, match=r"refused the credentials from MAINLINE_REGISTRY_USERNAME \(401\)"):
         builder.image_exists(image)
+
+
+def test_the_previews_image_size_is_read_with_the_login_and_is_none_without(registry, docker_client, context,
+                                                                            image):
+    from bot.preview_images import manifest_size
+
+    access = registry_access(registry.username, registry.password)
+    DockerBuilder(registry.host, client=docker_client, access=access).ensure_image(context, image, lambda *a, **k: None)
+
+    assert (manifest_size(registry.host, image, access) or 0) > 0
+    assert manifest_size(registry.host, image, RegistryAccess(lambda host: None)) is None  # refused: no size

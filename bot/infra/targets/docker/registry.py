@@ -128,6 +128,18 @@ class RegistryAccess:
                          creds=self.credentials(host), headers={"Accept": accept}, method="HEAD", ok=(200, 404))
         return resp.status_code == 200
 
+    def manifest(self, host: str, name: str, reference: str, accept: str) -> dict | None:
+        """The manifest of `name:reference` as JSON, None when the registry has no such image."""
+        resp = self._get(host, f"/v2/{name}/manifests/{reference}", scope=f"repository:{name}:pull",
+                         creds=self.credentials(host), headers={"Accept": accept}, ok=(200, 404))
+        if resp.status_code == 404:
+            return None
+        try:
+            body = resp.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
     # -- HTTP ------------------------------------------------------------------------------
 
     def _get(self, host: str, path: str, scope: str | None, creds: Credentials | None,
