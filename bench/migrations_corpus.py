@@ -8,7 +8,8 @@ this issue, each labelled as the peers' own test suites and documentation label 
 
     .venv/bin/python bench/migrations_corpus.py [--corpus DIR] [--quiet]
 
-Prints each disagreement, the agreement per framework, then the last line
+Prints each disagreement, the agreement per framework, the slowest of a set of hostile inputs
+(the most one pushed migration can cost the gate), then the last line
 `migrations corpus: files=N agreement=X% destructive_called_safe=D safe_called_destructive=S`.
 Exit status 1 when any destructive (contract) migration came out expand: that is the one
 mistake the gate must never make.
@@ -65,9 +66,39 @@ def main() -> int:
         print("  missed classes: " + ", ".join(f"{c}={n}" for c, n in missed.most_common()))
     files = sum(total.values())
     print(f"  classified in {elapsed:.2f}s")
+    worst, name = hostile_worst()
+    print(f"  hostile inputs (files at the limits, floods, nesting, helper fan-out): slowest {name} in {worst:.2f}s")
     print(f"migrations corpus: files={files} agreement={100 * sum(agree.values()) / max(files, 1):.1f}% "
           f"destructive_called_safe={unsafe} safe_called_destructive={costly}")
     return 1 if unsafe else 0
+
+
+def hostile_worst() -> tuple[float, str]:
+    """The slowest of the hostile inputs tests/security/test_migrations_hostile.py feeds the CLI,
+    classified here directly: the time a pushed migration can cost the gate at most."""
+    from checks.migrations.limits import MAX_BYTES
+
+    rails = "class M < ActiveRecord::Migration[7.1]\n  def change\n{}\n  end\nend\n"
+    cases = {
+        "huge.sql": "SELECT 1;\n" * (MAX_BYTES // 5),
+        "V1__flood.sql": "ALTER TABLE t ALTER COLUMN c SET DEFAULT 0;\n" * 6000,
+        "V2__inserts.sql": "INSERT INTO t (a) VALUES (1);\n" * 8000,
+        "V3__nested.sql": "SELECT " + "(" * 5000 + "1" + ")" * 5000 + ";\n",
+        "db/migrate/1_many.rb": rails.format("    add_column :users, :c, :string, default: 'x'\n" * 4000),
+        "db/migrate/2_commas.rb": rails.format("    add_column :a,\n" * 8000),
+        "app/migrations/0002_many.py": "from django.db import migrations, models\nclass Migration("
+                                       "migrations.Migration):\n    operations = [\n"
+                                       + "        migrations.AddField('u', 'c', models.IntegerField(null=True)),\n"
+                                       * 3500 + "    ]\n",
+        "versions/a_fan.py": "from alembic import op\ndef upgrade():\n" + "    f0()\n" * 40 + "".join(
+            f"def f{i}():\n" + f"    f{i + 1}()\n" * 40 for i in range(6)) + "def f6():\n    op.drop_table('t')\n",
+    }
+    worst = (0.0, "")
+    for path, text in cases.items():
+        started = time.perf_counter()
+        classify_migration(path, text, sql_linter=lambda _sql: [])
+        worst = max(worst, (time.perf_counter() - started, path))
+    return worst
 
 
 if __name__ == "__main__":

@@ -6,8 +6,13 @@ and columns, type changes, NOT NULL without a default, index builds that lock wr
 migration is never applied blindly, and a release that carries one is never rolled back
 automatically past it.
 
-One concern per module: `detect` (which paths), `sql`, `python_ops` (Django and Alembic),
-`rails` and `squawk` (what each file does), `classify` (one file's verdict), `gate` (decisions).
+Every contract operation names the rule it breaks (squawk / strong_migrations names) and `rules`
+gives the safe way to make the same change. What cannot be read is "contract: cannot tell".
+
+One concern per module: `detect` (which paths); what each file does: `sql` + `sql_text` (SQL),
+`python_ops` -> `django_ops` / `alembic_ops` + `alembic_columns` (Python, over `py_ast` and
+`data_code`), `rails` + `rails_text`, `squawk`; `operation` (the unit, and `settle`: what a
+migration does as a whole), `limits` (hostile input), `classify` (one file's verdict), `gate`.
 """
 
 from checks.migrations.classify import classify_migration
