@@ -334,7 +334,7 @@ def config_schema() -> None:
 
 
 # The demo's stories (sandbox/demo_stories.py plays them); listed here so that --help needs no sandbox.
-DEMO_STORIES = ("default", "canary")
+DEMO_STORIES = ("default", "canary", "batch")
 
 
 @main.command()
@@ -342,7 +342,8 @@ DEMO_STORIES = ("default", "canary")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--story", type=click.Choice(DEMO_STORIES), default="default", show_default=True,
               help="default: merge → live → bad release → rollback → revert; canary: progressive delivery "
-                   "judged by Prometheus")
+                   "judged by Prometheus; batch: three PRs coalesce, the bad one is found by bisection and reverted "
+                   "alone")
 def demo(once: bool, port: int, story: str) -> None:
     """Start everything on this machine and play merge → live → bad release → rollback → revert."""
     # The stand-ins are not part of the bot: the `sandbox` package, installed with the `demo` extra.

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sandbox.demo import Demo, DemoPorts, run_demo
+from sandbox.demo_batch import BatchDemo
 from sandbox.demo_canary import CanaryDemo
 
-STORIES: dict[str, type[Demo]] = {"default": Demo, "canary": CanaryDemo}
+STORIES: dict[str, type[Demo]] = {"default": Demo, "canary": CanaryDemo, "batch": BatchDemo}
 
 
 def run_story(story: str = "default", once: bool = False, bot_port: int = 8000, ports: DemoPorts | None = None,

@@ -114,7 +114,7 @@ def culprit_plan(s: Any, outcome: Outcome, builds: int = 0, closure: bool = True
                       data={"culprit": culprit, "revert": revert, "also": also, "innocent": innocent,
                             "culprit_pulls": culprit_pulls, "innocent_pulls": innocent_pulls,
                             "rounds": _rounds_data(outcome.rounds), "builds": builds,
-                            "seconds": round(outcome.seconds, 2), "story": story})
+                            "seconds": round(outcome.seconds, 3), "story": story})
 
 
 def batch_plan(s: Any, commits: list[str], why: str, rounds: list[Round] | None = None,
