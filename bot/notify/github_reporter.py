@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from bot.canary.analysis import lines as canary_lines
@@ -162,8 +164,11 @@ def render_comment(notice: DeployNotice, log_url: str | None) -> str:
 class GitHubReporter:
     """bot.ports.Reporter on GitHub."""
 
-    def __init__(self, host: GitHost, dashboard_url: str | None = None):
+    def __init__(self, host: GitHost, dashboard_url: str | None = None,
+                 mutex: Callable[[str], AbstractContextManager[None]] | None = None):
         self._host = host
+        # Across processes (web, several workers) on one database: a lock per sha (bot/infra/db/mutex.py).
+        self._mutex = mutex or (lambda _name: nullcontext())
         self._dashboard_url = dashboard_url.rstrip("/") if dashboard_url else None
         self._deployments: dict[tuple[str, str, str], int] = {}
         self._pulls: dict[tuple[str, str], tuple[int, ...]] = {}
@@ -172,7 +177,7 @@ class GitHubReporter:
         self._lock = threading.RLock()
 
     def notify(self, notice: DeployNotice) -> None:
-        with self._lock:
+        with self._lock, self._mutex(f"github-report {notice.repo}@{notice.sha}"):
             self._notify(notice)
 
     def _notify(self, notice: DeployNotice) -> None:

@@ -44,7 +44,8 @@ def reporters_for(settings: Settings, github=None, slack=None, store=None, git=N
     if github is not None:
         from bot.notify.github_reporter import GitHubReporter
 
-        reporters.append(GitHubReporter(github, dashboard_url=settings.public_url))
+        reporters.append(GitHubReporter(github, dashboard_url=settings.public_url,
+                                        mutex=getattr(store, "mutex", None)))
     if slack is not None:
         reporters.append(slack)
     release = release_reporter(settings, github, slack, store, git)

@@ -24,6 +24,7 @@ from bot.infra.db.models import (
     ReleaseRow,
     ServiceRow,
 )
+from bot.infra.db.mutex import MutexStore
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 
@@ -45,7 +46,7 @@ def _sqlite_pragmas(engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class Store(DeliveryStore, LeaseStore, LockStore):
+class Store(DeliveryStore, LeaseStore, LockStore, MutexStore):
     """Services, environments, deploys, events and releases; leases, locks and approvals and the
     webhook inbox's rows come from the mixins."""
 
@@ -178,8 +179,16 @@ class Store(DeliveryStore, LeaseStore, LockStore):
             try:
                 s.flush()
             except IntegrityError:
+                # Another process (a worker's reconciler, the other worker's intake) inserted it
+                # between our read and our insert: theirs is the one deploy for this sha.
                 s.rollback()
-                raise
+                row = s.scalar(select(DeployRow).where(DeployRow.service_id == service_id,
+                                                       DeployRow.environment == environment, DeployRow.sha == sha))
+                if row is None:
+                    raise
+                if pull_numbers:
+                    row.pull_numbers = sorted(set(row.pull_numbers or []) | set(pull_numbers))
+                return row, False
             return row, True
 
     def deploy(self, deploy_id: int) -> DeployRow:
