@@ -19,6 +19,8 @@ _PY_BUILTINS = {"print", "range", "len", "list", "dict", "set", "tuple", "sorted
                 "int", "isinstance", "getattr", "hasattr", "min", "max", "any", "all", "format", "text"}
 _RECEIVER_MODULES = {"sa", "sqlalchemy", "postgresql", "mysql", "sqlite", "log", "logger", "logging", "context",
                      "os", "datetime", "uuid", "json", "re", "time", "warnings", "np"}
+# SQLAlchemy calls that run DDL themselves (`sa.Table(...).drop(bind)`), whatever they are called on.
+_DDL_METHODS = {"drop", "create", "drop_all", "create_all", "create_index", "drop_index"}
 _DATA_ONLY_OPS = {"bulk_insert": "inserts rows (data only, no schema change)"}
 _IGNORED_OPS = {"get_bind", "get_context", "f", "inline_literal", "implementation_for", "invoke",
                 "batch_alter_table", "autocommit_block", "run_async"}
@@ -134,7 +136,10 @@ def _call(scope: _Scope, call: ast.Call, batches: dict[str, str], stack: tuple[s
         scope.ops.extend(_op(scope, name, call, None))
     elif isinstance(owner, ast.Name) and owner.id in batches:
         scope.ops.extend(_op(scope, name, call, batches[owner.id]))
-    elif name == "execute":
+    elif name in _DDL_METHODS:
+        scope.ops.append(cannot_tell(f"upgrade calls {ast.unparse(call.func)[:60]}(), which changes the schema "
+                                     "outside Alembic's operations"))
+    elif name in ("execute", "exec_driver_sql"):
         ops = _execute(call)
         scope.ops.extend(ops)
         return ops[0].kind == "expand" if len(ops) == 1 else False

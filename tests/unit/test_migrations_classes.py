@@ -94,6 +94,9 @@ def test_alembic_downgrade_and_rails_down_are_never_read():
     "def upgrade():\n    loop()\n\ndef loop():\n    loop()\n",
     "def upgrade():\n    op.alter_column('users', 'name', **CHANGES)\n",
     "def upgrade():\n    op.some_future_operation('users')\n",
+    "def upgrade():\n    sa.Table('users', sa.MetaData()).drop(op.get_bind())\n",
+    "def upgrade():\n    op.add_column('users', build_column('plan'))\n",
+    "def upgrade():\n    print(rename_everything())\n",
 ])
 def test_an_alembic_operation_that_cannot_be_seen_is_cannot_tell_never_expand(source):
     finding = classify_migration("migrations/versions/abc_x.py", "from alembic import op\n" + source)
