@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -174,6 +175,10 @@ class RegistryAccess:
         realm = params.get("realm", "")
         if not realm.startswith(("https://", "http://")):
             raise RegistryAuthError(f"registry {host} named no token realm in its challenge")
+        realm_host = urlsplit(realm).netloc
+        if realm.startswith("http://") and not (self.insecure or loopback(realm_host)):
+            # Our login would cross the network in clear text to wherever the challenge points.
+            raise RegistryAuthError(f"registry {host} sends logins to {realm_host} over plain HTTP; refused")
         query = {k: v for k, v in (("service", params.get("service")), ("scope", scope or params.get("scope"))) if v}
         try:
             resp = requests.get(realm, params=query, timeout=self.timeout, verify=self._verify(host),
