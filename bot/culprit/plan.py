@@ -8,17 +8,16 @@ says which and why."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.commit_messages import pull_numbers_in
 from bot.culprit.search import Outcome, Round
 from bot.domain import DeployState
 from bot.engine.transitions import Transition
 
 S = DeployState
 KIND = "culprit"
-MERGE_SUBJECT = re.compile(r"^Merge pull request #(\d{1,9}) ")
 
 
 @dataclass(frozen=True)
@@ -34,15 +33,12 @@ class RevertPlan:
 
 
 def pulls_of(s: Any, sha: str) -> list[int]:
-    """The pull requests a commit came from: its merge commit's subject, as GitHub writes it,
-    else its own webhook's deploy (never the failed release's, which carries them all)."""
-    match = MERGE_SUBJECT.match(s.ctx.w.git.commit_message(s.service.clone_url, sha))
-    if match:
-        return [int(match.group(1))]
+    """The pull requests a commit came from: as its own push or merge told them (never the failed
+    release's deploy, which carries them all), else as its message names them."""
     for deploy in s.ctx.store.deploys(s.service.id, s.deploy.environment, limit=200):
         if deploy.sha == sha and deploy.id != s.deploy.id and deploy.pull_numbers:
             return sorted(deploy.pull_numbers)
-    return []
+    return sorted(pull_numbers_in([s.ctx.w.git.commit_message(s.service.clone_url, sha)]))
 
 
 def _named(sha: str, pulls: list[int]) -> str:
