@@ -65,7 +65,8 @@ def _body(listen: str) -> str:
 
 
 def test_web_and_worker_with_secrets_roll_forward_back_and_are_repaired(app_target, plan_for, listen, events,
-                                                                       docker_client, service, releases, state_dir):
+                                                                       docker_client, service, releases, state_dir,
+                                                                       tmp_path):
     v1, v2 = (replace(plan_for(key), app=APP, health=replace(plan_for(key).health, bake=0.5)) for key in ("v1", "v2"))
     seen = events()
     app_target.roll_out(v1, seen)
@@ -102,6 +103,12 @@ def test_web_and_worker_with_secrets_roll_forward_back_and_are_repaired(app_targ
     assert len([s for s in lb.servers() if s.serving]) == 2
     assert len(_ours(docker_client, service, "worker")) == 1
     assert app_target.repair(v1, seen) == []  # nothing left to repair
+
+    # A secret rotated since the deploy is not the reconciler's to ship (`deploy --restart` is).
+    ids = sorted(c.id for c in _ours(docker_client, service, "web") + _ours(docker_client, service, "worker"))
+    (tmp_path / "secrets" / "sentry-dsn").write_text("https://rotated@sentry.example/43")
+    assert app_target.repair(v1, seen) == []
+    assert sorted(c.id for c in _ours(docker_client, service, "web") + _ours(docker_client, service, "worker")) == ids
 
     # No secret value in any line the target said.
     said = " ".join(seen.lines) + repr(repairs)

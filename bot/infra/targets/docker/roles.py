@@ -43,7 +43,8 @@ class RoleOps(ContainerOps):
             if image and image == plan.image:
                 sha = plan.sha  # the same image under another sha (a revert): the same release
             wanted = next((r for r in plan.app.others if r.name == name), None)
-            if sha == plan.sha and (wanted is None or c.labels.get(LABEL_SPEC) != spec.digest(wanted)):
+            other_spec = wanted is not None and spec.strict and c.labels.get(LABEL_SPEC) != spec.digest(wanted)
+            if sha == plan.sha and (wanted is None or other_spec):
                 sha += STALE
             result.append(Instance(c.name, sha, 0, image, c.status == "running", c))
         return sorted(result, key=lambda i: i.name)

@@ -30,6 +30,9 @@ class RunSpec:
     env: dict[str, str]  # plain env and secret values: only ever handed to Docker
     masker: Masker
     base: str  # digest of env, secrets and resources
+    # False for repairs: a container of the live sha with an older spec (a secret rotated since)
+    # is kept; only `deploy --restart` replaces it, one at a time.
+    strict: bool = True
     web: Role = field(init=False)
 
     def __post_init__(self) -> None:
@@ -40,7 +43,7 @@ class RunSpec:
 
     def wanted(self, role: Role | None = None) -> Wanted:
         role = role or self.web
-        return Wanted(role.name, self.plan.sha, self.digest(role), self.plan.image)
+        return Wanted(role.name, self.plan.sha, self.digest(role) if self.strict else "", self.plan.image)
 
     def sink(self, on_event: EventSink) -> EventSink:
         """`on_event` with every secret value masked in the message and the data."""

@@ -92,11 +92,11 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
         return self.retrying(attempt)
 
     @contextmanager
-    def _running(self, plan: RolloutPlan, on_event: EventSink) -> Iterator[EventSink]:
+    def _running(self, plan: RolloutPlan, on_event: EventSink, strict: bool = True) -> Iterator[EventSink]:
         """Resolve the plan's secrets first (a SecretError changes nothing), then run the call
         with its RunSpec and a sink that masks every secret value."""
         self.load_balancer(plan.service, plan.environment, plan.listen)  # refuse unsafe names first
-        spec = run_spec(plan, self.secrets, spec_key(self.state_dir))
+        spec = replace(run_spec(plan, self.secrets, spec_key(self.state_dir)), strict=strict)
         with using(self._local, spec):
             self._tls(plan.service, plan.environment)  # a certificate that is not there: SecretError, too
             yield spec.sink(on_event)
@@ -129,7 +129,7 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
 
     def repair(self, plan: RolloutPlan, on_event: EventSink) -> list[str]:
         """Make what runs match the live `plan` (the reconciler's call); the repairs made."""
-        with self._running(plan, on_event) as sink:
+        with self._running(plan, on_event, strict=False) as sink:
             return self._retried(f"repairing {plan.service}/{plan.environment}", self._repair)(plan, sink)
 
     def replicas(self, service: str, environment: str) -> list[Replica]:

@@ -69,7 +69,7 @@ class Wanted:
 
     role: str
     sha: str
-    spec: str
+    spec: str  # empty: any spec will do (a repair)
     image: str = ""
 
 
@@ -131,7 +131,7 @@ def observe(client, service: str, environment: str, lb: HAProxy, wanted: Wanted 
             image = c.attrs.get("Config", {}).get("Image", "")
             if image and image == wanted.image:
                 sha = wanted.sha  # a release of the same image (a revert of a revert): nothing to replace
-            if sha == wanted.sha and labels.get(LABEL_SPEC) != wanted.spec:
+            if sha == wanted.sha and wanted.spec and labels.get(LABEL_SPEC) != wanted.spec:
                 sha += STALE
         instances.append(Instance(c.name, sha, int(labels.get(LABEL_PORT, "0")),
                                   c.attrs.get("Config", {}).get("Image", ""), c.status == "running", c))
