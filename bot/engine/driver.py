@@ -105,7 +105,9 @@ class Driver:
         limit = MAX_TRANSIENT_FAILURES if isinstance(exc, TransientError) else MAX_STEP_FAILURES
         what = f"{type(exc).__name__}: {exc}"
         state = DeployState(deploy.state)
-        if failures < limit or state in (S.ROLLING_BACK, S.REVERTING):
+        # A search that keeps failing outside its own guard (the store, say) is retried too: it ends
+        # by reverting, which production and master need.
+        if failures < limit or state in (S.ROLLING_BACK, S.BISECTING, S.REVERTING):
             log.warning("%s: %s failed (%d of %d); the reconciler retries it: %s", deploy.sha[:12], deploy.state,
                         failures, limit, what)
             self.ctx.store.update_deploy(deploy.id, token, step_failures=failures)
