@@ -197,3 +197,23 @@ class AppKeys(_Model):
         return AppSpec(env=tuple(sorted(self.env.items())), secrets=tuple(sorted(self.secrets.items())), roles=roles,
                        cpus=self.resources.cpus, memory=parse_memory(self.resources.memory), tls=tls,
                        release=release)
+
+
+def app_summary(keys: AppKeys) -> str:
+    """One line for previews: plain env values, secret references (never values), roles, limits."""
+    parts = []
+    if keys.env:
+        parts.append("env " + ", ".join(f"{k}={printable(v, 60)}" for k, v in sorted(keys.env.items())))
+    if keys.secrets:
+        parts.append("secrets " + ", ".join(f"{k} from {v}" for k, v in sorted(keys.secrets.items())))
+    if keys.roles:
+        parts.append("roles " + ", ".join(f"{name} x{r.replicas}" + (" (http)" if r.http else "")
+                                          for name, r in keys.roles.items()))
+    parts.append(f"{keys.resources.cpus:g} cpu, {keys.resources.memory} per container")
+    if keys.tls:
+        redirect = f", {keys.tls.http_listen} redirects" if keys.tls.redirect else ""
+        parts.append(f"tls {keys.tls.certificate}{redirect}")
+    if keys.release:
+        parts.append(f"release `{printable(keys.release.command, 80)}`"
+                     + (" (approval required)" if keys.release.approval == "required" else ""))
+    return "; ".join(parts)

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 from bot.commit_messages import pull_numbers_in
 from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
+from bot.config_app import app_summary
 from bot.domain import GateResult, GateStatus, Lock
 from bot.errors import MainlineError, NotFoundError
 from bot.gating import Gatekeeper
@@ -96,6 +97,7 @@ def preview(pipeline, service: str, environment: str, ref: str | None = None, *,
     p["holds"] = {"gate": holding.gate, "status": holding.status.value, "reason": holding.reason} if holding else None
     p["window"] = _window(config, environment, _now(pipeline))
     p["image"] = image_change(pipeline, svc.name, live.image if live else None, sha)
+    p["app"] = app_summary(config.environments[environment])  # env values, secret references only
     if live and live.sha == sha:
         p["notes"].append(f"{sha[:12]} is already live in {environment}: nothing would change")
     return p

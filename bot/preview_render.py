@@ -148,6 +148,8 @@ def render_preview_text(p: dict) -> str:
     out.append(f"config: {c['counts']}" if c["changed"] else "config: no change from the production branch")
     if c["changed"]:
         out += ["  " + line for line in clip(c["diff"], 4000).splitlines()]
+    if p.get("app"):
+        out.append(f"app: {clip(p['app'], 1500)}")
     image = p.get("image")
     if image:
         out.append(f"image: {human_bytes(image['live_bytes'])} -> {human_bytes(image['new_bytes'])} ({_delta(image)})")

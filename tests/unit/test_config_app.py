@@ -89,3 +89,11 @@ def test_config_validate_names_the_line_of_each_app_rule(tmp_path, production, s
     result = CliRunner().invoke(main, ["config", "validate", str(path)])
     assert result.exit_code == 1, result.output
     assert says in result.output and "line " in result.output, result.output
+
+
+def test_the_preview_line_shows_plain_env_and_secret_references():
+    from bot.config_app import app_summary
+
+    line = app_summary(parse_config(yaml.safe_dump(GOOD)).environments["production"])
+    assert "APP_ENV=production" in line and "DATABASE_URL from aws-secretsmanager:prod/web/database-url" in line
+    assert "worker x1" in line and "web x2 (http)" in line and "(approval required)" in line
