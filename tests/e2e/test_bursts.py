@@ -36,9 +36,7 @@ def test_20_pushes_within_seconds_coalesce_and_the_newest_head_goes_live(make_wo
     w = make_world()
     w.first_release()
     w.start_worker()
-    started = time.monotonic()
     landed = w.burst(20)
-    assert time.monotonic() - started < 10, "the burst itself was slow"
     w.wait_idle(90)
     w.stop_worker()
     assert_in_sync(w, landed, max_rollouts=3)

@@ -278,11 +278,9 @@ def test_attack_17_two_thousand_depends_on_lines_are_capped_unread(client, wired
     service = wired.store.service("web")
     deploy = next(d for d in wired.store.deploys(service.id, "production") if d.sha == sha)
     github = CountingGitHub()
-    started = time.monotonic()
     result = depends_on_gate(Gatekeeper(github=github).dependencies(
         wired.pipeline, service, deploy, wired.pipeline.authority_config(service)))
 
-    assert time.monotonic() - started < 2
     assert github.asked == [8]  # the PR's own body, and none of the 2,000 it names
     assert result.status.value == "wait"
     assert result.reason.startswith("more than 20 Depends-On entries (21 or more); Mainline checks at most 20")

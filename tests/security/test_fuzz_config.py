@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import time
-from datetime import timedelta
+import sys
 
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot import globs
 from bot.config import ConfigError, DeployConfig, parse_config
 from bot.globs import glob_match
 
-FUZZ = settings(max_examples=300, deadline=timedelta(seconds=2),
+# No deadline: how long an example takes on a loaded machine says nothing; work is counted instead.
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # Pieces YAML gives meaning to, so random text reaches the parser's and the model's corners.
@@ -89,9 +90,7 @@ def test_arbitrary_nested_structures_are_a_config_or_a_config_error(data):
 @given(st.integers(min_value=1, max_value=200), st.sampled_from(["[", "{a: ", "- "]))
 def test_deep_nesting_is_refused_quickly(depth, opener):
     text = "service: web\nx: " + opener * depth
-    started = time.perf_counter()
-    outcome(text)
-    assert time.perf_counter() - started < 1.0
+    outcome(text)  # refused or accepted, never a crash (bench/hostile_config.py times it)
 
 
 # --- globs ---------------------------------------------------------------------------------------
@@ -135,6 +134,28 @@ def test_path_globs_agree_with_the_old_translation(path, pattern):
 @given(st.text(alphabet="a*?b", min_size=1, max_size=100), st.integers(min_value=0, max_value=4000),
        st.booleans())
 def test_globs_take_linear_time_whatever_the_pattern(pattern, length, paths):
-    started = time.perf_counter()
-    glob_match("a" * length + "c", pattern, paths=paths)
-    assert time.perf_counter() - started < 1.0
+    # The work, counted: every Python call the matcher makes (its steps, the predicates of its
+    # states, its closures). A backtracking matcher makes exponentially many on these patterns;
+    # this one at most a few per character and pattern state.
+    text = "a" * length + "c"
+    calls = _calls_in(globs, lambda: glob_match(text, pattern, paths=paths))
+    states = 2 * len(pattern) + 2
+    assert calls <= (len(text) + 1) * (states + 3) + 10 * states, (calls, len(text), len(pattern))
+
+
+def _calls_in(module, run) -> int:
+    """How many Python function calls `run` makes into code of `module`."""
+    where = module.__file__
+    count = 0
+
+    def profile(frame, event, _arg):
+        nonlocal count
+        if event == "call" and frame.f_code.co_filename == where:
+            count += 1
+
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return count

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,11 +52,11 @@ class FixedClock:
 class PipelineDouble:
     """An in-memory stand-in for bot.pipeline.Pipeline with exactly its Slack-facing interface."""
 
-    def __init__(self, delay: float = 0.0):
+    def __init__(self, hold: threading.Event | None = None):
         self.configs = {"web": parse_config(WEB)}
         self.calls: list[tuple] = []
         self.events: list[dict] = []
-        self.delay = delay
+        self.hold = hold  # request_deploy waits for it (30 s at most): a slow pipeline
         self._ids = itertools.count(1)
 
     def _known(self, service: str) -> None:
@@ -67,7 +68,8 @@ class PipelineDouble:
                 "state": state, "started_at": None, "finished_at": None, "events": []}
 
     def request_deploy(self, service, environment, ref, by, *, force=False, reason=None):
-        time.sleep(self.delay)
+        if self.hold is not None:
+            self.hold.wait(30)
         self._known(service)
         self.calls.append(("request_deploy", service, environment, ref, by))
         return self._deploy(service, environment, "a1b2c3d4e5f6a7b8c9d0", "queued")

@@ -456,7 +456,8 @@ def test_slack_down_never_holds_a_deploy_back_and_the_card_catches_up(slack_wire
     without_slack = time.monotonic() - started
     assert_state(wired, svc, v2, "live")
     assert svc.serves() == f"{svc.name} v2"
-    assert without_slack < with_slack + 5, f"{without_slack:.1f}s with Slack down, {with_slack:.1f}s with it up"
+    # Waiting on Slack's retries would add minutes: loose bounds, for a busy machine.
+    assert without_slack < with_slack * 2 + 10, f"{without_slack:.1f}s with Slack down, {with_slack:.1f}s with it up"
     deploy_id = deploy_of(wired, svc, v2)["id"]
     assert not [m for m in standin.top_level(svc.channel) if m.blocks[-1]["block_id"] == f"deploy-{deploy_id}"]
 
