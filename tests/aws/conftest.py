@@ -48,7 +48,11 @@ def moto_url(tmp_path_factory):
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a loaded machine: werkzeug's reloader-less server lingers
+            proc.kill()
+            proc.wait()
         log.close()
 
 
