@@ -55,6 +55,7 @@ services: test-deps
 lint: test-deps
 	$(BIN)/ruff check bot handlers checks sandbox tests bench
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_layout.py
 
 # The redesign's layout rules (#10): module and class sizes, no import cycle (lazy imports included).
 layout: test-deps
