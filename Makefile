@@ -57,10 +57,6 @@ lint: test-deps
 	$(BIN)/mypy
 	$(BIN)/python scripts/check_layout.py
 
-# The redesign's layout rules (#10): module and class sizes, no import cycle (lazy imports included).
-layout: test-deps
-	$(BIN)/python scripts/check_layout.py
-
 test: lint services
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
