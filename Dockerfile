@@ -21,16 +21,23 @@ RUN apt-get update \
       git openssh-client haproxy ca-certificates tini \
  && rm -rf /var/lib/apt/lists/*
 
-COPY pyproject.toml README.md /src/
+# Dependencies first, from pyproject.toml alone: this layer is rebuilt only when they change.
+COPY pyproject.toml /src/
+# The pattern matches nothing without ./wheels; pyproject.toml keeps COPY from failing on that.
+COPY pyproject.toml wheels* /src/wheels/
+RUN python3 -m venv /opt/mainline \
+ && if ls /src/wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /src/wheels; fi \
+ && python3 -c "import tomllib; p = tomllib.load(open('/src/pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['scale']))" > /src/requirements.txt \
+ && /opt/mainline/bin/pip install --no-cache-dir "$@" -r /src/requirements.txt
+
+COPY README.md /src/
 COPY bot /src/bot
 COPY handlers /src/handlers
 COPY checks /src/checks
 COPY sandbox /src/sandbox
-# The pattern matches nothing without ./wheels; README.md keeps COPY from failing on that.
-COPY README.md wheels* /src/wheels/
-RUN python3 -m venv /opt/mainline \
- && if ls /src/wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /src/wheels; fi \
- && /opt/mainline/bin/pip install --no-cache-dir "$@" "/src[scale]" \
+RUN if ls /src/wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /src/wheels; fi \
+ && /opt/mainline/bin/pip install --no-cache-dir --no-deps "$@" /src \
  && rm -rf /src
 
 COPY deploy/docker-entrypoint.sh /usr/local/bin/mainline-entrypoint
