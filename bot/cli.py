@@ -13,6 +13,7 @@ import click
 
 from bot.cli_audit import events, release_notes
 from bot.cli_bisect import bisect
+from bot.cli_canary import canary
 from bot.cli_db import db
 from bot.cli_deliveries import deliveries
 from bot.cli_doctor import doctor
@@ -357,6 +358,7 @@ def demo(once: bool, port: int, story: str) -> None:
 
 
 main.add_command(tokens)
+main.add_command(canary)
 main.add_command(deliveries)
 main.add_command(bisect)  # mainline bisect SERVICE: find which commit of a reverted release broke it
 main.add_command(events)

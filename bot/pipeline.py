@@ -19,6 +19,7 @@ from bot.engine.steps import INFRASTRUCTURE
 from bot.engine.transitions import Transitions
 from bot.infra.db.pull_requests import PullRequests
 from bot.ports import DeployNotice, DeployStore, Wiring
+from bot.usecases.canary import canary_command
 from bot.usecases.commands import Commands
 from bot.usecases.intake import Intake, clone_url_for
 from bot.usecases.queries import Queries
@@ -111,6 +112,10 @@ class Pipeline:
 
     def unfreeze(self, by: str) -> None:
         self.commands.unfreeze(by)
+
+    def canary(self, service: str, environment: str, action: str, by: str) -> dict:
+        """Promote, pause or abort the running canary (bot/usecases/canary.py)."""
+        return canary_command(self, service, environment, action, by)
 
     def bisect(self, service: str, environment: str, by: str, good: str | None = None,
                bad: str | None = None) -> dict:

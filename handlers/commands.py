@@ -24,6 +24,8 @@ PR_USAGE = {
     "rollback": "/rollback [environment]",
     "lock": "/lock [environment] <reason>",
     "unlock": "/unlock [environment]",
+    "promote": "/promote [environment]",  # the running canary goes on to its next step now
+    "abort": "/abort [environment]",  # the running canary stops: rolled back and reverted
 }
 # In Slack: the same four naming their service, and the commands about every service.
 SLACK_USAGE = {
@@ -31,6 +33,8 @@ SLACK_USAGE = {
     "rollback": "/rollback <service> [env] [to <release>]",
     "lock": "/lock <service> [env] <reason>",
     "unlock": "/unlock <service> [env]",
+    "promote": "/promote <service> [env]",
+    "abort": "/abort <service> [env]",
     "status": "/status [service]",
     "history": "/history <service>",
     "bisect": "/bisect <service> [env]",  # which commit of a release reverted in full broke it
@@ -65,6 +69,8 @@ class CommandPipeline(Protocol):
 
     def bisect(self, service: str, environment: str, by: str, good: str | None = None,
                bad: str | None = None) -> dict: ...
+
+    def canary(self, service: str, environment: str, action: str, by: str) -> dict: ...
 
     def service_config(self, service: str) -> DeployConfig: ...
 

@@ -9,6 +9,7 @@ from typing import Any
 from bot.domain import IN_FLIGHT, DeployState, in_sync
 from bot.domain.records import DeployRecord, EventRecord
 from bot.engine.context import Context
+from bot.usecases.canary import canary_state
 
 
 def iso(value: datetime | None) -> str | None:
@@ -44,7 +45,9 @@ class Queries:
                     "head": head,
                     "in_sync": in_sync(live.sha if live else None, head),
                     "locked": {"by": lock.by, "reason": lock.reason} if lock else None,
-                    "queue": [{"sha": d.sha, "state": d.state, "blocked_by": d.blocked_by} for d in queue],
+                    "queue": [{"sha": d.sha, "state": d.state, "blocked_by": d.blocked_by,
+                               "canary": canary_state(store, d.id) if d.state == DeployState.ROLLING_OUT.value
+                               else None} for d in queue],
                     "unsynced_since": iso(env.unsynced_since),
                 })
         return out

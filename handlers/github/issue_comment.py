@@ -33,7 +33,7 @@ log = logging.getLogger("mainline.handlers.issue_comment")
 router = Router()
 
 # Only the first line counts, and only our words: `/cc @someone` or prose is not a command.
-COMMAND = re.compile(r"^/(deploy|rollback|lock|unlock)(?:\s+(.*))?$", re.IGNORECASE)
+COMMAND = re.compile(r"^/(deploy|rollback|lock|unlock|promote|abort)(?:\s+(.*))?$", re.IGNORECASE)
 REACTION = {"done": "+1", "refused": "-1", "failed": "confused"}
 
 
@@ -263,4 +263,13 @@ def _unlock(job: Job) -> str:
     return f"🔓 unlocked {job.service} in {job.target.environment}; queued deploys resume."
 
 
-ACTIONS = {"deploy": _deploy, "rollback": _rollback, "lock": _lock, "unlock": _unlock}
+def _canary(job: Job, action: str) -> str:
+    done = job.pipeline.canary(job.service, job.target.environment, action, job.talk.who)
+    if action == "abort":
+        return (f"aborting the canary of `{done['sha'][:7]}` in {done['environment']}: its weight goes to 0, "
+                f"then it is rolled back and reverted on `{job.config.branch}`.")
+    return f"promoting the canary of `{done['sha'][:7]}` in {done['environment']} to its next step."
+
+
+ACTIONS = {"deploy": _deploy, "rollback": _rollback, "lock": _lock, "unlock": _unlock,
+           "promote": lambda job: _canary(job, "promote"), "abort": lambda job: _canary(job, "abort")}

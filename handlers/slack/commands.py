@@ -100,7 +100,7 @@ def parse_command(command: str, text: str) -> Command:
         if len(before) > 1:
             raise SLACK_COMMANDS.misuse(name)
         return Command(name, service=service, environment=before[0] if before else None, release=release)
-    if name in ("unlock", "bisect"):
+    if name in ("unlock", "bisect", "promote", "abort"):
         if len(args) > 1:
             raise SLACK_COMMANDS.misuse(name)
         return Command(name, service=service, environment=args[0] if args else None)
@@ -203,6 +203,10 @@ def _change_service(deps: SlackDeps, actor: Actor, command: Command, service: st
     elif command.name == "unlock":
         pipeline.unlock(service, env, actor.by)
         reply(deps, actor, in_channel(f":unlock: {who} unlocked {service} in {env}."))
+    elif command.name in ("promote", "abort"):
+        done = pipeline.canary(service, env, command.name, actor.by)
+        verb = "promoted" if command.name == "promote" else "aborted"
+        reply(deps, actor, in_channel(f":bird: {who} {verb} the canary of {service} {_short(done['sha'])} in {env}."))
     elif command.name == "bisect":
         asked = pipeline.bisect(service, env, actor.by)
         reply(deps, actor, in_channel(f":mag_right: {who} asked which of the {asked['commits']} commits of {service} "

@@ -37,14 +37,10 @@ POLL = 0.2  # how often a person's command is looked for while an interval runs
 
 def weights(percent: int, baseline: int, canary: int = 1) -> tuple[int, int]:
     """(canary weight, baseline weight), each 1..256, giving the canary side `percent`% of requests."""
-    best = (1, 1, 2.0)
-    for wb in range(1, 257):
-        wc = round(percent * baseline * wb / ((100 - percent) * canary))
-        if 1 <= wc <= 256:
-            share = wc * canary / (wc * canary + wb * baseline)
-            if abs(share - percent / 100) < best[2]:
-                best = (wc, wb, abs(share - percent / 100))
-    return best[0], best[1]
+    pairs = [(round(percent * baseline * wb / ((100 - percent) * canary)), wb) for wb in range(1, 257)]
+    pairs += [(wc, round(wc * (100 - percent) * canary / (percent * baseline))) for wc in range(1, 257)]
+    valid = [(wc, wb) for wc, wb in pairs if 1 <= wc <= 256 and 1 <= wb <= 256]
+    return min(valid, key=lambda p: abs(p[0] * canary / (p[0] * canary + p[1] * baseline) - percent / 100))
 
 
 def publish_scrape_target(state_dir: Path, plan: RolloutPlan, lb: HAProxy) -> dict[str, str] | None:
