@@ -76,3 +76,26 @@ def test_a_signed_form_without_one_json_payload_field_gets_a_clear_400(client, b
     answer = post(client, body, "application/x-www-form-urlencoded; charset=utf-8")
     assert answer.status_code == 400
     assert says in answer.json["error"]
+
+
+def test_the_stand_in_posting_form_webhooks_over_http_is_accepted(tmp_path, settings, wired):
+    """GitHub's default: a repository webhook posting forms, over the network, to the served bot."""
+    from bot.app import create_app
+    from sandbox.github import GitHubSandbox
+    from sandbox.serving import LocalServer
+
+    bot = LocalServer(create_app(settings, wired), "127.0.0.1", 0, "bot-under-test")
+    sandbox = GitHubSandbox(tmp_path / "github", webhook_url=f"http://127.0.0.1:{bot.port}/github/webhook",
+                            webhook_secret=SECRET).start()
+    sandbox.webhook_content_type = "form"
+    try:
+        sandbox.create_repo("acme", "webapp", {"README.md": "webapp\n"})
+        sandbox.push_commit("acme/webapp", "master", {"README.md": "v2\n"}, "v2")
+        sandbox.flush_webhooks()
+    finally:
+        sandbox.stop()
+        bot.stop()
+    [push] = sandbox.deliveries
+    assert (push.event, push.status_code, push.error) == ("push", 202, None)
+    assert orjson.loads(wired.store.delivery(push.id).payload) == push.payload
+    assert sandbox.violations == []
