@@ -72,6 +72,9 @@ class Prometheus:
         value = series[0].last
         return None if math.isnan(value) else value
 
+    def close(self) -> None:
+        self.session.close()
+
     def ready(self) -> bool:
         try:
             return self.session.get(f"{self.url}/-/ready", timeout=self.timeout, allow_redirects=False).ok

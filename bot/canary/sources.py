@@ -99,6 +99,9 @@ class PrometheusSource:
             found.setdefault(server, []).extend(v for t, v in series.samples if t >= self.started and v > 0)
         return found
 
+    def close(self) -> None:
+        self.prometheus.close()
+
     def _user(self, template: str) -> Observed:
         try:
             return Observed(value=self.prometheus.number(render(template, self.service, self.environment, self.sha)))
@@ -164,6 +167,11 @@ class WithFallback:
             except PrometheusError as exc:
                 self._fall(exc)
         return backup
+
+    def close(self) -> None:
+        close = getattr(self.primary, "close", None)
+        if close is not None:
+            close()
 
     def _fall(self, exc: Exception) -> None:
         self.down = True

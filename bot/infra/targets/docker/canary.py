@@ -80,13 +80,16 @@ class DockerCanary:
             raise CanaryStuckError(f"the canary cannot start: {self.policy.refused}")
         canary = self._canary_replica(world)
         source = self._source()
-        source.begin([canary], baseline)
-        tally = Tally(self.policy)
-        for number, step in enumerate(self.policy.steps, 1):
-            self._weigh(step.weight, canary, baseline)
-            self.on_event(f"canary step {number}: {canary} takes {step.weight}% of requests for at least "
-                          f"{step.pause:g}s", step="canary_step", weight=step.weight, replica=canary)
-            self._run_step(number, step.weight, step.pause, canary, baseline, source, tally)
+        try:
+            source.begin([canary], baseline)
+            tally = Tally(self.policy)
+            for number, step in enumerate(self.policy.steps, 1):
+                self._weigh(step.weight, canary, baseline)
+                self.on_event(f"canary step {number}: {canary} takes {step.weight}% of requests for at least "
+                              f"{step.pause:g}s", step="canary_step", weight=step.weight, replica=canary)
+                self._run_step(number, step.weight, step.pause, canary, baseline, source, tally)
+        finally:
+            source.close()
         self.on_event(f"the canary passed every step; replacing the other {len(baseline)} replica(s)",
                       step="canary_promoted")
         for name in [canary, *baseline]:
