@@ -230,11 +230,9 @@ def _require_current_schema(settings: Settings) -> None:
 def git_credentials(settings: Settings, github):
     """With a GitHub App (GITHUB_TOKEN or not), git presents each repository's installation token
     (renewed as the API's is), and only to that repository on the configured GitHub."""
-    if github is None or settings.github_app_id is None or settings.github_app_private_key is None:
-        return None
-    from bot.infra.github.git_auth import GitCredentials
+    from bot.infra.github.git_auth import credentials_for
 
-    return GitCredentials(settings.github_web_base(), github)
+    return credentials_for(settings, github)
 
 
 def wire(settings: Settings, role: str = "all", reporters: list | None = None) -> Wired:

@@ -77,9 +77,10 @@ def release_reporter(settings: Settings, github=None, slack=None, store=None, gi
         store = Store(settings.database_url)
     if git is None:
         from bot.infra.git import GitClient
+        from bot.infra.github.git_auth import credentials_for
 
         token = settings.github_token.get_secret_value() if settings.github_token else None
-        git = GitClient(settings.state_dir / "git", token=token)
+        git = GitClient(settings.state_dir / "git", token=token, credentials=credentials_for(settings, github))
     mailer = None
     if settings.email_sender is not None:
         from bot.infra.aws.ses import SesMailer

@@ -31,3 +31,12 @@ class GitCredentials:
     def __call__(self, clone_url: str) -> str | None:
         repo = self.repo_of(clone_url)
         return self._source.git_token(repo) if repo is not None else None
+
+
+def credentials_for(settings, github: TokenSource | None) -> GitCredentials | None:
+    """With a GitHub App configured (GITHUB_TOKEN or not), git presents each repository's
+    installation token, only to that repository on the configured GitHub; None otherwise
+    (GITHUB_TOKEN alone, or no GitHub), and git goes with the token as before."""
+    if github is None or settings.github_app_id is None or settings.github_app_private_key is None:
+        return None
+    return GitCredentials(settings.github_web_base(), github)
