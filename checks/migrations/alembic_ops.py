@@ -6,6 +6,7 @@ reader does not know, is "contract: cannot tell": what cannot be seen is never c
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,9 +55,11 @@ class _Scope:
     followed: int = 0
 
 
-def alembic_operations(functions: dict[str, ast.FunctionDef]) -> list[Operation]:
+def alembic_operations(functions: dict[str, ast.FunctionDef], entry: list[str]) -> list[Operation]:
+    """What the entry points (`upgrade`, or `schema_upgrades` and `data_upgrades`) do."""
     scope = _Scope(functions)
-    _function(scope, functions["upgrade"], {}, ())
+    for name in entry:
+        _function(scope, functions[name], {}, ())
     return scope.ops
 
 
@@ -194,6 +197,11 @@ def _op(scope: _Scope, name: str, call: ast.Call, batch_table: str | None) -> li
                                                                       else "table_name"), "?")
         if table in scope.created:
             return [expand(f"adds constraint {constraint} to the new table {table}")]
+        if const(arg(call, -1, "postgresql_not_valid"), False) is True:
+            condition = const(arg(call, 2, "condition"), "") if name == "create_check_constraint" else ""
+            column = re.fullmatch(r'\s*"?(\w+)"?\s+IS\s+NOT\s+NULL\s*', str(condition), re.IGNORECASE)
+            key = f"{constraint}|{table}.{column.group(1)}" if column else f"{constraint}|"
+            return [expand(f"adds constraint {constraint} to {table} NOT VALID", subject=("not-valid", key.lower()))]
         return [contract(what.format(constraint, table), rule)]
     if name in _SIMPLE:
         rule, template = _SIMPLE[name]

@@ -41,13 +41,15 @@ def classify_migration(
 
 
 def _transactional(suffix: str, text: str) -> bool:
-    """Whether the migration runs in one transaction: Rails unless `disable_ddl_transaction!`,
-    Django unless `atomic = False`, Alembic outside `autocommit_block()`, SQL files always."""
+    """Whether validating a constraint added NOT VALID earlier in the file holds the add's lock, as
+    the peers judge it: Rails migrations run in a transaction unless `disable_ddl_transaction!`
+    (strong_migrations); SQL only inside an explicit BEGIN (squawk's default); Django and Alembic
+    files are read like the SQL they run, outside an assumed transaction."""
     if suffix == ".rb":
         return "disable_ddl_transaction!" not in text
     if suffix == ".py":
-        return "autocommit_block" not in text and re.search(r"\batomic\s*=\s*False\b", text) is None
-    return True
+        return False
+    return re.search(r"^\s*(?:BEGIN|START\s+TRANSACTION)\b", text, re.IGNORECASE | re.MULTILINE) is not None
 
 
 def refused(path: str, why: str) -> MigrationFinding:

@@ -17,8 +17,10 @@ def python_operations(text: str) -> list[Operation]:
     except SyntaxError as exc:
         return [cannot_tell(f"Python could not be parsed (line {exc.lineno}: {exc.msg})")]
     functions = module_functions(tree)
-    if "upgrade" in functions:
-        return alembic_operations(functions)
+    entry = [name for name in ("upgrade",) if name in functions] or [
+        name for name in ("schema_upgrades", "data_upgrades") if name in functions]  # Alembic's multidb-style
+    if entry:
+        return alembic_operations(functions, entry)
     operations = django_operations(tree, functions)
     if operations is not None:
         return operations

@@ -152,9 +152,14 @@ PEERS = [
     ("sql/V54__stored_generated_existing.sql", "contract", "adding-stored-generated-column"),
     ("rails/db/migrate/20260101005700_add_settings_json.rb", "contract", "adding-json-column"),
     ("sql/V55__fk_column_existing.sql", "contract", "adding-foreign-key-constraint"),
-    ("sql/V56__not_valid_then_validate_same_file.sql", "contract", "constraint-missing-not-valid"),
+    ("sql/V64__not_valid_then_validate_in_begin.sql", "contract", "constraint-missing-not-valid"),
+    ("sql/V56__not_valid_then_validate_same_file.sql", "expand", ""),  # squawk: no transaction assumed
     ("rails/db/migrate/20260101006000_fk_validate_same_transaction.rb", "contract", "constraint-missing-not-valid"),
-    ("django/shop/migrations/0054_not_valid_validate_atomic.py", "contract", "constraint-missing-not-valid"),
+    ("django/shop/migrations/0054_not_valid_then_validate.py", "expand", ""),
+    ("alembic/versions/2f568943d640_schema_upgrades_validate.py", "expand", ""),
+    ("alembic/versions/7de3c2d53e17_schema_upgrades_check_not_valid.py", "expand", ""),
+    ("alembic/versions/a5200d94ccf3_schema_upgrades_check_validated.py", "contract", "constraint-missing-not-valid"),
+    ("alembic/versions/13f2a6509e5c_schema_upgrades_drop.py", "contract", "ban-drop-column"),
     ("sql/V58__validate_with_hidden_drop.sql", "contract", "cannot-tell"),
     ("sql/V61__escape_string_hides_drop.sql", "contract", "ban-drop-table"),
     ("rails/db/migrate/20260101006700_semicolon_hides_remove.rb", "contract", "ban-drop-column"),
@@ -175,10 +180,12 @@ def test_what_the_peers_suites_label(relative, kind, rule):
     assert (finding.rules[0].rule if finding.rules else "") == rule, finding.reasons
 
 
-def test_not_null_through_a_validated_check_is_expand_only_outside_one_transaction():
-    outside = classify("rails/db/migrate/20260101006200_not_null_via_check_constraint.rb")
-    assert "expand: sets users.email NOT NULL after validating a CHECK (... IS NOT NULL) constraint" in outside.reasons
-    inside = classify("alembic/versions/310baf0bdf39_not_null_via_check_one_transaction.py")
+def test_not_null_through_a_validated_check_is_expand_unless_one_transaction_holds_the_lock():
+    rails = classify("rails/db/migrate/20260101006200_not_null_via_check_constraint.rb")  # disable_ddl_transaction!
+    assert "expand: sets users.email NOT NULL after validating a CHECK (... IS NOT NULL) constraint" in rails.reasons
+    sql = classify("sql/V65__not_null_via_check_one_file.sql")  # squawk's documented way, in one file
+    assert sql.kind == "expand"
+    inside = classify("rails/db/migrate/20260101006300_not_null_via_check_same_transaction.rb")
     assert inside.kind == "contract"
-    assert inside.reasons[0].startswith("contract: validates constraint users_email_nn on users in the same "
-                                        "transaction that added it NOT VALID")
+    assert inside.reasons[0].startswith("contract: validates a check constraint on users in the same "
+                                        "transaction that added it NOT VALID"), inside.reasons
