@@ -438,7 +438,8 @@ class Rig:
         branch = f"change-{version}-{number_hint}"
         base = self.github.head(svc.repo, "master")
         self.github.create_branch(svc.repo, branch, base)
-        files = {"app.conf": (f"version={svc.name} {version}\nhealth=ok\nroot=200\nworker=ok\nrelease=ok\n")}
+        files = {"app.conf": f"version={svc.name} {version}\nhealth=ok\nroot=200\nworker=ok\nrelease=ok\n",
+                 "www/index.html": f"{svc.name} {version}\n"}
         self.github.push_commit(svc.repo, branch, files, f"Ship {version}")
         number = self.github.open_pull(svc.repo, branch, "master", f"Ship {version}")
         sha = self.github.merge_pull(svc.repo, number)

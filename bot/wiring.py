@@ -127,17 +127,31 @@ class Wired:
 
     # Seconds before a failed delivery's next try, by attempts so far (tests make it 0).
     retry_delay: Callable[[int], float] = field(default=lambda attempts: retry_delay(attempts))
+    # Deliveries this process is handling now: its inbox poller and its queue threads may reach
+    # one delivery at once, and a claim by this process counts as this thread's own (issue 13).
+    _handling: set[str] = field(default_factory=set, repr=False)
+    _handling_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def process_delivery(self, delivery_id: str) -> None:
         """Worker side of the inbox: dispatch a recorded delivery to its handlers, once. Never
         raises: a delivery whose handling fails is recorded, retried with backoff and, after
         `delivery_attempts` tries, dead-lettered, so it never holds back another."""
-        with log_context(delivery_id=delivery_id):  # each line of its handling names it
-            self._process_delivery(delivery_id)
+        with self._handling_lock:
+            if delivery_id in self._handling:
+                return  # another thread of this process has it in hand
+            self._handling.add(delivery_id)
+        try:
+            with log_context(delivery_id=delivery_id):  # each line of its handling names it
+                self._process_delivery(delivery_id)
+        finally:
+            with self._handling_lock:
+                self._handling.discard(delivery_id)
 
     def _process_delivery(self, delivery_id: str) -> None:
         try:
+            # A SIGKILLed worker's claim goes stale after 4 leases (120 s by default), then is retried.
             if not self.store.claim_delivery(delivery_id, self.pipeline.owner,
+                                             stale_after=max(4 * self.settings.lease_seconds, 30),
                                              max_attempts=self.settings.delivery_attempts):
                 return  # processed, dead, backing off, or another worker has it in hand
             row = self.store.delivery(delivery_id)

@@ -1,0 +1,165 @@
+"""Faults during a stream of merges, on the scale set-up: 3 services (2 replicas each, behind
+their own HAProxy) on the chaos Docker engine, PostgreSQL + Redis, 2 web and 3 worker processes.
+
+The faults share one run, in three rounds; after each round the stream pauses, everything
+settles, and every promise is checked: each merged sha ended live, superseded, reverted or failed
+with a reason, in one deploy; no container orphaned; no webhook lost; no GitHub write made twice;
+master equals production; no good release rolled back or reverted.
+
+1. a worker SIGKILLed at a random step (a new one started), PostgreSQL restarted, Redis restarted;
+2. the chaos dockerd restarted mid-rollout; then the chaos registry down and GitHub's API answering
+   502 or timing out, together, for MAINLINE_CHAOS_OUTAGE seconds (default 30: the issue's 30 s for
+   the registry; GitHub's 60 s is shortened to the same 30 to keep `make test` short);
+3. a service's HAProxy SIGKILLed; a rolling restart of Mainline (SIGTERM to each web process, then
+   each worker, in turn, each replaced once it is gone)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+
+import pytest
+from outcomes import duplicates, judged, lost_webhooks, orphans, out_of_sync, unaccounted
+from rig import ENDED, Rig, wait_until
+
+from bot.infra.targets.docker.haproxy import HAProxy
+from tests.chaos.conftest import CHAOS_REGISTRY, services
+
+pytestmark = pytest.mark.docker
+
+OUTAGE = float(os.environ.get("MAINLINE_CHAOS_OUTAGE", "30"))
+IN_FLIGHT = {"gating", "building", "rolling_out", "verifying"}
+
+
+class Stream:
+    """Merges into a random service every `every` seconds while on."""
+
+    def __init__(self, rig: Rig, every: float = 4.0, seed: int = 13):
+        self.rig, self.every, self.rand = rig, every, random.Random(seed)
+        self.on = threading.Event()
+        self.done = threading.Event()
+        self.count = 0
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self.run, daemon=True, name="merges")
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            if self.on.wait(0.2) and not self.done.is_set():
+                svc = self.rand.choice(self.rig.services)
+                self.count += 1
+                try:
+                    self.rig.merge(svc, f"v{self.count + 1}", self.count)
+                except Exception as exc:  # the stand-in refused: a test failure, reported below
+                    self.errors.append(f"merge {self.count}: {exc}")
+                self.done.wait(self.every)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.on.set()
+        self.thread.join(timeout=30)
+
+
+def in_flight(rig: Rig, states: set[str]) -> bool:
+    return any(d["state"] in states for svc in rig.services for d in rig.deploys(svc)[:5])
+
+
+def settled(rig: Rig) -> bool:
+    for svc in rig.services:
+        deploys = {d["sha"]: d["state"] for d in rig.deploys(svc)}
+        if any(s not in ENDED for s in deploys.values()):
+            return False
+        if deploys.get(svc.merges[-1][0]) != "live":
+            return False
+    return True
+
+
+def check(rig: Rig, engine: str, what: str) -> None:
+    assert wait_until(lambda: settled(rig), 240, 1.0), f"after {what}: not settled: " + "; ".join(
+        f"{svc.name}: {[(d['sha'][:8], d['state']) for d in rig.deploys(svc)[:4]]}" for svc in rig.services)
+    # A SIGKILLed worker's claim on a delivery goes stale after 4 leases: then another takes it.
+    wait_until(lambda: not lost_webhooks(rig), 60, 1.0)
+    findings = lost_webhooks(rig)
+    for svc in rig.services:
+        findings += unaccounted(rig, svc) + duplicates(rig, svc) + judged(rig, svc) + out_of_sync(rig, svc)
+        # The reconciler removes what a killed step left behind: give it a pass or two.
+        wait_until(lambda s=svc: not orphans(rig, s, engine), 20, 1.0)
+        findings += orphans(rig, svc, engine)
+    assert findings == [], f"after {what}:\n" + "\n".join(findings)
+
+
+def kill(proc, sig: int) -> None:
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=60)
+
+
+def test_nothing_is_lost_under_faults(chaos_engine):
+    rig = Rig(3, scale=True, replicas=2, bake="1s", reconcile=2.0, prefix="chaos",
+              extra_env={"DOCKER_HOST": chaos_engine, "MAINLINE_REGISTRY": CHAOS_REGISTRY,
+                         "MAINLINE_PUBLIC_READ": "true", "MAINLINE_LEASE_SECONDS": "6"})
+    rand = random.Random(13)
+    stream = Stream(rig)
+    try:
+        assert rig.bot is not None and rig.pg is not None and rig.redis is not None
+        rig.bot.start_web(2)
+        for _ in range(3):
+            rig.bot.start_worker()
+        for svc in rig.services:
+            rig.merge(svc, "v1")
+        assert wait_until(lambda: settled(rig), 180, 1.0), "the first releases did not go live"
+
+        # Round 1: a worker SIGKILLed at a random step; PostgreSQL restarted; Redis restarted.
+        stream.on.set()
+        assert wait_until(lambda: in_flight(rig, IN_FLIGHT), 60, 0.2)
+        time.sleep(rand.random() * 3)
+        kill(rand.choice(rig.bot.alive_workers()), signal.SIGKILL)
+        rig.bot.start_worker()
+        time.sleep(4)
+        rig.pg.restart()
+        time.sleep(4)
+        rig.redis.restart()
+        time.sleep(4)
+        stream.on.clear()
+        check(rig, chaos_engine, "a worker killed, PostgreSQL and Redis restarted")
+
+        # Round 2: dockerd restarted mid-rollout; the registry and GitHub down together.
+        stream.on.set()
+        assert wait_until(lambda: in_flight(rig, {"rolling_out"}), 90, 0.1), "no roll-out to interrupt"
+        services("engine-restart", "chaos")
+        time.sleep(2)
+        services("chaos-registry", "down")
+        rig.github_api.mode = "down"
+        time.sleep(OUTAGE)
+        rig.github_api.mode = "ok"
+        services("chaos-registry", "up")
+        time.sleep(4)
+        stream.on.clear()
+        check(rig, chaos_engine, "dockerd restarted mid-rollout, the registry and GitHub down")
+
+        # Round 3: an HAProxy SIGKILLed; a rolling restart of Mainline.
+        stream.on.set()
+        victim = rand.choice(rig.services)
+        pid = HAProxy(rig.tmp / "state", victim.name, "production", f"127.0.0.1:{victim.lb_port}").pid()
+        assert pid is not None, "the victim's HAProxy is not running"
+        os.kill(pid, signal.SIGKILL)
+        for i, web in enumerate(list(rig.bot.webs)):
+            assert web is not None
+            kill(web, signal.SIGTERM)
+            rig.bot.start_web_at(i)
+        for worker in list(rig.bot.alive_workers()):
+            kill(worker, signal.SIGTERM)
+            rig.bot.start_worker()
+            time.sleep(2)
+        time.sleep(4)
+        stream.on.clear()
+        check(rig, chaos_engine, "HAProxy killed, Mainline restarted process by process")
+        assert stream.errors == []
+        assert stream.count >= 6, f"only {stream.count} merges streamed"
+    finally:
+        stream.stop()
+        rig.github_api.mode = "ok"
+        services("chaos-registry", "up")
+        rig.stop()
