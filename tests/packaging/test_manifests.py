@@ -20,7 +20,9 @@ def test_the_slack_manifest_declares_every_command_the_scopes_and_the_interactiv
 
     commands = {c["command"]: c for c in manifest["features"]["slash_commands"]}
     # Help is `/mainline help`: a bare /help would take a name every workspace uses.
-    assert set(commands) == {f"/{name}" for name in SLACK_USAGE if name != "help"} | {"/mainline"}
+    known = {f"/{name}" for name in SLACK_USAGE if name != "help"} | {"/mainline"}
+    assert set(commands) == known, (f"slack-app.yml lacks {sorted(known - set(commands))} "
+                                    f"and declares unknown {sorted(set(commands) - known)}")
     assert {c["url"] for c in commands.values()} == {"https://mainline.example.com/slack/commands"}
     assert manifest["settings"]["interactivity"] == {
         "is_enabled": True, "request_url": "https://mainline.example.com/slack/actions"}
