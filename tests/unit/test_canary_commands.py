@@ -6,6 +6,7 @@ with them is in test_canary_rollout.py."""
 from __future__ import annotations
 
 from bot.engine.canary import control
+from tests.conftest import authed
 from tests.handlers.test_github_issue_comment import command
 
 CANARY = """\
@@ -70,6 +71,8 @@ def test_cli_pauses_the_canary_and_status_shows_it_paused(world, mainline, monke
     [row] = [r for r in world.wired.pipeline.status(world.service) if r["environment"] == "production"]
     assert row["queue"][0]["canary"] == {"step": 1, "weight": 10, "verdict": "paused", "paused": True,
                                          "message": "canary paused at step 1 (10%)"}
+    page = authed(world.client, world.wired).get("/", headers={"Accept": "text/html"})
+    assert "canary step 1 at 10%: paused" in page.get_data(as_text=True)
     staging = mainline("canary", "promote", world.service, "--env", "staging")
     assert staging.exit_code != 0 and "rolls out by rolling, not by canary" in staging.output
     assert mainline("canary", "abort", world.service, "--env", "qa").exit_code != 0
