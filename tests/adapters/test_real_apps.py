@@ -162,3 +162,7 @@ def test_haproxy_terminates_tls_and_redirects_plain_http(app_target, plan_for, l
     missing = replace(plan, app=replace(plan.app, tls=Tls("nope.pem")))
     with pytest.raises(SecretError, match=r"nope\.pem"):
         app_target.roll_out(missing, events())
+
+    # TLS taken out of the config: HAProxy is restarted with its servers, serving plain HTTP.
+    app_target.roll_out(replace(plan, app=replace(plan.app, tls=None)), events())
+    assert requests.get(f"http://{listen}/", timeout=5).text.strip() == releases["v1"].body

@@ -163,7 +163,7 @@ class HAProxy:
         the servers it had."""
         if self.pid() is not None:
             if self._wait_answers(5.0):
-                if self.tls is not None and self._config_changed():
+                if (self.tls is not None or self._had_tls()) and self._config_changed():
                     self._restart_keeping_servers()
                     return True
                 return False
@@ -191,6 +191,12 @@ class HAProxy:
         if text.count("\n") != CONFIG.count("\n") + METRICS.count("\n"):
             raise UnsafeConfigError("a load balancer value would add lines to haproxy.cfg")
         return with_tls(text, self.service, self.listen, self.tls)
+
+    def _had_tls(self) -> bool:
+        try:
+            return " ssl crt " in self.config_path.read_text()
+        except OSError:
+            return False
 
     def _config_changed(self) -> bool:
         try:
