@@ -7,7 +7,8 @@ from bot.doctor import github, services
 from bot.doctor.findings import Finding, guarded
 
 
-def run_doctor(settings, repos: list[str], aws: bool | None = None) -> list[Finding]:
+def run_doctor(settings, repos: list[str], aws: bool | None = None,
+               docker_hosts: list[str] | None = None) -> list[Finding]:
     """Every check, in the order a person sets things up."""
     from bot.wiring import _scrub
 
@@ -20,7 +21,8 @@ def run_doctor(settings, repos: list[str], aws: bool | None = None) -> list[Find
         ("github", "credentials", lambda: github.checks(settings, repos), "see docs/self-hosting.md#github"),
         ("slack", "bot token", lambda: services.slack(settings), "see docs/self-hosting.md#slack"),
         ("registry", settings.registry, lambda: services.registry(settings), "see docs/self-hosting.md#registry"),
-        ("docker", "engine", lambda: services.docker_hosts(settings), "see docs/self-hosting.md#docker-hosts"),
+        ("docker", "engine", lambda: services.docker_hosts(docker_hosts or []),
+         "see docs/self-hosting.md#docker-hosts"),
         ("haproxy", "binary", services.haproxy, "apt-get install haproxy on the Docker host"),
         ("aws", "identity", lambda: aws_checks.checks(aws), "see docs/self-hosting.md#aws"),
     ):

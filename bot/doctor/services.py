@@ -91,17 +91,35 @@ def registry(settings) -> Iterator[Finding]:
         client.close()
 
 
-def docker_hosts(settings) -> Iterator[Finding]:
+def docker_hosts(hosts: list[str]) -> Iterator[Finding]:
+    """Each Docker engine: DOCKER_HOST (or the local socket) and every `--docker-host` given."""
     import docker
 
-    client = docker.from_env()
-    try:
-        version = client.version()
-        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        yield ok("docker", where, f"Docker {version.get('Version')} (API {version.get('ApiVersion')}) "
-                 f"on {version.get('Os')}/{version.get('Arch')}")
-    finally:
-        client.close()
+    default = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    for url in dict.fromkeys([default, *hosts]):
+        try:
+            # ssh:// goes through the OpenSSH client, as the docker CLI does (keys, known_hosts).
+            client = docker.DockerClient(base_url=url, use_ssh_client=url.startswith("ssh://"), timeout=15)
+        except docker.errors.DockerException as exc:
+            yield fail("docker", url, f"cannot reach the engine: {exc}", _docker_fix(url))
+            continue
+        try:
+            version = client.version()
+            yield ok("docker", url, f"Docker {version.get('Version')} (API {version.get('ApiVersion')}) "
+                     f"on {version.get('Os')}/{version.get('Arch')}")
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            yield fail("docker", url, f"cannot reach the engine: {type(exc).__name__}: {str(exc)[:200]}",
+                       _docker_fix(url))
+        finally:
+            client.close()
+
+
+def _docker_fix(url: str) -> str:
+    if url.startswith("ssh://"):
+        return "check `ssh HOST docker version` works as the worker's user (key, known_hosts, docker group)"
+    if url.startswith("tcp://"):
+        return "use tcp://HOST:2376 with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, and open the port to the worker"
+    return "start dockerd, and add the worker's user to the `docker` group"
 
 
 def haproxy() -> Iterator[Finding]:

@@ -102,7 +102,7 @@ def test_doctor_passes_when_all_is_set_up_and_names_each_fix_when_not(world, mot
                 assert any(line.startswith(expected) for line in lines), (expected, good.output)
 
             # Now every part wrong: an App short of a permission, a Slack app short of a scope, a
-            # wrong registry token, and an IAM user whose policy forgot ecs:UpdateService.
+            # wrong registry token, an engine nobody runs, and an IAM user without ecs:UpdateService.
             short = dict(NEEDED, checks="read")
             bad_app, bad_key = world.sandbox.apps.register("mainline-short", permissions=short)
             world.sandbox.apps.install(bad_app, OWNER)
@@ -113,17 +113,20 @@ def test_doctor_passes_when_all_is_set_up_and_names_each_fix_when_not(world, mot
             env.update(GITHUB_APP_ID=str(bad_app.id), GITHUB_APP_PRIVATE_KEY=bad_key,
                        MAINLINE_REGISTRY_PASSWORD="not-the-token", **aws_user(moto, "partial", forgot))
 
-            bad = CliRunner().invoke(main, ["doctor", "--repo", world.repo], env=env, catch_exceptions=False)
+            bad = CliRunner().invoke(main, ["doctor", "--repo", world.repo, "--docker-host", "tcp://127.0.0.1:9"],
+                                     env=env, catch_exceptions=False)
     finally:
         slack.stop()
 
     assert bad.exit_code == 1, bad.output
     failing = [line for line in bad.output.splitlines() if line.startswith("FAIL")]
-    assert len(failing) == 4, bad.output
+    assert len(failing) == 5, bad.output
     assert f"FAIL github: {world.repo} permissions: missing checks: write (has read) -> fix: grant them" \
         in bad.output
     assert "FAIL slack: scopes: missing commands" in bad.output and "reinstall the app" in bad.output
     assert "FAIL registry" in bad.output and "docker login" in bad.output
+    assert "FAIL docker: tcp://127.0.0.1:9: cannot reach the engine" in bad.output and "DOCKER_TLS_VERIFY" in bad.output
+    assert "ok   docker: unix:///var/run/docker.sock: Docker" in bad.output  # the other engine still checked
     assert ("FAIL aws: policy: arn:aws:iam::123456789012:user/partial is denied 1 of "
             in bad.output) and "ecs:UpdateService -> fix: attach deploy/iam-policy.json" in bad.output
     for secret in (registry.password, SLACK_TOKEN, key.splitlines()[1]):
