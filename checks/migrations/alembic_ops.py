@@ -159,7 +159,7 @@ def _execute(call: ast.Call) -> list[Operation]:
         # A SQLAlchemy Core statement: rows only, unless it holds raw text, DDL or an operation.
         if (verbs & {"update", "insert", "delete", "select"} and not verbs & {"text", "DDL", "execute"}
                 and not any(isinstance(n, ast.Name) and n.id == "op" for n in ast.walk(statement))):
-            return [expand("changes rows through SQLAlchemy (data only, no schema change)")]
+            return [expand("changes rows through SQLAlchemy (data only, no schema change)", subject=("data", ""))]
     return run_sql(statement, "execute")
 
 
@@ -188,7 +188,7 @@ def _op(scope: _Scope, name: str, call: ast.Call, batch_table: str | None) -> li
     if name == "execute":
         return run_sql(arg(call, 0, "sqltext"), "op.execute")
     if name in _DATA_ONLY_OPS:
-        return [expand(_DATA_ONLY_OPS[name])]
+        return [expand(_DATA_ONLY_OPS[name], subject=("data", ""))]
     if name in _CONSTRAINTS:
         position, rule, what = _CONSTRAINTS[name]
         constraint = const(arg(call, 0, "constraint_name"), "?")

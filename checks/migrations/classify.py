@@ -37,7 +37,18 @@ def classify_migration(
             ops = sql_operations(text) + linter(text)
     except (RecursionError, MemoryError):
         ops = [cannot_tell("the file nests too deeply to read")]
-    return finding(path, settle(ops, transactional=_transactional(suffix, text)))
+    return finding(path, settle(ops, transactional=_transactional(suffix, text),
+                                backfill_locks=_backfill_locks(suffix, text)))
+
+
+def _backfill_locks(suffix: str, text: str) -> bool:
+    """Whether rows changed next to a schema change are changed under its lock: a Rails migration
+    runs in one transaction unless `disable_ddl_transaction!`, a Django one unless `atomic = False`."""
+    if suffix == ".rb":
+        return "disable_ddl_transaction!" not in text
+    if suffix == ".py" and re.search(r"^class Migration\b", text, re.MULTILINE):
+        return re.search(r"\batomic\s*=\s*False\b", text) is None
+    return False
 
 
 def _transactional(suffix: str, text: str) -> bool:

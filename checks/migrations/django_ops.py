@@ -184,7 +184,8 @@ class _Reader:
         if does_nothing(func):
             return expand("runs Python that does nothing")
         if isinstance(func, ast.FunctionDef) and data_only(func, self.functions):
-            return expand(f"runs {func.name}, which changes rows only (data, no schema change)")
+            return expand(f"runs {func.name}, which changes rows only (data, no schema change)",
+                                          subject=("data", ""))
         return cannot_tell("runs Python code that cannot be inspected")
 
 

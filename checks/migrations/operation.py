@@ -39,7 +39,12 @@ def cannot_tell(what: str) -> Operation:
 _ALTERS = {"drop-default", "set-not-null", "set-default", "needs-default"}
 
 
-def settle(ops: list[Operation], transactional: bool = True) -> list[Operation]:
+def _changes_schema(op: Operation) -> bool:
+    neutral = ("no schema change", "runs no code", "does nothing")
+    return (op.subject is None or op.subject[0] != "data") and not any(word in op.what for word in neutral)
+
+
+def settle(ops: list[Operation], transactional: bool = True, backfill_locks: bool = False) -> list[Operation]:
     """What one migration does as a whole, read in order (subjects name what an operation touches):
 
     - a default dropped and set back on the same column leaves it with a default: both expand,
@@ -49,7 +54,10 @@ def settle(ops: list[Operation], transactional: bool = True) -> list[Operation]:
       the same migration takes no long lock, and the check already holds: expand
       (("not-valid", "<constraint>|<column>") then ("validated", "<constraint>"));
     - but validating a constraint added NOT VALID in the same transaction (`transactional`) keeps
-      the add's lock while every row is checked: contract."""
+      the add's lock while every row is checked: contract;
+    - changing rows in the same transaction as a schema change (`backfill_locks`: Rails without
+      disable_ddl_transaction!, Django unless atomic = False) holds the schema change's lock for
+      the whole backfill: contract (strong_migrations: backfill in a separate migration)."""
     settled = list(ops)
     added: set[str] = set()
     not_valid: dict[str, str] = {}  # constraint -> the column its CHECK (... IS NOT NULL) covers, or ""
@@ -85,4 +93,9 @@ def settle(ops: list[Operation], transactional: bool = True) -> list[Operation]:
         elif kind == "set-not-null" and key in validated:
             settled[i] = replace(op, kind=EXPAND, rule="",
                                  what=f"{op.what} after validating a CHECK (... IS NOT NULL) constraint")
+    if backfill_locks and any(_changes_schema(op) for op in settled):
+        settled = [replace(op, kind=CONTRACT, rule="backfill-in-schema-migration",
+                           what=f"{op.what.split(' (data')[0]} in the same transaction as a schema change, which "
+                                "holds that change's lock for the whole backfill")
+                   if op.subject == ("data", "") else op for op in settled]
     return settled

@@ -125,8 +125,11 @@ def _receiver_call(call: Call, statement: str) -> Operation:
     """`User.unscoped.in_batches do |relation|`, `relation.update_all(...)`: rows, not schema."""
     code = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", "''", statement)
     methods = re.findall(r"\.([a-z_]\w*[!?]?)", code)
+    if methods == ["reset_column_information"]:
+        return expand(f"reloads {call.recv}'s columns (no schema change)")
     if methods and all(m in _DATA_METHODS for m in methods):
-        return expand(f"changes rows with {call.recv}.{call.method} (data only, no schema change)")
+        return expand(f"changes rows with {call.recv}.{call.method} (data only, no schema change)",
+                                      subject=("data", ""))
     return cannot_tell(f"{call.recv}.{call.method} is not recognised")
 
 

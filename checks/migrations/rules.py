@@ -41,6 +41,7 @@ SAFE_WAY: dict[str, str] = {
         "Django: AddIndexConcurrently; Alembic: postgresql_concurrently=True), outside a transaction"),
     "require-concurrent-index-deletion": "drop the index CONCURRENTLY, outside a transaction",
     "require-concurrent-reindex": "REINDEX ... CONCURRENTLY, outside a transaction",
+    "require-concurrent-partition-detach": "DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14+), outside a transaction",
     "require-concurrent-refresh": "REFRESH MATERIALIZED VIEW CONCURRENTLY (it needs a unique index on the view)",
     "constraint-missing-not-valid": ("add the constraint NOT VALID (Rails: validate: false), then VALIDATE it "
                                      "in a separate migration, which takes no write lock"),
@@ -51,6 +52,8 @@ SAFE_WAY: dict[str, str] = {
     "ban-drop-object": "stop using it first (deploy code that no longer needs it), then drop it in a later deploy",
     "dropping-column-default": ("keep the default until no running release inserts without the column; drop "
                                 "it in a later deploy"),
+    "backfill-in-schema-migration": ("backfill in a migration of its own, outside a transaction (Rails: "
+                                     "disable_ddl_transaction!; Django: atomic = False), in batches"),
     "ban-truncate": "delete in batches in a data migration, after the code stops using the rows",
     "renaming-enum-value": "add the new value, move rows to it in batches, and stop writing the old one",
     "changing-table-structure": ("split it into steps the running release survives: expand first, switch "

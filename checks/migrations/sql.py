@@ -79,7 +79,7 @@ def _statement(stmt: exp.Expr, created: set[str], dialect: str) -> list[Operatio
         return [contract("truncates " + ", ".join(_name(t) for t in stmt.expressions), "ban-truncate")]
     if isinstance(stmt, (exp.Insert, exp.Update, exp.Delete)):
         table = _name(stmt.this if not isinstance(stmt.this, exp.Schema) else stmt.this.this)
-        return [expand(f"changes rows of {table} (data only, no schema change)")]
+        return [expand(f"changes rows of {table} (data only, no schema change)", subject=("data", ""))]
     if isinstance(stmt, exp.Command):
         expression = stmt.expression
         rest = expression.sql() if isinstance(expression, exp.Expression) else expression or ""

@@ -131,6 +131,11 @@ _KNOWN: list[tuple[re.Pattern[str], str]] = [
      "expand:attaches an index built beforehand as a constraint on {name}"),
     (re.compile(_TABLE + r"\s+RENAME\s+CONSTRAINT\s+[\w\"]+\s+TO\s+[\w\"]+$", _I),
      "expand:renames a constraint on {name}"),
+    (re.compile(_TABLE + r"\s+DETACH\s+PARTITION\s+[\w.\"]+\s+CONCURRENTLY$", _I),
+     "expand:detaches a partition of {name} concurrently"),
+    (re.compile(_TABLE + r"\s+DETACH\s+PARTITION\s+[\w.\"]+$", _I),
+     "contract:require-concurrent-partition-detach:detaches a partition of {name} without CONCURRENTLY, which "
+     "blocks reads and writes"),
     (re.compile(r"^REFRESH\s+MATERIALIZED\s+VIEW\s+CONCURRENTLY\s+" + _NAME + r"(?:\s+WITH\s+(?:NO\s+)?DATA)?$", _I),
      "expand:refreshes materialized view {name} concurrently"),
     (re.compile(r"^REFRESH\s+MATERIALIZED\s+VIEW\s+" + _NAME, _I),
@@ -177,7 +182,7 @@ def known_statement(statement: str) -> list[Operation] | None:
     data = _DATA.match(text)
     if data:
         table = data.group("name").strip('"')
-        return [expand(f"changes rows of {table} (data only, no schema change)")]
+        return [expand(f"changes rows of {table} (data only, no schema change)", subject=("data", ""))]
     if re.match(r"^DO\b", text, _I):
         return [cannot_tell("a DO block runs procedural code that cannot be read")]
     return None

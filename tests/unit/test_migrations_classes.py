@@ -169,6 +169,10 @@ PEERS = [
     ("rails/db/migrate/20260101006100_check_validate_no_transaction.rb", "expand", ""),
     ("django/shop/migrations/0053_default_then_add_default_value.py", "expand", ""),
     ("rails/db/migrate/20260101006600_old_style_self_up.rb", "expand", ""),
+    ("rails/db/migrate/20260101007600_add_column_and_backfill_together.rb", "contract", "backfill-in-schema-migration"),
+    ("django/shop/migrations/0057_add_field_and_backfill_atomic.py", "contract", "backfill-in-schema-migration"),
+    ("django/shop/migrations/0058_add_field_and_backfill_not_atomic.py", "expand", ""),
+    ("rails/db/migrate/20260101007700_add_column_reset_information.rb", "expand", ""),
     ("sql/V59__swap_primary_key_using_index.sql", "expand", ""),
 ]
 
