@@ -21,6 +21,26 @@ from bot.ports import EventSink
 class Repairs(RoleOps, Strategies):
     load_balancer: Callable[..., HAProxy]  # the target's
 
+    def _in_shape(self, plan: RolloutPlan) -> bool:
+        """Whether what runs already matches `plan`, judged without its secrets: a pass that
+        finds nothing to repair reads no secret store."""
+        lb = self.load_balancer(plan.service, plan.environment, plan.listen)
+        if not lb.running():
+            return False
+        world = self._observe(plan.service, plan.environment, lb)
+        serving = world.serving(sha=plan.sha)
+        if len(serving) != plan.replicas or len(world.servers) != len(serving) or \
+                len(world.instances) != len(serving):
+            return False
+        if not all((inst := world.instance(s.name)) is not None and inst.running for s in serving):
+            return False
+        for role in plan.app.others:
+            insts = self._role_instances(plan, role)
+            if len(insts) != role.replicas or not all(i.running and i.sha == plan.sha for i in insts):
+                return False
+        return all(any(i.name.startswith(self._role_prefix(plan, r)) for r in plan.app.others)
+                   for i in self._role_instances(plan, None))
+
     def _repair(self, plan: RolloutPlan, on_event: EventSink) -> list[str]:
         done: list[str] = []
         lb = self.load_balancer(plan.service, plan.environment, plan.listen)

@@ -25,14 +25,14 @@ import docker
 from bot.domain import Replica, RolloutPlan, VerifyReport
 from bot.errors import TransientError
 from bot.infra.http_probe import lb_url, probe
-from bot.infra.secrets import SecretResolver
+from bot.infra.secrets import Masker, SecretResolver
 from bot.infra.targets.docker.canary import DockerCanary
 from bot.infra.targets.docker.containers import START_FAULTS  # noqa: F401 - public here too
 from bot.infra.targets.docker.haproxy import HAProxy
 from bot.infra.targets.docker.release import ReleaseOps
 from bot.infra.targets.docker.repair import Repairs
 from bot.infra.targets.docker.roles import RoleOps
-from bot.infra.targets.docker.runspec import run_spec, spec_key, using
+from bot.infra.targets.docker.runspec import RunSpec, run_spec, spec_key, using
 from bot.infra.targets.docker.strategies import DRAIN_TIMEOUT, Strategies  # noqa: F401 - public here too
 from bot.infra.targets.docker.tls import TlsSettings, certificate, https_url, probe_tls
 from bot.infra.targets.docker.world import (  # noqa: F401 - LABEL_* and UnsafeNameError are public here too
@@ -129,6 +129,10 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
 
     def repair(self, plan: RolloutPlan, on_event: EventSink) -> list[str]:
         """Make what runs match the live `plan` (the reconciler's call); the repairs made."""
+        self.load_balancer(plan.service, plan.environment, plan.listen)  # refuse unsafe names first
+        with using(self._local, RunSpec(plan, {}, Masker(), "", strict=False)):
+            if self._retried(f"checking {plan.service}/{plan.environment}", self._in_shape)(plan):
+                return []
         with self._running(plan, on_event, strict=False) as sink:
             return self._retried(f"repairing {plan.service}/{plan.environment}", self._repair)(plan, sink)
 
