@@ -45,3 +45,22 @@ def test_the_builder_logs_in_with_ecrs_token_and_ecr_gets_the_repository(aws, do
     finally:
         with contextlib.suppress(docker.errors.ImageNotFound):
             docker_client.images.remove(f"{host}/{repository}:{NEW_SHA}", force=True)
+
+
+def test_the_docker_builder_creates_the_ecr_repository_it_pushes_to(aws, docker_client, ecr_like_registry, tmp_path):
+    host = ecr_like_registry.host
+    repository = f"mltest-ecr-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "hello.txt").write_text(f"{repository}\n")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
+    builder = DockerBuilder(host, client=docker_client, access=registry_access(mode="ecr"))
+    image = f"{host}/{repository}:{NEW_SHA}"
+
+    try:
+        builder.ensure_image(tmp_path, image, lambda *a, **k: None)
+
+        assert builder.image_exists(image)
+        names = [r["repositoryName"] for r in aws.client("ecr").describe_repositories()["repositories"]]
+        assert repository in names  # ECR refuses a push to a repository that does not exist
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_client.images.remove(image, force=True)

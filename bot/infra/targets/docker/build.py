@@ -113,6 +113,7 @@ class DockerBuilder:
         """Push (idempotent: layers already there are skipped); a busy registry is retried."""
         host, name, tag = split_image(image)
         repository = f"{host}/{name}"
+        self.access.prepare_push(host, name)
         creds = self.access.credentials(host)
         auth = {"auth_config": creds.auth_config()} if creds else {}
         try:

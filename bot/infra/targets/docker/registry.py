@@ -94,6 +94,28 @@ def ecr_credentials(session=None, region: str | None = None) -> CredentialSource
     return get
 
 
+def ecr_repositories(session=None, region: str | None = None) -> Callable[[str, str], None]:
+    """Before a push to ECR: create the repository when it is missing (ECR refuses pushes to an
+    unknown one), once per repository and process."""
+    done: set[tuple[str, str]] = set()
+    lock = threading.Lock()
+
+    def ensure(host: str, name: str) -> None:
+        import boto3
+
+        from bot.infra.aws.ecr import EcrRegistry
+
+        with lock:
+            if (host, name) in done:
+                return
+            match = ECR_HOST.match(host)
+            where = (match and match["region"]) or region or boto3.Session().region_name or "us-east-1"
+            EcrRegistry(session, region=where).ensure_repository(name)
+            done.add((host, name))
+
+    return ensure
+
+
 def loopback(host: str) -> bool:
     name = host.rsplit(":", 1)[0].strip("[]") if host.count(":") <= 1 or host.startswith("[") else host
     if name == "localhost":
@@ -108,8 +130,10 @@ class RegistryAccess:
     """Manifest lookups and logins against one or more registries, with their credentials."""
 
     def __init__(self, credentials: CredentialSource | None = None, insecure: bool = False,
-                 certs_d: Path = CERTS_D, timeout: float = 10.0):
+                 certs_d: Path = CERTS_D, timeout: float = 10.0,
+                 before_push: Callable[[str, str], None] | None = None):
         self._credentials = credentials or docker_config_credentials
+        self._before_push = before_push
         self.insecure = insecure
         self.certs_d = certs_d
         self.timeout = timeout
@@ -117,6 +141,11 @@ class RegistryAccess:
 
     def credentials(self, host: str) -> Credentials | None:
         return self._credentials(host)
+
+    def prepare_push(self, host: str, name: str) -> None:
+        """What the registry needs before a push of `name` (ECR: the repository must exist)."""
+        if self._before_push is not None:
+            self._before_push(host, name)
 
     def login(self, host: str) -> str:
         """Authenticate against the registry's `/v2/` as `docker login` does; says how."""
@@ -233,6 +262,11 @@ def registry_access(username: str | None = None, password: str | None = None, mo
                     insecure: bool = False) -> RegistryAccess:
     """The access the settings describe (see the module docstring for the order)."""
     ecr = ecr_credentials()
+    repositories = ecr_repositories()
+
+    def before_push(host: str, name: str) -> None:
+        if mode == "ecr" or (mode == "auto" and ECR_HOST.match(host)):
+            repositories(host, name)
 
     def credentials(host: str) -> Credentials | None:
         if mode == "none":
@@ -243,7 +277,7 @@ def registry_access(username: str | None = None, password: str | None = None, mo
             return ecr(host)
         return docker_config_credentials(host)
 
-    return RegistryAccess(credentials, insecure=insecure)
+    return RegistryAccess(credentials, insecure=insecure, before_push=before_push)
 
 
 def access_for(settings) -> RegistryAccess:
