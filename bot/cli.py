@@ -200,6 +200,8 @@ def status(service, as_json) -> None:
         live = row["live"]["sha"][:12] if row["live"] else "nothing"
         sync = "in sync" if row["in_sync"] else "NOT in sync"
         click.echo(f"{row['service']} {row['environment']}: live {live}, head {(row['head'] or '?')[:12]} ({sync})")
+        if row.get("ahead_because"):
+            click.echo(f"  {row['ahead_because']}")
         if row["locked"]:
             click.echo(f"  locked by {row['locked']['by']}: {row['locked']['reason']}")
         for item in row["queue"]:
@@ -335,7 +337,7 @@ def config_schema() -> None:
 
 
 # The demo's stories (sandbox/demo_stories.py plays them); listed here so that --help needs no sandbox.
-DEMO_STORIES = ("default", "canary", "batch")
+DEMO_STORIES = ("default", "canary", "batch", "ecs")
 
 
 @main.command()
@@ -344,7 +346,8 @@ DEMO_STORIES = ("default", "canary", "batch")
 @click.option("--story", type=click.Choice(DEMO_STORIES), default="default", show_default=True,
               help="default: merge → live → bad release → rollback → revert; canary: progressive delivery "
                    "judged by Prometheus; batch: three PRs coalesce, the bad one is found by bisection and reverted "
-                   "alone")
+                   "alone; ecs: the same on ECS (moto and an ECS stand-in), with an alarm, an image ECS cannot "
+                   "pull, and a retry")
 def demo(once: bool, port: int, story: str) -> None:
     """Start everything on this machine and play merge → live → bad release → rollback → revert."""
     # The stand-ins are not part of the bot: the `sandbox` package, installed with the `demo` extra.

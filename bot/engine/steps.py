@@ -184,7 +184,9 @@ def rolled_back(s: Step) -> Transition:
     deploy = s.deploy
     if (deploy.reason or "").startswith(INFRASTRUCTURE):
         return Transition(S.FAILED, "restored the previous release after infrastructure errors; the release was "
-                          "not judged, so nothing is reverted: deploy it again", fields={"reason": deploy.reason})
+                          "not judged, so nothing is reverted: deploy it again "
+                          f"({(deploy.reason or '').removeprefix(INFRASTRUCTURE)[:500]})",
+                          fields={"reason": deploy.reason})
     if not follows_production(s.config, deploy.environment):
         return Transition(S.FAILED, "rolled back; this environment does not follow the production branch, so "
                           "nothing is reverted", fields={"reason": deploy.reason})

@@ -9,6 +9,7 @@ from typing import Any
 from bot.domain import IN_FLIGHT, DeployState, in_sync
 from bot.domain.records import DeployRecord, EventRecord
 from bot.engine.context import Context
+from bot.usecases.ahead import ahead_because
 from bot.usecases.canary import canary_state
 
 
@@ -44,6 +45,8 @@ class Queries:
                     "live": {"sha": live.sha, "image": live.image, "since": iso(live.live_since)} if live else None,
                     "head": head,
                     "in_sync": in_sync(live.sha if live else None, head),
+                    "ahead_because": ahead_because(store, svc.id, env.name, head,
+                                                   in_sync(live.sha if live else None, head)),
                     "locked": {"by": lock.by, "reason": lock.reason} if lock else None,
                     "queue": [{"sha": d.sha, "state": d.state, "blocked_by": d.blocked_by,
                                "canary": canary_state(store, d.id) if d.state == DeployState.ROLLING_OUT.value

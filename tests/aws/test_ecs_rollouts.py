@@ -159,4 +159,4 @@ def test_a_restarted_worker_resumes_the_same_deployment_instead_of_starting_anot
     assert "ecs_resumed" in events.steps
     calls = [name for name, _ in fake.calls]
     assert calls.count("update_service") == 1 and calls.count("register_task_definition") == 1
-    assert not fake.services["web"].tags, "the finished rollout's record is cleared"
+    assert not [t for t in fake.services["web"].tags if t["key"] == "mainline:rollout"], "the record is cleared"

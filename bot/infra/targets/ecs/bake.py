@@ -9,7 +9,9 @@ from bot.config import EcsSettings
 from bot.domain import RolloutPlan, VerifyReport
 from bot.errors import InfrastructureFailure
 from bot.infra.aws.client import call
+from bot.infra.aws.errors import EcsError
 from bot.infra.targets.ecs.model import MISSING_ALARM, TARGET_STATES_LEAVING, EcsService, Probe
+from bot.infra.targets.ecs.tags import ALARMS_TAG, alarms_from, read_tag
 from bot.ports import EventSink
 
 DEFAULT_BAKE = 30.0  # health.bake's default in .github/deploy.yml
@@ -19,6 +21,7 @@ class Bake:
     """The verify half of an ECS target (a mixin of EcsTarget)."""
 
     settings: EcsSettings
+    ecs: Any
     elbv2: Any
     cloudwatch: Any
     alarming_before: dict[str, set[str]]
@@ -41,6 +44,8 @@ class Bake:
         probes = failed = streak = 0
         last = ""
         before = self.alarming_before.get(plan.sha)
+        if before is None and self.settings.alarms:
+            before = self._recorded_before(plan.sha)
         lingering: set[str] | None = None  # alarms in ALARM at the first probe and not yet seen clear
         while True:
             probes += 1
@@ -80,6 +85,15 @@ class Bake:
             return VerifyReport(False, probes, failed, 0, 0, reason=reason, last_output=reason)
         on_event(f"baked {bake:g}s: {probes} probes, {failed} failed", step="ecs_baked")
         return VerifyReport(True, probes, failed, 0, 0, last_output=last)
+
+    def _recorded_before(self, sha: str) -> set[str] | None:
+        """The alarms in ALARM before `sha`'s rollout, as the rollout left them on the service
+        (another worker, or another process, may have run it)."""
+        try:
+            arn = self.service().arn
+        except EcsError:
+            return None
+        return alarms_from(read_tag(self.ecs, arn, ALARMS_TAG), sha, self.settings.alarms)
 
     def _bake_seconds(self, bake: float, on_event: EventSink) -> float:
         """The bake, at least one evaluation window of the watched alarms when it is the default."""

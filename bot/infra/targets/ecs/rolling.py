@@ -10,7 +10,6 @@ restarted worker follows it instead of starting another."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
@@ -18,15 +17,13 @@ from bot.config import EcsSettings
 from bot.domain import RolloutPlan
 from bot.errors import InfrastructureFailure, RolloutError
 from bot.infra.aws.client import call
-from bot.infra.aws.errors import EcsError
 from bot.infra.targets.ecs.bake import Bake
 from bot.infra.targets.ecs.definitions import TaskDefinitions
 from bot.infra.targets.ecs.deployment_config import merged, refuse_unless_ready
 from bot.infra.targets.ecs.diagnosis import diagnose
 from bot.infra.targets.ecs.model import EcsDeployment, EcsService, settled
+from bot.infra.targets.ecs.tags import ALARMS_TAG, ROLLOUT_TAG, alarms_value, drop_tag, read_tag, write_tag
 from bot.ports import EventSink
-
-ROLLOUT_TAG = "mainline:rollout"  # sha deployment-id task-definition-arn
 
 
 def runs(service: EcsService, deployment: EcsDeployment, task_definition: str) -> bool:
@@ -57,6 +54,8 @@ class Rolling(TaskDefinitions, Bake):
         self.check_alarms_exist()
         before = {name for name in self.alarms_firing()}
         self.alarming_before[plan.sha] = before
+        if self.settings.alarms:
+            write_tag(self.ecs, service.arn, ALARMS_TAG, alarms_value(plan.sha, self.settings.alarms, before))
         if before:
             on_event(f"{', '.join(sorted(before))} already in ALARM before the deploy: reported, not held against "
                      f"{plan.sha[:12]}", step="ecs_alarm_before", alarms=sorted(before))
@@ -114,22 +113,14 @@ class Rolling(TaskDefinitions, Bake):
         return True
 
     def _recorded(self, service_arn: str) -> tuple[str, str, str] | None:
-        try:
-            tags = call(self.ecs, "list_tags_for_resource", resourceArn=service_arn).get("tags", [])
-        except EcsError:
-            return None
-        value = next((t.get("value", "") for t in tags if t.get("key") == ROLLOUT_TAG), "")
-        parts = value.split(" ")
+        parts = read_tag(self.ecs, service_arn, ROLLOUT_TAG).split(" ")
         return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
 
     def _tag(self, service_arn: str, value: str) -> None:
-        # Best effort: without the tag a restarted worker starts a new deployment of the same revision.
-        with contextlib.suppress(EcsError):
-            call(self.ecs, "tag_resource", resourceArn=service_arn, tags=[{"key": ROLLOUT_TAG, "value": value}])
+        write_tag(self.ecs, service_arn, ROLLOUT_TAG, value)
 
     def _untag(self, service_arn: str) -> None:
-        with contextlib.suppress(EcsError):
-            call(self.ecs, "untag_resource", resourceArn=service_arn, tagKeys=[ROLLOUT_TAG])
+        drop_tag(self.ecs, service_arn, ROLLOUT_TAG)
 
     # -- follow ----------------------------------------------------------------------------
 
@@ -203,7 +194,6 @@ class Rolling(TaskDefinitions, Bake):
         on_event(f"{headline}; " + (" | ".join(evidence[:3]) or "ECS gave no events and no stopped tasks"),
                  step="ecs_diagnosis", deployment=deployment.id, **diagnosis.data())
         if diagnosis.infrastructure:
-            return InfrastructureFailure(f"{headline}: {diagnosis.summary}", diagnosis.kind,
-                                         tuple(evidence))
+            return InfrastructureFailure(f"{diagnosis.summary} ({headline})", diagnosis.kind, tuple(evidence))
         detail = f"; {evidence[0]}" if evidence else ""
         return RolloutError(f"{headline}{detail}")
