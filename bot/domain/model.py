@@ -83,7 +83,7 @@ class RolloutPlan:
     strategy: str  # rolling | blue-green | canary
     health: HealthPolicy
     listen: str  # load balancer address, host:port
-    app: AppSpec = AppSpec()  # env, secret references, roles, resources, TLS, release command
+    app: AppSpec = field(default_factory=AppSpec)  # env, secret references, roles, resources, TLS, release command
     # strategy canary: the steps and their analysis, and how a person steps in (promote, pause,
     # abort): a callable answering the newest unread command, given by the engine.
     canary: CanaryPolicy | None = None
