@@ -104,3 +104,12 @@ def test_the_previews_image_size_is_read_with_the_login_and_is_none_without(regi
 
     assert (manifest_size(registry.host, image, access) or 0) > 0
     assert manifest_size(registry.host, image, RegistryAccess(lambda host: None)) is None  # refused: no size
+
+
+def test_an_open_registry_is_asked_without_looking_up_a_login(tmp_path, monkeypatch):
+    (tmp_path / "config.json").write_text(json.dumps({"credsStore": "mainline-missing-helper"}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))  # a helper that would fail if asked
+    access = registry_access()
+
+    assert not DockerBuilder("127.0.0.1:5000", access=access).image_exists(f"127.0.0.1:5000/mltest-open:{'0' * 40}")
+    assert access.login("127.0.0.1:5000") == "127.0.0.1:5000: open, no login needed"

@@ -114,7 +114,7 @@ class DockerBuilder:
         host, name, tag = split_image(image)
         repository = f"{host}/{name}"
         self.access.prepare_push(host, name)
-        creds = self.access.credentials(host)
+        creds = self.access.push_credentials(host)
         auth = {"auth_config": creds.auth_config()} if creds else {}
         try:
             for chunk in self.client.api.push(repository, tag=tag, stream=True, decode=True, **auth):

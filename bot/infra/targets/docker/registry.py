@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import re
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,9 +61,14 @@ def docker_config_credentials(host: str) -> Credentials | None:
     from docker.errors import DockerException
 
     try:
-        entry: dict[str, Any] = load_config().resolve_authconfig(host) or {}
+        with warnings.catch_warnings(record=True) as said:  # docker-py warns of a missing helper
+            warnings.simplefilter("always")
+            entry: dict[str, Any] = load_config().resolve_authconfig(host) or {}
     except DockerException as exc:
         raise RegistryAuthError(f"Docker's credential helper failed for {host}: {exc}") from exc
+    finally:
+        for warning in said:
+            log.warning("Docker's config for %s: %s", host, warning.message)
     username = entry.get("username") or entry.get("Username")
     password = entry.get("password") or entry.get("Password")
     if entry.get("IdentityToken"):
@@ -142,6 +148,15 @@ class RegistryAccess:
     def credentials(self, host: str) -> Credentials | None:
         return self._credentials(host)
 
+    def push_credentials(self, host: str) -> Credentials | None:
+        """The login a push presents; a broken credential helper leaves the push anonymous (an open
+        registry takes it, a closed one refuses it naming the fix) rather than failing here."""
+        try:
+            return self.credentials(host)
+        except RegistryAuthError as exc:
+            log.warning("registry %s: no credentials for the push: %s", host, exc)
+            return None
+
     def prepare_push(self, host: str, name: str) -> None:
         """What the registry needs before a push of `name` (ECR: the repository must exist)."""
         if self._before_push is not None:
@@ -149,19 +164,18 @@ class RegistryAccess:
 
     def login(self, host: str) -> str:
         """Authenticate against the registry's `/v2/` as `docker login` does; says how."""
-        creds = self.credentials(host)
-        self._get(host, "/v2/", scope=None, creds=creds)
+        _, creds = self._get(host, "/v2/", scope=None)
         return f"{host}: logged in as {creds.username} ({creds.source})" if creds else f"{host}: open, no login needed"
 
     def manifest_exists(self, host: str, name: str, tag: str, accept: str) -> bool:
-        resp = self._get(host, f"/v2/{name}/manifests/{tag}", scope=f"repository:{name}:pull",
-                         creds=self.credentials(host), headers={"Accept": accept}, method="HEAD", ok=(200, 404))
+        resp, _ = self._get(host, f"/v2/{name}/manifests/{tag}", scope=f"repository:{name}:pull",
+                            headers={"Accept": accept}, method="HEAD", ok=(200, 404))
         return resp.status_code == 200
 
     def manifest(self, host: str, name: str, reference: str, accept: str) -> dict | None:
         """The manifest of `name:reference` as JSON, None when the registry has no such image."""
-        resp = self._get(host, f"/v2/{name}/manifests/{reference}", scope=f"repository:{name}:pull",
-                         creds=self.credentials(host), headers={"Accept": accept}, ok=(200, 404))
+        resp, _ = self._get(host, f"/v2/{name}/manifests/{reference}", scope=f"repository:{name}:pull",
+                            headers={"Accept": accept}, ok=(200, 404))
         if resp.status_code == 404:
             return None
         try:
@@ -172,15 +186,18 @@ class RegistryAccess:
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    def _get(self, host: str, path: str, scope: str | None, creds: Credentials | None,
-             headers: dict[str, str] | None = None, method: str = "GET", ok: tuple[int, ...] = (200,)):
+    def _get(self, host: str, path: str, scope: str | None, headers: dict[str, str] | None = None,
+             method: str = "GET", ok: tuple[int, ...] = (200,)) -> tuple[requests.Response, Credentials | None]:
+        """The response, and the credentials it took (looked up only when the registry asks)."""
         headers = dict(headers or {})
+        creds = None
         resp = self._send(method, host, path, headers)
         if resp.status_code == 401:
+            creds = self.credentials(host)
             headers["Authorization"] = self._answer(host, resp.headers.get("WWW-Authenticate", ""), scope, creds)
             resp = self._send(method, host, path, headers)
         if resp.status_code in ok:
-            return resp
+            return resp, creds
         if resp.status_code >= 500 or resp.status_code == 429:
             raise TransientError(f"registry {host} answered {resp.status_code} for {path}")
         if resp.status_code in (401, 403):
