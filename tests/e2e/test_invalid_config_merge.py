@@ -26,7 +26,7 @@ INVALID = """\
 service: webapp
 branch: master
 environments:
-  production: {target: docker, auto_deploy: true, strategy: canary}
+  production: {target: docker, auto_deploy: true, strategy: teleport}
 health:
   bake: a while
 """
