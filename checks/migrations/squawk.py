@@ -10,13 +10,21 @@ from pathlib import Path
 
 from checks.migrations.operation import CONTRACT, EXPAND, Operation
 
-# squawk rules whose finding means the running release breaks or the table locks.
+# squawk rules whose finding means the running release breaks or the table locks, and that the
+# classifier does not decide itself. The rules it does decide (below) come from its own reading,
+# with the exceptions the peers make (a constraint on a table created in the same file, NOT VALID
+# then VALIDATE outside a transaction): squawk's finding would only undo them.
 _SQUAWK_CONTRACT = {
+    "ban-drop-database", "ban-concurrent-index-creation-in-transaction", "ban-truncate-cascade",
+    "ban-alter-domain-with-add-constraint", "ban-create-domain-with-constraint",
+}
+DECIDED_HERE = {
     "adding-not-nullable-field", "adding-required-field", "ban-drop-column", "ban-drop-table",
-    "ban-drop-database", "changing-column-type", "renaming-column", "renaming-table",
-    "require-concurrent-index-creation", "require-concurrent-index-deletion",
-    "constraint-missing-not-valid", "disallowed-unique-constraint", "adding-foreign-key-constraint",
-    "ban-char-field", "adding-serial-primary-key-field", "ban-concurrent-index-creation-in-transaction",
+    "changing-column-type", "renaming-column", "renaming-table", "require-concurrent-index-creation",
+    "require-concurrent-index-deletion", "constraint-missing-not-valid", "disallowed-unique-constraint",
+    "adding-foreign-key-constraint", "adding-serial-primary-key-field", "adding-field-with-default",
+    "require-concurrent-reindex", "require-concurrent-partition-detach", "adding-primary-key-constraint",
+    "ban-drop-not-null",
 }
 _SQUAWK_LINE = re.compile(r"^\S*:\d+:\d+:\s*(?:warning|error):\s*(?P<rule>[a-z0-9-]+)", re.MULTILINE)
 
@@ -41,6 +49,8 @@ def parse_squawk_output(output: str) -> list[Operation]:
     ops = []
     for match in _SQUAWK_LINE.finditer(output):
         rule = match.group("rule")
+        if rule in DECIDED_HERE:
+            continue
         contract = rule in _SQUAWK_CONTRACT
         ops.append(Operation(CONTRACT if contract else EXPAND, f"squawk: {rule}", rule if contract else ""))
     return ops

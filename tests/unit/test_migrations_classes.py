@@ -193,3 +193,16 @@ def test_not_null_through_a_validated_check_is_expand_unless_one_transaction_hol
     assert inside.kind == "contract"
     assert inside.reasons[0].startswith("contract: validates a check constraint on users in the same "
                                         "transaction that added it NOT VALID"), inside.reasons
+
+
+def test_squawk_adds_only_the_rules_the_classifier_does_not_decide_itself():
+    from checks.migrations.squawk import parse_squawk_output
+
+    output = ("m.sql:3:1: warning: constraint-missing-not-valid By default new constraints require a scan\n"
+              "m.sql:5:1: warning: ban-truncate-cascade Using TRUNCATE's CASCADE drops rows in other tables\n"
+              "m.sql:7:1: warning: prefer-bigint-over-int Use 64-bit integers\n")
+    ops = parse_squawk_output(output)
+    assert [(op.kind, op.rule, op.what) for op in ops] == [
+        ("contract", "ban-truncate-cascade", "squawk: ban-truncate-cascade"),
+        ("expand", "", "squawk: prefer-bigint-over-int"),
+    ]
