@@ -73,7 +73,7 @@ class BatchDemo(Demo):
         rounds = [e for e in bad["events"] if e["kind"] == "bisect"]
         for e in rounds:
             say(f"  bisect {e['data'].get('round')}: {e['data'].get('sha', '')[:7]} {e['data'].get('verdict')}")
-        plan = next((e["data"] for e in reversed(bad["events"]) if e["kind"] == "culprit"), {})
+        plan: dict = next((e["data"] for e in reversed(bad["events"]) if e["kind"] == "culprit"), {})
         self.check(plan.get("culprit") == two_sha,
                    f"bisection named PR #{two}'s merge {two_sha[:7]} in {len(rounds)} round(s) "
                    f"(stopped: {plan.get('stopped')})")
