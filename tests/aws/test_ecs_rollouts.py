@@ -160,3 +160,52 @@ def test_a_restarted_worker_resumes_the_same_deployment_instead_of_starting_anot
     calls = [name for name, _ in fake.calls]
     assert calls.count("update_service") == 1 and calls.count("register_task_definition") == 1
     assert not [t for t in fake.services["web"].tags if t["key"] == "mainline:rollout"], "the record is cleared"
+
+
+TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-{}/6d0ecf831eec9f09"
+RULE = ("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/"
+        "f2f7dc8efc522ab2/9683b2d02a6cabee")
+
+
+def blue_green_ready(fake: FakeEcs) -> None:
+    fake.services["web"].load_balancers = [{
+        "targetGroupArn": TG.format("blue"), "containerName": "web", "containerPort": 8080,
+        "advancedConfiguration": {"alternateTargetGroupArn": TG.format("green"), "productionListenerRule": RULE,
+                                  "roleArn": "arn:aws:iam::123456789012:role/ecs-blue-green"}}]
+
+
+def test_blue_green_uses_ecs_native_strategy_with_a_bake_blue_kept_warm_by_ecs(fake):
+    blue_green_ready(fake)
+    events = Events()
+    bg = plan(NEW_SHA, NEW_IMAGE)
+    target_on(fake).roll_out(type(bg)(**{**bg.__dict__, "strategy": "blue-green"}), events)
+
+    [update] = [params for name, params in fake.calls if name == "update_service"]
+    config = update["deploymentConfiguration"]
+    assert config["strategy"] == "BLUE_GREEN" and config["bakeTimeInMinutes"] == 1
+    # Everything the team set is still there.
+    assert config["maximumPercent"] == 200 and config["minimumHealthyPercent"] == 100
+    assert "ecs_blue_green_as_rolling" not in events.steps
+
+
+def test_blue_green_asked_of_a_service_without_a_second_target_group_is_refused_naming_it(fake):
+    fake.services["web"].load_balancers = [{"targetGroupArn": TG.format("blue"), "containerName": "web",
+                                            "containerPort": 8080}]
+
+    with pytest.raises(InfrastructureFailure, match=r"cannot do BLUE_GREEN: it lacks a second \(alternate\) "
+                                                    r"target group") as refused:
+        target_on(fake, strategy="blue-green").roll_out(plan(NEW_SHA, NEW_IMAGE), Events())
+
+    assert refused.value.kind == "configuration" and not refused.value.restore
+    assert [name for name, _ in fake.calls].count("register_task_definition") == 0
+
+
+def test_canary_uses_ecs_native_canary_strategy(fake):
+    blue_green_ready(fake)
+
+    target_on(fake, strategy="canary", canary_percent=20).roll_out(plan(NEW_SHA, NEW_IMAGE), Events())
+
+    [update] = [params for name, params in fake.calls if name == "update_service"]
+    config = update["deploymentConfiguration"]
+    assert config["strategy"] == "CANARY"
+    assert config["canaryConfiguration"] == {"canaryPercent": 20.0, "canaryBakeTimeInMinutes": 1}

@@ -67,6 +67,6 @@ def refuse_unless_ready(raw_service: dict, strategy: str | None) -> None:
     missing = missing_for_traffic_shift(raw_service, strategy)
     if missing:
         raise InfrastructureFailure(
-            f"ECS service {raw_service.get('serviceName')} cannot do {STRATEGIES[strategy]}: it has no {missing}; "
+            f"ECS service {raw_service.get('serviceName')} cannot do {STRATEGIES[strategy]}: it lacks {missing}; "
             "add it where the service is defined, or use strategy: rolling; nothing was changed",
             "configuration", restore=False)

@@ -94,7 +94,7 @@ class EcsTarget(Rolling, TaskSets):
             missing = missing_for_traffic_shift(raw, plan.strategy)
             if not missing:
                 return plan.strategy
-            on_event(f"ECS service {raw.get('serviceName')} has no {missing}: {plan.strategy} is a rolling update "
+            on_event(f"ECS service {raw.get('serviceName')} lacks {missing}: {plan.strategy} is a rolling update "
                      "that starts each new task before an old one drains", step="ecs_blue_green_as_rolling")
         return None
 
