@@ -122,6 +122,8 @@ class _Reader:
             return [expand(_EXPAND[op].format(**names), subject=("set-default", f"{model}.{field}".lower()))]
         if op in _EXPAND:
             return [expand(_EXPAND[op].format(**names))]
+        if (op.endswith("Extension") and not op.startswith("Remove")) or op == "CreateCollation":
+            return [expand(f"{op} (django.contrib.postgres): no table or column changes")]
         if op in _CONTRACT:
             rule, what = _CONTRACT[op]
             return [contract(what.format(**names), rule)]
