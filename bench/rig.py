@@ -390,7 +390,7 @@ class Rig:
 
     def __init__(self, services: int, *, scale: bool = True, twice: float = 0.0, replicas: int = 1,
                  bake: str = "1s", reconcile: float = 2.0, prefix: str = "rig", extra_env: dict | None = None,
-                 webs: int = 2):
+                 webs: int = 2, faults: bool = True):
         self.tmp = Path(tempfile.mkdtemp(prefix=f"mainline-{prefix}-"))
         self.tmp.chmod(0o755)  # PostgreSQL runs as `postgres` under it
         self.run_id = f"{prefix}{os.getpid() % 1000}{int(time.time()) % 10000}"
@@ -400,9 +400,11 @@ class Rig:
         self.relay = Relay(twice)
         self.github = GitHubSandbox(self.tmp / "github", webhook_url=self.relay.url, webhook_secret=SECRET,
                                     validate=False).start()
-        # GitHub's address, as the bot and the payloads know it, is the fault proxy's: REST, git.
+        # GitHub's address, as the bot and the payloads know it, is the fault proxy's: REST, git
+        # (with faults=False, the stand-in's own: nothing between them).
         self.github_api = FaultProxy(self.github.url)
-        self.github.shapes.base = self.github_api.url
+        if faults:
+            self.github.shapes.base = self.github_api.url
         self.services: list[Service] = []
         self.bot: Bot | None = None
         try:
@@ -416,7 +418,7 @@ class Rig:
                        MAINLINE_STATE_DIR=str(self.tmp / "state"), MAINLINE_PUBLIC_URL=f"http://127.0.0.1:{ports[0]}",
                        MAINLINE_RECONCILE_SECONDS=str(reconcile), MAINLINE_LEASE_SECONDS="10",
                        MAINLINE_GITHUB_WRITE_INTERVAL="0", GITHUB_WEBHOOK_SECRET=SECRET,
-                       GITHUB_API_URL=self.github_api.url,
+                       GITHUB_API_URL=self.github.shapes.base,
                        GITHUB_TOKEN=TOKEN, PYTHONUNBUFFERED="1")
             env.update(extra_env or {})
             for key in ("SLACK_BOT_TOKEN", "SLACK_API_URL", "SLACK_SIGNING_SECRET"):
@@ -433,18 +435,24 @@ class Rig:
             self.stop()
             raise
 
-    def merge(self, svc: Service, version: str, number_hint: int = 0) -> str:
-        """A pull request changing the app's version, opened and merged on the stand-in."""
+    def open_change(self, svc: Service, version: str, number_hint: int = 0) -> int:
+        """A pull request changing the app's version (index.html and app.conf), opened on the stand-in."""
         branch = f"change-{version}-{number_hint}"
         base = self.github.head(svc.repo, "master")
         self.github.create_branch(svc.repo, branch, base)
         files = {"app.conf": f"version={svc.name} {version}\nhealth=ok\nroot=200\nworker=ok\nrelease=ok\n",
                  "www/index.html": f"{svc.name} {version}\n"}
         self.github.push_commit(svc.repo, branch, files, f"Ship {version}")
-        number = self.github.open_pull(svc.repo, branch, "master", f"Ship {version}")
+        return self.github.open_pull(svc.repo, branch, "master", f"Ship {version}")
+
+    def merge_change(self, svc: Service, number: int, version: str) -> str:
         sha = self.github.merge_pull(svc.repo, number)
         svc.merges.append((sha, time.time(), version))
         return sha
+
+    def merge(self, svc: Service, version: str, number_hint: int = 0) -> str:
+        """A pull request opened and merged at once (a busy team's merge)."""
+        return self.merge_change(svc, self.open_change(svc, version, number_hint), version)
 
     def serves(self, svc: Service) -> str | None:
         try:
