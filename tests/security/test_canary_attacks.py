@@ -152,3 +152,43 @@ def test_a_misbehaving_prometheus_is_an_infrastructure_error_never_a_verdict(hos
         At("/ok").number("up")
     with pytest.raises(PrometheusError, match="did not answer"):
         Prometheus("http://127.0.0.1:9", timeout=1).query("up")
+
+
+ISSUE_EXAMPLE = """\
+service: webapp
+environments:
+  production:
+    strategy: canary
+    canary:
+      steps: [{weight: 10, pause: 60s}, {weight: 50, pause: 60s}]
+      analysis:
+        interval: 10s
+        min_requests: 100
+        failure_limit: 1
+        inconclusive_limit: 3
+        metrics:
+          - {name: error-rate, builtin: http_5xx_ratio, compare: baseline, max_increase: 0.01}
+          - {name: latency-p95, builtin: latency_p95, compare: baseline, max_ratio: 1.25}
+          - {name: checkout-errors, max: 0,
+             prometheus: 'sum(increase(app_checkout_errors_total{version="{{version}}"}[1m]))'}
+    prometheus: {url: "http://127.0.0.1:9090"}
+"""
+
+
+def test_config_validate_and_the_schema_know_the_canary_keys(tmp_path, mainline):
+    import json
+
+    import jsonschema
+    import yaml
+
+    good = tmp_path / "deploy.yml"
+    good.write_text(ISSUE_EXAMPLE)
+    assert mainline("config", "validate", str(good)).exit_code == 0
+    schema = json.loads(mainline("config", "schema").output)
+    jsonschema.validate(yaml.safe_load(ISSUE_EXAMPLE), schema)
+    bad = tmp_path / "bad.yml"
+    bad.write_text(ISSUE_EXAMPLE.replace("weight: 50", "weight: 5"))
+    result = mainline("config", "validate", str(bad))
+    assert result.exit_code == 1 and ":5: " in result.output and "step weights must rise" in result.output
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(yaml.safe_load(ISSUE_EXAMPLE.replace("weight: 10", "weight: 100")), schema)
