@@ -238,6 +238,8 @@ def _execute(call: Call, heredocs: list[str]) -> list[Operation]:
     sql: object = None
     if marker:
         sql = heredocs[int(marker.group(1))]
+        if "#{" in sql:  # a <<~SQL heredoc interpolates Ruby: the SQL is only known at run time
+            return [cannot_tell("execute with SQL that interpolates Ruby (#{...})")]
     else:
         literal = re.match(r"^('(?:[^'\\]|\\.)*'|\"(?:[^\"\\#]|\\.)*\")$", raw)
         if literal:

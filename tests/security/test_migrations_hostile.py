@@ -40,6 +40,8 @@ HOSTILE = {
                                   "removes column u.email"),
     "db/migrate/4_modifier.rb": (RAILS.format(body="    add_column :u, :a, :text if remove_column(:u, :b)"),
                                  "runs more than one call (if)"),
+    "db/migrate/5_heredoc.rb": (RAILS.format(body="    execute <<~SQL\n      DROP TABLE #{victim}\n    SQL"),
+                                "SQL that interpolates Ruby"),
     "versions/def_hidden.py": ("from alembic import op\ndef upgrade():\n    print(op.drop_column('u', 'b'))\n",
                                "drops column u.b"),
     "V5__unterminated_comment.sql": ("CREATE TABLE a (id int); /* " + "\n x" * 5000, "comment is never closed"),
