@@ -34,8 +34,6 @@ EXTRA = {
     "ecr:GetDownloadUrlForLayer": "docker pull from ECR",
     # ECS passes the task definition's task and execution roles on Mainline's behalf.
     "iam:PassRole": "register_task_definition with taskRoleArn / executionRoleArn",
-    # An ECS environment's `assume_role` (bot/infra/aws/session.py, arriving with cross-account ECS).
-    "sts:AssumeRole": "ecs.assume_role: act in another account through a role",
     # SSM parameters of type SecureString under a customer key are decrypted with it.
     "kms:Decrypt": "get_parameter(WithDecryption=True) on a SecureString under a customer-managed key",
 }
