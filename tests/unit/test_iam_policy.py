@@ -34,6 +34,9 @@ EXTRA = {
     "ecr:GetDownloadUrlForLayer": "docker pull from ECR",
     # ECS passes the task definition's task and execution roles on Mainline's behalf.
     "iam:PassRole": "register_task_definition with taskRoleArn / executionRoleArn",
+    # A canary on ECS weighs the listener's two target groups (bot/infra/targets/ecs/traffic.py, landing).
+    "elasticloadbalancing:DescribeListeners": "canary traffic weights on ECS",
+    "elasticloadbalancing:ModifyListener": "canary traffic weights on ECS",
     # SSM parameters of type SecureString under a customer key are decrypted with it.
     "kms:Decrypt": "get_parameter(WithDecryption=True) on a SecureString under a customer-managed key",
 }
