@@ -131,3 +131,32 @@ def test_doctor_passes_when_all_is_set_up_and_names_each_fix_when_not(world, mot
             in bad.output) and "ecs:UpdateService -> fix: attach deploy/iam-policy.json" in bad.output
     for secret in (registry.password, SLACK_TOKEN, key.splitlines()[1]):
         assert secret not in good.output + bad.output
+
+
+@pytest.mark.docker
+def test_doctor_with_a_token_says_statuses_replace_check_runs_and_without_github_names_setup(world, monkeypatch):
+    from tests.e2e.github_world import TOKEN
+
+    env = {"MAINLINE_DATABASE_URL": world.settings.database_url, "GITHUB_API_URL": world.sandbox.url,
+           "GITHUB_TOKEN": TOKEN}
+    for name in ("GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_PATH", "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+    with_token = CliRunner().invoke(main, ["doctor", "--repo", world.repo, "--no-aws"], env=env,
+                                    catch_exceptions=False)
+
+    assert with_token.exit_code == 0, with_token.output
+    assert "ok   github: token: authenticates as " in with_token.output
+    assert "ok   github: check runs: a token cannot create check runs: Mainline posts commit statuses" \
+        in with_token.output
+    assert f"ok   github: {world.repo} git: authenticated ls-remote" in with_token.output
+    assert "--   slack: bot token: SLACK_BOT_TOKEN is not set" in with_token.output
+    assert "--   aws: identity" in with_token.output
+    assert TOKEN not in with_token.output
+
+    env.pop("GITHUB_TOKEN")
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    without = CliRunner().invoke(main, ["doctor", "--repo", world.repo, "--no-aws"], env=env, catch_exceptions=False)
+    assert without.exit_code == 1
+    assert "FAIL github: credentials: neither GITHUB_APP_ID" in without.output
+    assert "-> fix: run `mainline setup github`" in without.output
