@@ -9,17 +9,15 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from sandbox.canary_kit import free_port
+from sandbox.demo_setup import DemoPorts
 
 pytestmark = pytest.mark.docker
 
 
 def test_canary_story_holds_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the demo's state goes to ./.mainline/demo
-    from sandbox import demo_setup
-
-    monkeypatch.setattr(demo_setup, "DemoPorts", demo_setup.DemoPorts)  # the CLI builds ports from --port
-    ports = demo_setup.DemoPorts(bot=free_port(), lb=free_port(), github=free_port(), slack=free_port())
-    monkeypatch.setattr("sandbox.demo.DemoPorts", lambda bot: ports)
+    ports = DemoPorts(bot=free_port(), lb=free_port(), github=free_port(), slack=free_port())
+    monkeypatch.setattr("sandbox.demo.DemoPorts", lambda bot: ports)  # the CLI takes only the bot's port
     result = CliRunner().invoke(main, ["demo", "--story", "canary", "--once", "--port", str(ports.bot)])
     out = result.output
     assert result.exit_code == 0, out
