@@ -164,32 +164,35 @@ class Store(DeliveryStore, LeaseStore, LockStore, MutexStore):
                       force_reason: str | None = None) -> tuple[DeployRow, bool]:
         """The deploy for (service, environment, sha): created (True), or the existing one (False)
         with `pull_numbers` added. Queuing an ended one again is a move: the engine's apply()."""
-        with self.session() as s:
-            row = s.scalar(select(DeployRow).where(DeployRow.service_id == service_id,
-                                                   DeployRow.environment == environment, DeployRow.sha == sha))
-            if row is not None:
-                if pull_numbers:
-                    row.pull_numbers = sorted(set(row.pull_numbers or []) | set(pull_numbers))
-                return row, False
-            row = DeployRow(service_id=service_id, environment=environment, sha=sha, ref=ref,
-                            state=DeployState.QUEUED.value, requested_by=requested_by,
-                            manual=int(manual), pull_numbers=sorted(set(pull_numbers or [])),
-                            force_reason=force_reason, attempts=0, step_failures=0, created_at=utcnow())
-            s.add(row)
-            try:
+        try:
+            with self.session() as s:
+                row = s.scalar(self._deploy_of(service_id, environment, sha))
+                if row is not None:
+                    if pull_numbers:
+                        row.pull_numbers = sorted(set(row.pull_numbers or []) | set(pull_numbers))
+                    return row, False
+                row = DeployRow(service_id=service_id, environment=environment, sha=sha, ref=ref,
+                                state=DeployState.QUEUED.value, requested_by=requested_by,
+                                manual=int(manual), pull_numbers=sorted(set(pull_numbers or [])),
+                                force_reason=force_reason, attempts=0, step_failures=0, created_at=utcnow())
+                s.add(row)
                 s.flush()
-            except IntegrityError:
-                # Another process (a worker's reconciler, the other worker's intake) inserted it
-                # between our read and our insert: theirs is the one deploy for this sha.
-                s.rollback()
-                row = s.scalar(select(DeployRow).where(DeployRow.service_id == service_id,
-                                                       DeployRow.environment == environment, DeployRow.sha == sha))
+                return row, True
+        except IntegrityError:
+            # Another process (a worker's reconciler, the other worker's intake) inserted it
+            # between our read and our insert: theirs is the one deploy for this sha.
+            with self.session() as s:
+                row = s.scalar(self._deploy_of(service_id, environment, sha))
                 if row is None:
                     raise
                 if pull_numbers:
                     row.pull_numbers = sorted(set(row.pull_numbers or []) | set(pull_numbers))
                 return row, False
-            return row, True
+
+    @staticmethod
+    def _deploy_of(service_id: int, environment: str, sha: str):
+        return select(DeployRow).where(DeployRow.service_id == service_id, DeployRow.environment == environment,
+                                       DeployRow.sha == sha)
 
     def deploy(self, deploy_id: int) -> DeployRow:
         with self.session() as s:
