@@ -52,15 +52,20 @@ class DesiredState:
         repair = getattr(target, "repair", None)
         if repair is None:
             return 0  # ECS keeps its own desired count
+        plan = ctx.plan(svc, env.name, config, live.sha, live.image)
+        in_shape = getattr(target, "in_shape", None)
+        if in_shape is not None and in_shape(plan):
+            return 0  # the common case: no lease taken, no secret read
         # One owner per pass: the same owner may take its own lease again, and two passes (the
         # worker's first and its periodic one) must never repair the same environment at once.
         token = store.acquire_lease(env.id, f"{ctx.owner}/repair-{uuid.uuid4().hex[:8]}", ctx.opts.lease_seconds)
         if token is None:
             return 0  # a driver holds it: the environment is its deploy's
         try:
-            if store.deploys(svc.id, env.name, states=BUSY, limit=1):
-                return 0  # started between the look and the lease
-            plan = ctx.plan(svc, env.name, config, live.sha, live.image)
+            now = store.live_release(svc.id, env.name)
+            if store.deploys(svc.id, env.name, states=BUSY, limit=1) or now is None or \
+                    (now.sha, now.image) != (live.sha, live.image):
+                return 0  # a deploy started or went live between the look and the lease: never undo it
             lines = repair(plan, lambda message, **data: log.info("%s/%s: %s", svc.name, env.name, message))
         finally:
             store.release_lease(env.id, token)

@@ -127,12 +127,16 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
         with self._running(plan, on_event) as sink:
             return self._retried(f"running the release command of {plan.service}", self._run_release)(plan, sink)
 
-    def repair(self, plan: RolloutPlan, on_event: EventSink) -> list[str]:
-        """Make what runs match the live `plan` (the reconciler's call); the repairs made."""
+    def in_shape(self, plan: RolloutPlan) -> bool:
+        """Whether what runs matches the live `plan`, judged without reading its secrets."""
         self.load_balancer(plan.service, plan.environment, plan.listen)  # refuse unsafe names first
         with using(self._local, RunSpec(plan, {}, Masker(), "", strict=False)):
-            if self._retried(f"checking {plan.service}/{plan.environment}", self._in_shape)(plan):
-                return []
+            return self._retried(f"checking {plan.service}/{plan.environment}", self._in_shape)(plan)
+
+    def repair(self, plan: RolloutPlan, on_event: EventSink) -> list[str]:
+        """Make what runs match the live `plan` (the reconciler's call); the repairs made."""
+        if self.in_shape(plan):
+            return []
         with self._running(plan, on_event, strict=False) as sink:
             return self._retried(f"repairing {plan.service}/{plan.environment}", self._repair)(plan, sink)
 
