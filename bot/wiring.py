@@ -19,6 +19,7 @@ from bot.gating import Gatekeeper
 from bot.infra.db.queue import Queue, make_huey
 from bot.infra.db.store import Store
 from bot.infra.git import GitClient
+from bot.infra.secrets import SecretResolver
 from bot.logs import log_context
 from bot.notify.reporting import github_host, pull_request_reverter, reporters_for, slack_for
 from bot.pipeline import Pipeline, PipelineOptions, Wiring
@@ -280,7 +281,8 @@ def wire(settings: Settings, role: str = "all", reporters: list | None = None) -
         gates=Gatekeeper(github=github),
         checker=LazyChecker(),
         reverter=pull_request_reverter(github, settings) if github is not None else None,
-        trial=DockerShadowTrial(),  # bisections try candidates as shadow replicas (bot/culprit)
+        # Bisections try candidates as shadow replicas, with the release's env and secrets (bot/culprit).
+        trial=DockerShadowTrial(settings.state_dir, SecretResolver(settings.secrets_dir)),
     )
     options = PipelineOptions(registry=settings.registry, state_dir=settings.state_dir,
                               lease_seconds=settings.lease_seconds, public_url=settings.public_url,

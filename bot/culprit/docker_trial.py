@@ -14,6 +14,8 @@ import socket
 import time
 from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -22,6 +24,8 @@ from docker.errors import DockerException, NotFound
 from bot.domain import HealthPolicy, RolloutPlan, VerifyReport
 from bot.errors import TransientError
 from bot.infra.http_probe import ProbeResult, probe, probe_url
+from bot.infra.secrets import SecretResolver
+from bot.infra.targets.docker.runspec import run_spec, spec_key
 from bot.infra.targets.docker.world import HOST, NAME, infrastructure
 from bot.ports import EventSink
 
@@ -29,7 +33,13 @@ LABEL_BISECT = "mainline.bisect"  # service/environment of the search the replic
 
 
 class DockerShadowTrial:
-    def __init__(self, client: Any = None, port_range: tuple[int, int] = (30000, 39999)):
+    """`state_dir` and `secrets` as the Docker target has them: a candidate runs with the release's
+    own env, secrets, command and limits (a SecretError, like Docker's errors, stops the search)."""
+
+    def __init__(self, state_dir: Path | None = None, secrets: SecretResolver | None = None, client: Any = None,
+                 port_range: tuple[int, int] = (30000, 39999)):
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.secrets = secrets or SecretResolver(None)
         self._client = client
         self.port_range = port_range
 
@@ -45,16 +55,20 @@ class DockerShadowTrial:
                 raise TransientError(f"unsafe name {name[:40]!r}")
         what = f"trying {plan.sha[:12]} of {plan.service}/{plan.environment} as a shadow replica"
         name = f"mainline-bisect-{plan.service}-{plan.environment}-{plan.sha[:12]}"
+        spec = run_spec(plan, self.secrets, spec_key(self.state_dir or Path(".mainline")))
+        on_event = spec.sink(on_event)  # no secret value in an event
         with infrastructure(what):
             self._remove(name)
             port = self._free_port()
+            run = {**spec.run_kwargs(spec.web, port), "restart_policy": {"Name": "no"}}
             container = self.client.containers.run(
-                plan.image, detach=True, name=name, network_mode="host", environment={"PORT": str(port)},
-                labels={LABEL_BISECT: f"{plan.service}/{plan.environment}", "mainline.sha": plan.sha})
+                plan.image, detach=True, name=name, network_mode="host",
+                labels={LABEL_BISECT: f"{plan.service}/{plan.environment}", "mainline.sha": plan.sha}, **run)
         on_event(f"started shadow replica {name} on port {port} (no user traffic)", step="shadow_started",
                  replica=name, port=port)
         try:
-            return Bake(plan.health, port, checks, container).run(on_event)
+            report = Bake(plan.health, port, checks, container).run(on_event)
+            return replace(report, reason=spec.masker(report.reason), last_output=spec.masker(report.last_output))
         finally:
             with infrastructure(what):
                 self._remove(name)
