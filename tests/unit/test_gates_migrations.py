@@ -1,7 +1,6 @@
 """Migrations: detection in a diff, expand/contract classification with reasons, the gate, and
 whether a release may be rolled back automatically."""
 
-import time
 from pathlib import Path
 
 import pytest
@@ -64,12 +63,12 @@ def test_configured_globs_keep_star_inside_one_directory():
     assert detect_migrations(changed, ["db/patches/p[0-1].sql"]) == ["db/patches/p1.sql"]
 
 
-def test_a_backtracking_glob_is_matched_in_linear_time():
-    """`**a` twelve times against a 32-character path once took 5 s, and six times as long per 4 more characters."""
-    started = time.perf_counter()
+def test_a_backtracking_glob_is_matched_without_backtracking():
+    """`**a` twelve times against a 32-character path once took 5 s, and six times as long per 4
+    more characters. The matcher's work is counted (tests/security/test_fuzz_config.py) and timed
+    (bench/hostile_config.py); here, the answer."""
     paths = ["a" * n + "b" for n in range(32, 200, 8)]
     assert detect_migrations(paths, ["**a" * 12, "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*ac"]) == []
-    assert time.perf_counter() - started < 1.0
 
 
 def test_every_fixture_is_detected():
