@@ -176,6 +176,8 @@ class HAProxy:
         proc = subprocess.run([self.binary, "-D", "-f", str(self.config_path), "-p", str(self.pid_path)],
                               check=False, capture_output=True, text=True, timeout=30)
         if proc.returncode != 0:
+            # The exporter's port may have been taken since it was chosen: the next start picks another.
+            self.metrics_port_path.unlink(missing_ok=True)
             raise HAProxyError(f"haproxy for {self.service} on {self.listen} did not start: "
                                f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
         if not self._wait_answers(5.0):
