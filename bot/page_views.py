@@ -17,7 +17,7 @@ WAITING = [DeployState.QUEUED.value] + [s.value for s in DeployState if s.in_fli
 # GitHub's merge commit ("Merge pull request #12 from …") and squash merge ("Title (#12)").
 PULL_IN_SUBJECT = re.compile(r"^Merge pull request #(\d{1,9}) |\(#(\d{1,9})\)$")
 UNDEPLOYED_MAX = 50
-BAD_STATES = {"failed", "reverted", "rolled_back", "rolling_back", "reverting"}
+BAD_STATES = {"failed", "reverted", "rolled_back", "rolling_back", "bisecting", "reverting"}
 
 
 def recorded_config(svc) -> DeployConfig | None:
