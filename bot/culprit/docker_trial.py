@@ -26,7 +26,7 @@ from bot.errors import TransientError
 from bot.infra.http_probe import ProbeResult, probe, probe_url
 from bot.infra.secrets import SecretResolver
 from bot.infra.targets.docker.runspec import run_spec, spec_key
-from bot.infra.targets.docker.world import HOST, NAME, infrastructure
+from bot.infra.targets.docker.world import HOST, NAME, NOT_A_REPLICA, infrastructure
 from bot.ports import EventSink
 
 LABEL_BISECT = "mainline.bisect"  # service/environment of the search the replica serves
@@ -63,7 +63,8 @@ class DockerShadowTrial:
             run = {**spec.run_kwargs(spec.web, port), "restart_policy": {"Name": "no"}}
             container = self.client.containers.run(
                 plan.image, detach=True, name=name, network_mode="host",
-                labels={LABEL_BISECT: f"{plan.service}/{plan.environment}", "mainline.sha": plan.sha}, **run)
+                labels={**NOT_A_REPLICA, LABEL_BISECT: f"{plan.service}/{plan.environment}",
+                        "mainline.sha": plan.sha}, **run)
         on_event(f"started shadow replica {name} on port {port} (no user traffic)", step="shadow_started",
                  replica=name, port=port)
         try:

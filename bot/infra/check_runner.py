@@ -15,6 +15,7 @@ from docker.errors import APIError, DockerException, ImageNotFound
 
 from bot.config import CONFIG_PATH, RepoCheck
 from bot.errors import NotFoundError, TransientError
+from bot.infra.targets.docker.world import NOT_A_REPLICA
 from bot.ports import EventSink
 from checks.inputs import RepoCheckResult
 
@@ -69,7 +70,7 @@ class ContainerCheckRunner:
                 image,
                 command=[*self.shell, check.run],
                 name=f"mainline-check-{_container_safe(check.name)}-{uuid.uuid4().hex[:8]}",
-                labels={LABEL_CHECK: check.name},
+                labels={**NOT_A_REPLICA, LABEL_CHECK: check.name},  # its image's LABELs make no replica
                 network_mode="none",  # a check must not reach production, the registry or the internet
                 nano_cpus=int(cpus * 1e9),
                 mem_limit=memory,

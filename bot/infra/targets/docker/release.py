@@ -14,6 +14,7 @@ from bot.domain import RolloutPlan
 from bot.domain.app import Role
 from bot.infra.http_probe import sanitize
 from bot.infra.targets.docker.containers import ContainerOps
+from bot.infra.targets.docker.world import NOT_A_REPLICA
 from bot.ports import EventSink
 
 LABEL_RELEASE = "mainline.release"
@@ -32,7 +33,8 @@ class ReleaseOps(ContainerOps):
         kwargs = spec.run_kwargs(Role("release", release.command), None)
         del kwargs["restart_policy"]  # one-off: it must not come back when it exits
         container = self.client.containers.run(plan.image, detach=True, name=name, network_mode="host",
-                                               labels={LABEL_RELEASE: f"{plan.service}/{plan.environment}"},
+                                               labels={**NOT_A_REPLICA,
+                                                       LABEL_RELEASE: f"{plan.service}/{plan.environment}"},
                                                **kwargs)
         on_event(f"started the release command in {name}", step="release_started", replica=name)
         try:

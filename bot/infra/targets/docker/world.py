@@ -24,6 +24,11 @@ LABEL_SHA = "mainline.sha"
 LABEL_PORT = "mainline.port"
 LABEL_ROLE = "mainline.role"
 LABEL_SPEC = "mainline.spec"
+# A one-off container (a check, the release command, a shadow trial) sets these empty: Docker
+# copies an image's own LABELs onto its containers, and a branch's Dockerfile could otherwise
+# label one as another service's replica, which that service's rollout or repair would admit.
+NOT_A_REPLICA = {label: "" for label in (LABEL_SERVICE, LABEL_ENVIRONMENT, LABEL_SHA, LABEL_PORT, LABEL_ROLE,
+                                         LABEL_SPEC)}
 STALE = "~stale"  # appended to the sha of a container that runs with another spec
 HOST = "127.0.0.1"
 # Names become container names, label values and path parts: the config schema's rule, again here.

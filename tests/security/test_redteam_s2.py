@@ -1,0 +1,91 @@
+# ruff: noqa: F811 - the Docker fixtures are imported from tests/adapters/conftest.py and used as parameters
+"""Red team, session 2: attacks on what this session added (#11 canary, #12 culprit, #15
+migrations, #16 real apps, #17 GitHub App and operations, #18 ECS, the audit log).
+
+Each test plays one attack through the surface the attacker has (an image built from a branch,
+a repository config, a signed webhook, a PR comment, a Slack request, an HTTP request) and asserts
+the refusal, that production and master are untouched, and the message a person sees."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import uuid
+from contextlib import suppress
+
+import requests
+from docker.errors import NotFound
+
+from bot.domain import RolloutPlan
+from bot.domain.app import AppSpec, Release
+from tests.adapters.conftest import (  # noqa: F401 - the Docker fixtures, shared
+    ENVIRONMENT,
+    builder,
+    docker_client,
+    events,
+    fast_health,
+    listen,
+    plan_for,
+    releases,
+    service,
+    state_dir,
+    target,
+)
+
+# -- #16: an image built from a branch forges the labels of another service's replicas ------------
+
+
+def _forged_image(docker_client, base: str, labels: dict[str, str]) -> str:
+    """What a branch pusher's Dockerfile can do: LABEL lines naming another service's replica."""
+    tag = f"mltest-forged-{uuid.uuid4().hex[:8]}:latest"
+    lines = [f"FROM {base}"] + [f'LABEL "{k}"="{v}"' for k, v in labels.items()]
+    docker_client.images.build(fileobj=io.BytesIO("\n".join(lines).encode()), tag=tag, rm=True)
+    return tag
+
+
+def test_redteam_s2_an_image_labelled_as_another_services_replica_never_takes_its_traffic(
+        target, docker_client, releases, plan_for, service, events):
+    """A staging branch's image carries `LABEL mainline.service=<production service>
+    mainline.sha=<the sha it will deploy> mainline.port=<a port it serves on>`; its release
+    command (or a check, or a shadow trial) runs it, and Docker copies the image's labels onto
+    the container. Production's next rollout must not re-use it as a replica of its own."""
+    victim = plan_for("v2", replicas=1)
+    port = 20000 + uuid.uuid4().int % 9000
+    forged = _forged_image(docker_client, releases["v1"].image, {
+        "mainline.service": victim.service, "mainline.environment": ENVIRONMENT,
+        "mainline.sha": victim.sha, "mainline.port": str(port), "mainline.role": "web"})
+    attacker = RolloutPlan(
+        service=f"a{uuid.uuid4().hex[:10]}", environment="staging", sha=uuid.uuid4().hex + "0" * 8,
+        image=forged, replicas=1, strategy="rolling", health=victim.health, listen="127.0.0.1:1",
+        app=AppSpec(release=Release(command=("/bin/busybox", "httpd", "-f", "-p", f"127.0.0.1:{port}",
+                                             "-h", "/www"), timeout=60)))
+    name = f"mainline-{attacker.service}-staging-release-{attacker.sha[:12]}"
+    target.roll_out(victim, events())
+    target.finish(victim, events())
+    runner = threading.Thread(target=target.run_release, args=(attacker, lambda *a, **k: None), daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with suppress(NotFound):
+                if docker_client.containers.get(name).status == "running":
+                    break
+            time.sleep(0.2)
+        # Production's replica dies; the reconciler puts one back.
+        for replica in target.load_balancer(victim.service, ENVIRONMENT, victim.listen).servers():
+            docker_client.containers.get(replica.name).remove(force=True)
+        sink = events()
+        target.repair(victim, sink)
+        assert "replica_reused" not in sink.steps, sink.lines
+        lb = target.load_balancer(victim.service, ENVIRONMENT, victim.listen)
+        assert name not in {s.name for s in lb.servers()}, sink.lines
+        assert [r.sha for r in target.replicas(victim.service, ENVIRONMENT)] == [victim.sha]
+        assert requests.get(f"http://{victim.listen}/", timeout=5).text.strip() == releases["v2"].body
+        assert docker_client.containers.get(name).status == "running"  # the attacker's own run, untouched
+    finally:
+        with suppress(NotFound):
+            docker_client.containers.get(name).kill()  # the release command ends; run_release removes it
+        runner.join(30)
+        with suppress(NotFound):
+            docker_client.images.remove(forged, force=True)
