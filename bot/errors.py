@@ -67,3 +67,11 @@ class InfrastructureFailure(MainlineError):
 class SecretError(MainlineError):
     """A secret reference could not be resolved. Raised before anything changes; the message
     names the reference, never a value."""
+
+
+class FileTooLargeError(MainlineError):
+    """A file of a repository is larger than the reader takes: it is not read at all."""
+
+    def __init__(self, path: str, size: int, limit: int):
+        super().__init__(f"{path} is {size} bytes, over the {limit} bytes read")
+        self.path, self.size, self.limit = path, size, limit

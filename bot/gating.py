@@ -6,12 +6,14 @@ import logging
 from datetime import UTC, datetime
 
 from bot.domain import GateResult, GateStatus, Lock, in_sync
-from bot.errors import MainlineError
+from bot.errors import FileTooLargeError, MainlineError
 from bot.release_gate import release_approval
 from checks.depends_on import MAX_DEPENDS_ON, parse_depends_on, too_many_dependencies
 from checks.evaluate import evaluate
 from checks.inputs import Approval, CiInput, ContextState, DependencyState, GateInputs, LockInput, MigrationFinding
 from checks.migrations import classify_migration, detect_migrations, rollback_allowed
+from checks.migrations.classify import refused as refused_migration
+from checks.migrations.limits import MAX_BYTES as MAX_MIGRATION_BYTES
 
 log = logging.getLogger("mainline.gating")
 # Migration files read and classified per gate pass or preview; the rest count as contract.
@@ -85,7 +87,11 @@ class Gatekeeper:
         paths = detect_migrations(git.changed_paths(service.clone_url, base, tip), config.migrations.paths)
         findings = []
         for path in paths[:MAX_MIGRATIONS_READ]:
-            text = git.read_file(service.clone_url, tip, path)
+            try:
+                text = git.read_file(service.clone_url, tip, path, max_bytes=MAX_MIGRATION_BYTES)
+            except FileTooLargeError as exc:  # never read whole: what is not read cannot be called safe
+                findings.append(refused_migration(path, str(exc)))
+                continue
             if text is not None:  # a deleted migration has nothing to classify
                 findings.append(classify_migration(path, text))
         if len(paths) > MAX_MIGRATIONS_READ:

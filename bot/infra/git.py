@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bot.errors import NotFoundError
+from bot.errors import FileTooLargeError, NotFoundError
 from bot.infra.git_base import BOT_EMAIL, BOT_NAME, FULL_SHA, SHORT_SHA, GitError, git_failure, valid_branch
 from bot.infra.git_revert import GitReverts
 
@@ -28,8 +28,16 @@ class GitClient(GitReverts):
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
         return dest
 
-    def read_file(self, clone_url: str, sha: str, path: str) -> str | None:
+    def read_file(self, clone_url: str, sha: str, path: str, max_bytes: int | None = None) -> str | None:
+        """The file at `sha`, None when it is not there. With `max_bytes`, a larger file is never
+        read into memory: FileTooLargeError (a repository chooses its files' sizes)."""
         with self._mirror_with(clone_url, sha) as mirror:
+            if max_bytes is not None:
+                size = self._git("cat-file", "-s", f"{sha}:{path}", cwd=mirror, check=False)
+                if size.returncode != 0:
+                    return None
+                if int(size.stdout.strip() or 0) > max_bytes:
+                    raise FileTooLargeError(path, int(size.stdout.strip()), max_bytes)
             proc = self._git("show", f"{sha}:{path}", cwd=mirror, check=False)
             return proc.stdout if proc.returncode == 0 else None
 

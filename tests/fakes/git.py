@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import NotFoundError
+from bot.errors import FileTooLargeError, NotFoundError
 from bot.ports import RevertOutcome
 
 
@@ -55,8 +55,11 @@ class FakeGit:
             (dest / path).write_text(text)
         return dest
 
-    def read_file(self, clone_url: str, sha: str, path: str) -> str | None:
-        return self.commits[sha].tree.get(path)
+    def read_file(self, clone_url: str, sha: str, path: str, max_bytes: int | None = None) -> str | None:
+        text = self.commits[sha].tree.get(path)
+        if text is not None and max_bytes is not None and len(text.encode()) > max_bytes:
+            raise FileTooLargeError(path, len(text.encode()), max_bytes)
+        return text
 
     def head(self, clone_url: str, branch: str) -> str | None:
         if "head" in self.faults:

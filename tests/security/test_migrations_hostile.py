@@ -86,3 +86,29 @@ def test_a_huge_migration_in_a_diff_is_refused_without_reading_it(mainline, loca
     assert result.exit_code == 1
     assert "db/migrate/3_big.rb: contract" in result.output
     assert f"cannot tell: not read: the file is {len(padding)} bytes" in result.output
+
+
+def test_the_deploy_gate_never_reads_a_huge_migration_whole(local_repo, tmp_path: Path):
+    """A merge carrying a 64 MiB migration: the migrations gate sizes it in git and refuses it as
+    contract without loading it (the CLI's check above reads files; the gate reads blobs)."""
+    from types import SimpleNamespace
+
+    from bot.config import parse_config
+    from bot.gating import Gatekeeper
+    from bot.infra.git import GitClient
+
+    base = local_repo.commit("v1")
+    (local_repo.work / "db").mkdir()
+    with (local_repo.work / "db" / "V2__huge.sql").open("wb") as handle:
+        handle.write(b"-- " + b"x" * (64 * 1024 * 1024) + b"\nDROP TABLE users;\n")
+    tip = local_repo.commit("huge")
+    config = parse_config((local_repo.work / ".github/deploy.yml").read_text()
+                          + "migrations: {policy: approve, paths: ['db/*.sql']}\n")
+    pipeline = SimpleNamespace(w=SimpleNamespace(git=GitClient(tmp_path / "git")))
+    service = SimpleNamespace(clone_url=local_repo.clone_url)
+
+    [finding] = Gatekeeper().migrations(pipeline, service, base, tip, config)
+
+    assert finding.path == "db/V2__huge.sql" and finding.kind == "contract"
+    assert f"not read: db/V2__huge.sql is {64 * 1024 * 1024 + 22} bytes, over the {MAX_BYTES} bytes read" \
+        in " ".join(finding.reasons)
