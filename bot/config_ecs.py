@@ -43,6 +43,10 @@ class EcsSettings(_Model):
     region: SHORT = "us-east-1"
     alarms: list[TEXT] = Field(default_factory=list, max_length=20)
     target_group_arn: TEXT | None = None
+    listener_arn: TEXT | None = Field(default=None, description="EXTERNAL blue-green: the production listener, "
+                                                                "switched between the two target groups")
+    alternate_target_group_arn: TEXT | None = Field(default=None, description="EXTERNAL blue-green: the second "
+                                                                              "target group")
     repository: TEXT | None = None  # ECR repository name; defaults to the service name
     timeout: str | float = Field(default="30m", description="how long one rollout may take (10s to 6h)")
     assume_role: AssumeRole | None = None
@@ -62,6 +66,9 @@ class EcsSettings(_Model):
             raise ValueError("name the services either with `service` and `container` or under `services`, not both")
         if not self.services and not (self.service and self.container):
             raise ValueError("`service` and `container` are required (or list several under `services`)")
+        if bool(self.listener_arn) != bool(self.alternate_target_group_arn):
+            raise ValueError("blue-green on two target groups needs both `listener_arn` and "
+                             "`alternate_target_group_arn`")
         names = [u.service for u in self.services]
         if len(set(names)) != len(names):
             raise ValueError("`services` names a service twice")

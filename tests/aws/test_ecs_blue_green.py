@@ -220,7 +220,9 @@ def expect_new_task_set(ecs: Stubber, created: dict) -> None:
                                                                                running=2))),
                      {"cluster": "prod", "services": ["web"]})
     ecs.add_response("describe_task_definition", {"taskDefinition": v4}, {"taskDefinition": revision_arn(4)})
-    ecs.add_response("describe_task_definition", {"taskDefinition": v4}, {"taskDefinition": revision_arn(4)})
+    # The new revision is the current one with the image changed, tags kept.
+    ecs.add_response("describe_task_definition", {"taskDefinition": v4, "tags": []},
+                     {"taskDefinition": revision_arn(4), "include": ["TAGS"]})
     ecs.add_response("list_task_definitions", {"taskDefinitionArns": [revision_arn(4)]}, {
         "familyPrefix": "web", "status": "ACTIVE", "sort": "DESC", "maxResults": 50})
     ecs.add_response("describe_task_definition", {"taskDefinition": v4}, {"taskDefinition": revision_arn(4)})
@@ -279,3 +281,37 @@ def test_a_task_set_that_never_gets_steady_is_not_made_primary_and_is_discarded(
     events = Events()
     target.discard(blue_green_plan(NEW_SHA, NEW_IMAGE), events)
     assert events.steps == ["ecs_task_set_deleted", "ecs_discarded"]
+
+
+def test_two_target_groups_keep_blue_warm_behind_its_group_and_roll_back_with_one_switch(aws, ecs_world, blue_green):
+    elbv2 = ecs_world.elbv2
+    vpc = elbv2.describe_target_groups()["TargetGroups"][0]["VpcId"]
+    green = elbv2.create_target_group(Name="web-green", Protocol="HTTP", Port=8080, VpcId=vpc,
+                                      TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    balancer = elbv2.describe_load_balancers()["LoadBalancers"][0]["LoadBalancerArn"]
+    listener = elbv2.describe_listeners(LoadBalancerArn=balancer)["Listeners"][0]["ListenerArn"]
+    settings = EcsSettings(cluster="prod", service="web-bg", container="web", listener_arn=listener,
+                           alternate_target_group_arn=green)
+    target = EcsTarget(settings, session=aws, poll=0.05, rollout_timeout=5.0)
+
+    def forwards_to() -> str:
+        return elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"][0]["TargetGroupArn"]
+
+    events = Events()
+    target.roll_out(blue_green_plan(NEW_SHA, NEW_IMAGE), events)
+
+    assert forwards_to() == green
+    primary, blue = blue_green.primary(), blue_green.task_sets()[blue_green.first_set]
+    assert primary["loadBalancers"][0]["targetGroupArn"] == green
+    assert blue["loadBalancers"][0]["targetGroupArn"] == ecs_world.target_group
+    assert blue["scale"]["value"] == 100.0, "blue is kept warm through the bake"
+    assert events.steps.index("ecs_task_set_created") < events.steps.index("ecs_traffic_switched") \
+        < events.steps.index("ecs_task_set_primary")
+    assert "ecs_task_set_warm" in events.steps and "ecs_task_set_kept" not in events.steps
+
+    back = Events()
+    target.roll_out(blue_green_plan(OLD_SHA, OLD_IMAGE), back)
+
+    assert forwards_to() == ecs_world.target_group
+    assert blue_green.primary()["id"] == blue_green.first_set
+    assert back.steps.count("ecs_traffic_switched") == 1 and "ecs_task_set_created" not in back.steps

@@ -47,6 +47,7 @@ def test_the_ecs_keys_parse():
     ("cluster: prod\nservice: web\ncontainer: web\nservices: [{service: w, container: w}]", "not both"),
     ("cluster: prod\nservices: [{service: w, container: a}, {service: w, container: b}]", "names a service twice"),
     ("cluster: prod\nservice: web\ncontainer: web\ntimeout: 9h", "between"),
+    ("cluster: prod\nservice: web\ncontainer: web\nlistener_arn: arn:aws:elasticloadbalancing:l", "both"),
     ("cluster: prod\nservice: web\ncontainer: web\nassume_role: {arn: 'arn:aws:iam::1:role/x'}", "arn"),
     ("cluster: prod\nservice: web\ncontainer: web\nassume_role: {arn: 'arn:aws:iam::123456789012:role/x', "
      "external_id: 'a b'}", "external_id"),

@@ -12,12 +12,13 @@ from bot.infra.aws.client import call
 from bot.infra.aws.errors import EcsError
 from bot.infra.targets.ecs.model import MISSING_ALARM, TARGET_STATES_LEAVING, EcsService, Probe
 from bot.infra.targets.ecs.tags import ALARMS_TAG, alarms_from, read_tag
+from bot.infra.targets.ecs.traffic import Traffic
 from bot.ports import EventSink
 
 DEFAULT_BAKE = 30.0  # health.bake's default in .github/deploy.yml
 
 
-class Bake:
+class Bake(Traffic):
     """The verify half of an ECS target (a mixin of EcsTarget)."""
 
     settings: EcsSettings
@@ -39,7 +40,6 @@ class Bake:
         in ALARM at the end. The default bake is stretched to the alarms' evaluation window."""
         health = plan.health
         bake = self._bake_seconds(health.bake, on_event)
-        deadline = time.monotonic() + bake
         target_group = self._target_group()
         probes = failed = streak = 0
         last = ""
@@ -47,6 +47,7 @@ class Bake:
         if before is None and self.settings.alarms:
             before = self._recorded_before(plan.sha)
         lingering: set[str] | None = None  # alarms in ALARM at the first probe and not yet seen clear
+        deadline = time.monotonic() + bake  # from the first probe: the look-ups above are not the bake
         while True:
             probes += 1
             firing = self.alarms_firing()
@@ -125,6 +126,8 @@ class Bake:
                 "in .github/deploy.yml; nothing was changed", "configuration", restore=False)
 
     def _target_group(self) -> str | None:
+        if self.settings.listener_arn:  # two target groups: the one production traffic goes to
+            return self.listener_target()
         if self.settings.target_group_arn:
             return self.settings.target_group_arn
         groups = self.service().target_groups

@@ -61,25 +61,4 @@ class TaskDefinitions:
         raise EcsError(f"task definition {task_definition.get('taskDefinitionArn')} has no container "
                        f"named {self.settings.container!r}", operation="describe_task_definition")
 
-    def revision_with_image(self, family: str, image: str) -> str | None:
-        """The newest active revision of `family` whose container runs `image`."""
-        resp = call(self.ecs, "list_task_definitions", familyPrefix=family, status="ACTIVE", sort="DESC",
-                    maxResults=REVISION_SEARCH_LIMIT)
-        for arn in resp.get("taskDefinitionArns", []):
-            # familyPrefix is a prefix: `web` also lists `web-worker`.
-            if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] != family:
-                continue
-            if self.container_image(self.task_definition(arn)) == image:
-                return arn
-        return None
-
     # -- Target ----------------------------------------------------------------------------
-
-    def _register(self, current: dict, image: str) -> str:
-        definition = {k: v for k, v in current.items() if k not in READ_ONLY_TASK_FIELDS}
-        definition["containerDefinitions"] = [
-            {**c, "image": image} if c["name"] == self.settings.container else c
-            for c in current["containerDefinitions"]
-        ]
-        return call(self.ecs, "register_task_definition", **definition)["taskDefinition"]["taskDefinitionArn"]
-

@@ -72,6 +72,7 @@ class EcsTaskSet:
     scale: float  # percent of the service's desired count
     running: int
     desired: int  # computedDesiredCount; moto leaves it out
+    target_group: str = ""  # the target group its tasks register in
 
     @property
     def steady(self) -> bool:
@@ -87,6 +88,8 @@ class EcsTaskSet:
             status=raw.get("status", ""), stability=raw.get("stabilityStatus", ""),
             scale=float(scale.get("value", 100.0)),
             running=raw.get("runningCount", 0), desired=desired,
+            target_group=next((lb["targetGroupArn"] for lb in raw.get("loadBalancers", []) if lb.get("targetGroupArn")),
+                              ""),
         )
 
 

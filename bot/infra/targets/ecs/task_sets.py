@@ -20,10 +20,11 @@ from bot.infra.targets.ecs.model import (
     TaskSetError,
     task_set_placement,
 )
+from bot.infra.targets.ecs.traffic import Traffic
 from bot.ports import EventSink
 
 
-class TaskSets(TaskDefinitions):
+class TaskSets(TaskDefinitions, Traffic):
     """The task-set half of an ECS target (a mixin of EcsTarget)."""
 
     settings: EcsSettings
@@ -39,53 +40,72 @@ class TaskSets(TaskDefinitions):
         return self.container_image(self.task_definition(task_set.task_definition))
 
     def _roll_out_task_sets(self, raw: dict, service: EcsService, image: str, on_event: EventSink) -> None:
+        groups = self.two_groups(service.target_groups)
         primary = service.primary_task_set
         if primary is not None and self.task_set_image(primary) == image:
             on_event(f"ECS service {service.name} already serves {image} from task set {primary.id}",
                      step="ecs_already_current", task_set=primary.id, task_definition=primary.task_definition)
             self._follow_task_set(primary.id, on_event)
-            # A switch cut short before the previous set was scaled down leaves it serving too.
-            self._scale_down_others(primary, service.task_sets, on_event)
+            # A switch cut short: the listener, or the previous set's scale, as it was.
+            if groups is not None and primary.target_group:
+                self.switch_traffic(primary.target_group, on_event)
+            elif groups is None:
+                self._scale_down_others(primary, service.task_sets, on_event)
             return
         kept = next((t for t in service.task_sets
                      if t.status != "PRIMARY" and self.task_set_image(t) == image), None)
         if kept is not None:
-            # Rolling back: the previous release's set is still there, only scaled down.
+            # Rolling back: the previous release's set is still there (warm, or scaled down).
             on_event(f"re-using task set {kept.id} ({kept.task_definition}) for {image}", step="ecs_task_set_reused",
                      task_set=kept.id, task_definition=kept.task_definition)
             if kept.scale < FULL_PERCENT:
                 self._scale(kept, FULL_SCALE)
             incoming = kept
         else:
-            incoming = self._create_task_set(raw, service, image, on_event)
+            incoming = self._create_task_set(raw, service, image, on_event, groups[1] if groups else None)
         self._follow_task_set(incoming.id, on_event)
+        if groups is not None:
+            self.switch_traffic(incoming.target_group or groups[1], on_event)
         call(self.ecs, "update_service_primary_task_set", cluster=self.settings.cluster,
              service=self.settings.service, primaryTaskSet=incoming.arn)
         on_event(f"task set {incoming.id} is primary: ECS service {service.name} serves {image}",
                  step="ecs_task_set_primary", task_set=incoming.id, task_definition=incoming.task_definition)
-        self._scale_down_others(incoming, service.task_sets, on_event)
+        if groups is None:
+            self._scale_down_others(incoming, service.task_sets, on_event)
+            return
+        for other in service.task_sets:
+            if other.id != incoming.id:
+                on_event(f"task set {other.id} stays warm at {other.scale:g}% behind "
+                         f"{(other.target_group or '?').rsplit(':', 1)[-1]}: a rollback is one switch back",
+                         step="ecs_task_set_warm", task_set=other.id, task_definition=other.task_definition)
 
-    def _create_task_set(self, raw: dict, service: EcsService, image: str, on_event: EventSink) -> EcsTaskSet:
+    def _create_task_set(self, raw: dict, service: EcsService, image: str, on_event: EventSink,
+                         target_group: str | None = None) -> EcsTaskSet:
         primary = service.primary_task_set
         current_arn = primary.task_definition if primary is not None else service.task_definition
         if not current_arn:
             raise EcsError(f"ECS service {service.name} has no primary task set and no task definition to copy "
                            "for a new release", operation="roll_out")
-        current = self.task_definition(current_arn)
-        arn = self.revision_with_image(current["family"], image)
+        current, tags = self.task_definition_with_tags(current_arn)
+        arn = self.revision_like(current, image)
         if arn:
-            on_event(f"re-using task definition {arn} for {image}", step="ecs_task_definition_reused",
-                     task_definition=arn)
+            on_event(f"re-using task definition {arn}: the current one with {image}", step="ecs_task_definition_reused",
+                     task_definition=arn, previous_task_definition=current_arn)
         else:
-            arn = self._register(current, image)
-            on_event(f"registered task definition {arn} for {image}", step="ecs_task_definition_registered",
-                     task_definition=arn)
+            arn = self.register_like(current, tags, image)
+            on_event(f"registered task definition {arn}: {current_arn} with {image}, everything else kept",
+                     step="ecs_task_definition_registered", task_definition=arn, previous_task_definition=current_arn)
         source = next((t for t in raw.get("taskSets", []) if t.get("status") == "PRIMARY"), raw)
+        placement = task_set_placement(source)
+        if target_group is not None:  # the idle group: no production traffic until the switch
+            placement["loadBalancers"] = [{**lb, "targetGroupArn": target_group}
+                                          for lb in placement.get("loadBalancers", [])]
         created = EcsTaskSet.parse(call(
             self.ecs, "create_task_set", cluster=self.settings.cluster, service=self.settings.service,
-            taskDefinition=arn, scale=FULL_SCALE, **task_set_placement(source))["taskSet"])
-        on_event(f"task set {created.id} created for {arn} at 100%", step="ecs_task_set_created",
-                 task_set=created.id, task_definition=arn)
+            taskDefinition=arn, scale=FULL_SCALE, **placement)["taskSet"])
+        on_event(f"task set {created.id} created for {arn} at 100%"
+                 + (f" behind {target_group.rsplit(':', 1)[-1]}" if target_group else ""),
+                 step="ecs_task_set_created", task_set=created.id, task_definition=arn)
         return created
 
     def _follow_task_set(self, task_set_id: str, on_event: EventSink) -> None:
