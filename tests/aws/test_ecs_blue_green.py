@@ -14,6 +14,8 @@ from ecs_responses import CLUSTER_ARN, SERVICE_ARN, SUBNETS, T0, TARGET_GROUP, d
 from ecs_responses import service as ecs_service
 from ecs_responses import task_definition as stub_task_definition
 
+from bot.canary.errors import CanaryFailedError
+from bot.canary.policy import CanaryPolicy, CanaryStep
 from bot.config import EcsSettings
 from bot.infra.targets.ecs.target import EcsError, EcsTarget, TaskSetError
 
@@ -315,3 +317,44 @@ def test_two_target_groups_keep_blue_warm_behind_its_group_and_roll_back_with_on
     assert forwards_to() == ecs_world.target_group
     assert blue_green.primary()["id"] == blue_green.first_set
     assert back.steps.count("ecs_traffic_switched") == 1 and "ecs_task_set_created" not in back.steps
+
+
+def alb_metrics(ecs_world, group: str, requests: int, errors: int) -> None:
+    balancer = ecs_world.elbv2.describe_load_balancers()["LoadBalancers"][0]["LoadBalancerArn"]
+    dimensions = [{"Name": "TargetGroup", "Value": group[group.index("targetgroup/"):]},
+                  {"Name": "LoadBalancer", "Value": balancer[balancer.index("app/"):]}]
+    ecs_world.cloudwatch.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[
+        {"MetricName": "RequestCount", "Dimensions": dimensions, "Value": requests, "Unit": "Count"},
+        {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dimensions, "Value": errors, "Unit": "Count"}])
+
+
+@pytest.mark.parametrize(("canary_errors", "passes"), [(1, True), (120, False)])
+def test_a_canary_by_weighted_target_groups_is_judged_on_cloudwatch(aws, ecs_world, blue_green, canary_errors, passes):
+    elbv2 = ecs_world.elbv2
+    vpc = elbv2.describe_target_groups()["TargetGroups"][0]["VpcId"]
+    green = elbv2.create_target_group(Name="web-green", Protocol="HTTP", Port=8080, VpcId=vpc,
+                                      TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    balancer = elbv2.describe_load_balancers()["LoadBalancers"][0]["LoadBalancerArn"]
+    listener = elbv2.describe_listeners(LoadBalancerArn=balancer)["Listeners"][0]["ListenerArn"]
+    target = EcsTarget(EcsSettings(cluster="prod", service="web-bg", container="web", listener_arn=listener,
+                                   alternate_target_group_arn=green), session=aws, poll=0.05, rollout_timeout=5.0)
+    alb_metrics(ecs_world, ecs_world.target_group, 1000, 2)
+    alb_metrics(ecs_world, green, 1000, canary_errors)
+    policy = CanaryPolicy(steps=(CanaryStep(10, 0.1),), interval=0.05, min_requests=100)
+    canary = replace(plan(NEW_SHA, NEW_IMAGE), strategy="canary", canary=policy)
+    events = Events()
+
+    def forward() -> dict:
+        return elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"][0]
+
+    if passes:
+        target.roll_out(canary, events)
+        assert forward()["TargetGroupArn"] == green
+    else:
+        with pytest.raises(CanaryFailedError, match=r"canary 5xx 12\.0% \(120/1000\) vs baseline 0\.2% \(2/1000\)"):
+            target.roll_out(canary, events)
+        weights = {g["TargetGroupArn"]: g["Weight"] for g in forward()["ForwardConfig"]["TargetGroups"]}
+        assert weights == {ecs_world.target_group: 100, green: 0}
+        assert blue_green.primary()["id"] == blue_green.first_set, "the canary never became primary"
+    verdicts = [data for _, data in events.items if data.get("kind") == "canary" and data.get("metrics")]
+    assert verdicts and verdicts[0]["weight"] == 10

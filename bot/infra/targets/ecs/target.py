@@ -75,7 +75,7 @@ class EcsTarget(Rolling, TaskSets):
         raw = self.service_description()
         service = EcsService.parse(raw)
         if service.controller == "EXTERNAL":
-            self._roll_out_task_sets(raw, service, image, on_event)
+            self._roll_out_task_sets(raw, service, image, on_event, plan)
             return
         if service.controller != "ECS":
             raise EcsControllerError(

@@ -10,6 +10,7 @@ from bot.config import EcsSettings
 from bot.domain import RolloutPlan
 from bot.infra.aws.client import call
 from bot.infra.aws.errors import EcsError, EcsNotFoundError
+from bot.infra.targets.ecs.canary import WeightedCanary
 from bot.infra.targets.ecs.definitions import TaskDefinitions
 from bot.infra.targets.ecs.model import (
     FULL_PERCENT,
@@ -24,7 +25,7 @@ from bot.infra.targets.ecs.traffic import Traffic
 from bot.ports import EventSink
 
 
-class TaskSets(TaskDefinitions, Traffic):
+class TaskSets(TaskDefinitions, Traffic, WeightedCanary):
     """The task-set half of an ECS target (a mixin of EcsTarget)."""
 
     settings: EcsSettings
@@ -39,7 +40,8 @@ class TaskSets(TaskDefinitions, Traffic):
     def task_set_image(self, task_set: EcsTaskSet) -> str:
         return self.container_image(self.task_definition(task_set.task_definition))
 
-    def _roll_out_task_sets(self, raw: dict, service: EcsService, image: str, on_event: EventSink) -> None:
+    def _roll_out_task_sets(self, raw: dict, service: EcsService, image: str, on_event: EventSink,
+                            plan: RolloutPlan | None = None) -> None:
         groups = self.two_groups(service.target_groups)
         primary = service.primary_task_set
         if primary is not None and self.task_set_image(primary) == image:
@@ -64,6 +66,9 @@ class TaskSets(TaskDefinitions, Traffic):
         else:
             incoming = self._create_task_set(raw, service, image, on_event, groups[1] if groups else None)
         self._follow_task_set(incoming.id, on_event)
+        if groups is not None and kept is None and plan is not None and plan.strategy == "canary" \
+                and plan.canary is not None:
+            self.run_canary(groups[0], incoming.target_group or groups[1], plan.canary, on_event)
         if groups is not None:
             self.switch_traffic(incoming.target_group or groups[1], on_event)
         call(self.ecs, "update_service_primary_task_set", cluster=self.settings.cluster,

@@ -39,7 +39,8 @@ class Traffic:
         if action.get("TargetGroupArn"):
             return action["TargetGroupArn"]
         groups = (action.get("ForwardConfig") or {}).get("TargetGroups", [])
-        return groups[0]["TargetGroupArn"] if len(groups) == 1 else ""
+        # Weighted (a canary): the group that takes most of the traffic.
+        return max(groups, key=lambda g: g.get("Weight", 1))["TargetGroupArn"] if groups else ""
 
     def switch_traffic(self, target_group: str, on_event: EventSink) -> None:
         if self.listener_target() == target_group:
