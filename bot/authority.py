@@ -61,7 +61,15 @@ def authority_for(pipeline, req: DeployRequest, branch: str, own: DeployConfig) 
 
 
 def _listens(config: DeployConfig) -> dict[str, str]:
-    return {env.listen: name for name, env in config.environments.items() if env.target == "docker"}
+    """Where each environment takes traffic: its load balancer address, or each ECS service it
+    rolls out (another repository naming that ECS service would deploy its code into it)."""
+    held = {env.listen: name for name, env in config.environments.items() if env.target == "docker"}
+    for name, env in config.environments.items():
+        if env.target == "ecs" and env.ecs is not None:
+            for unit in env.ecs.units():
+                cluster, service = (v.rsplit("/", 1)[-1] for v in (env.ecs.cluster, unit.service))
+                held[f"the ECS service {service} of cluster {cluster} in {env.ecs.region}"] = name
+    return held
 
 
 def check_listen_free(pipeline, config: DeployConfig) -> None:
@@ -77,9 +85,11 @@ def check_listen_free(pipeline, config: DeployConfig) -> None:
             continue
         for address, environment in theirs.items():
             if address in mine:
-                raise ConfigError([ConfigProblem(None, f"environments.{mine[address]}.listen",
+                ecs = address.startswith("the ECS service")
+                raise ConfigError([ConfigProblem(None, f"environments.{mine[address]}.{'ecs' if ecs else 'listen'}",
                                                  f"{address} belongs to {other.name}/{environment} "
-                                                 f"(from {other.repo}); choose another address")])
+                                                 f"(from {other.repo}); choose another "
+                                                 f"{'service' if ecs else 'address'}")])
 
 
 def follows_production(config: DeployConfig, environment: str) -> bool:

@@ -89,3 +89,44 @@ def test_redteam_s2_an_image_labelled_as_another_services_replica_never_takes_it
         runner.join(30)
         with suppress(NotFound):
             docker_client.images.remove(forged, force=True)
+
+
+# -- #18: another repository's reviewed config names a live ECS service it does not own -------------
+
+ECS_CONFIG = """\
+service: {service}
+branch: master
+environments:
+  production:
+    target: ecs
+    auto_deploy: true
+    deployers: ["github:{who}"]
+    ecs: {{cluster: "{cluster}", service: "{ecs_service}", container: app}}
+health: {{path: /health, interval: 0.1s, failures: 1, bake: 1s}}
+"""
+
+
+def test_redteam_s2_another_repository_cannot_deploy_into_an_ecs_service_it_does_not_own(tmp_path):
+    from bot.domain import DeployRequest
+    from tests.engine.world import CLONE, REPO, World
+
+    world = World(tmp_path, ECS_CONFIG.format(service="shop", who="octocat", cluster="prod", ecs_service="shop-web"))
+    world.ship(world.root)
+    assert world.live() == world.root
+    # acme/evil's own production branch (reviewed by acme/evil only) names shop's ECS service,
+    # once by name and once by ARN.
+    for i, cluster in enumerate(("prod", "arn:aws:ecs:us-east-1:123456789012:cluster/prod")):
+        clone = f"https://github.com/acme/evil{i}.git"
+        evil = world.git.commit(clone, "master", {".github/deploy.yml": ECS_CONFIG.format(
+            service=f"evil{i}", who="eve", cluster=cluster, ecs_service="shop-web")}, "take shop's ECS service")
+        created = world.pipeline.request(DeployRequest(f"acme/evil{i}", clone, "refs/heads/master", evil,
+                                                       default_branch="master"))
+        assert created == [], created
+        assert not [d for d in world.store.deploys() if d.sha == evil]
+        refusal = world.chat.notices[-1]  # the failing `mainline/config` check says whose it is
+        assert (refusal.repo, refusal.state, refusal.data["gate"]) == (f"acme/evil{i}", "failed", "config")
+        assert "environments.production.ecs" in refusal.data["reason"]
+        assert "the ECS service shop-web of cluster prod in us-east-1 belongs to shop/production " \
+               f"(from {REPO})" in refusal.data["reason"], refusal.data
+    assert world.live() == world.root and world.head() == world.git.head(CLONE, "master")
+    assert world.store.service("shop").repo == REPO
