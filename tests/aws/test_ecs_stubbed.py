@@ -191,3 +191,18 @@ def test_replicas_are_the_services_running_tasks(target):
         ("7d2e9c4b1a3f4e6d8c0b2a4e6f8d0c2a", "10.0.2.41:8080", OLD_SHA, None),
     ]
     assert all(r.image == OLD_IMAGE for r in replicas)
+
+
+def test_a_target_still_initial_after_a_scale_out_does_not_fail_the_bake(target):
+    scaling = target_health(("10.0.1.23", "healthy", "", ""), ("10.0.2.41", "healthy", "", ""),
+                            ("10.0.1.88", "initial", "Elb.RegistrationInProgress",
+                             "Target registration is in progress"))
+    bake = replace(plan(NEW_SHA, NEW_IMAGE), health=replace(plan(NEW_SHA, NEW_IMAGE).health, bake=0.0))
+    with Stubber(target.cloudwatch) as cw, Stubber(target.elbv2) as elb:
+        cw.add_response("describe_alarms", ALARM_OK, {"AlarmNames": ["web-target-5xx"], "AlarmTypes": ANY})
+        cw.add_response("describe_alarms", ALARM_OK, {"AlarmNames": ["web-target-5xx"], "AlarmTypes": ANY})
+        elb.add_response("describe_target_health", scaling, {"TargetGroupArn": TARGET_GROUP})
+
+        report = target.verify(bake, Events())
+
+    assert report.healthy, report.reason

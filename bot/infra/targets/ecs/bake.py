@@ -157,8 +157,11 @@ class Bake(Traffic):
 
     def _targets_unhealthy(self, target_group: str) -> str:
         resp = call(self.elbv2, "describe_target_health", TargetGroupArn=target_group)
-        serving = [t for t in resp.get("TargetHealthDescriptions", [])
+        present = [t for t in resp.get("TargetHealthDescriptions", [])
                    if t["TargetHealth"]["State"] not in TARGET_STATES_LEAVING]
+        # A target still `initial` (a scale-out registering it) takes no traffic yet: it is not
+        # the release's failure, unless nothing else serves.
+        serving = [t for t in present if t["TargetHealth"]["State"] != "initial"] or present
         if not serving:
             return f"no targets registered in {target_group.rsplit(':', 1)[-1]}"
         bad = [t for t in serving if t["TargetHealth"]["State"] != "healthy"]
