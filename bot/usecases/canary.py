@@ -33,6 +33,14 @@ def canary_command(pipeline: Any, service: str, environment: str, action: str, b
     return {"id": deploy.id, "service": service, "environment": environment, "sha": deploy.sha, "action": action}
 
 
+def canary_of(store: Any, deploy: Any) -> dict:
+    """`{"canary": …}` for a deploy whose canary is running (a queue row of `status`), else nothing."""
+    if deploy.state != DeployState.ROLLING_OUT.value:
+        return {}
+    state = canary_state(store, deploy.id)
+    return {"canary": state} if state else {}
+
+
 def canary_state(store: Any, deploy_id: int) -> dict | None:
     """The newest canary verdict of a deploy (paused included), for status, the API and the dashboard."""
     for event in reversed(list(store.events(deploy_id))):

@@ -10,7 +10,7 @@ from bot.domain import IN_FLIGHT, DeployState, in_sync
 from bot.domain.records import DeployRecord, EventRecord
 from bot.engine.context import Context
 from bot.usecases.ahead import ahead_because
-from bot.usecases.canary import canary_state
+from bot.usecases.canary import canary_of
 
 
 def iso(value: datetime | None) -> str | None:
@@ -48,9 +48,8 @@ class Queries:
                     "ahead_because": ahead_because(store, svc.id, env.name, head,
                                                    in_sync(live.sha if live else None, head)),
                     "locked": {"by": lock.by, "reason": lock.reason} if lock else None,
-                    "queue": [{"sha": d.sha, "state": d.state, "blocked_by": d.blocked_by,
-                               "canary": canary_state(store, d.id) if d.state == DeployState.ROLLING_OUT.value
-                               else None} for d in queue],
+                    "queue": [{"sha": d.sha, "state": d.state, "blocked_by": d.blocked_by, **canary_of(store, d)}
+                              for d in queue],
                     "unsynced_since": iso(env.unsynced_since),
                 })
         return out
