@@ -185,6 +185,14 @@ class AppKeys(_Model):
             raise ValueError(f"{', '.join(both)} is both in env and in secrets")
         if self.roles and sum(r.http for r in self.roles.values()) != 1:
             raise ValueError("exactly one role takes traffic (http: true)")
+        # Mixed into an environment: ECS has its own (task definitions, secrets, services).
+        target = getattr(self, "target", "docker")
+        # By value, not by the keys given: a recorded config (model_dump_json) repeats every default.
+        values = {"env": self.env, "secrets": self.secrets, "roles": self.roles, "tls": self.tls,
+                  "release": self.release, "resources": self.resources != Resources()}
+        given = [k for k, v in values.items() if v]
+        if target != "docker" and given:
+            raise ValueError(f"{', '.join(given)} apply to the docker target; target {target} has its own")
         return self
 
     def app_spec(self) -> AppSpec:

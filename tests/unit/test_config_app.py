@@ -82,6 +82,7 @@ def test_model_and_schema_both_refuse_hostile_app_values(data, where):
     ({"roles": {"worker": {"replicas": 1}}}, "exactly one role takes traffic"),
     ({"tls": {"certificate": "web.pem", "redirect": True}}, "tls.redirect needs tls.http_listen"),
     ({"release": {"command": "echo 'unclosed"}}, "does not parse as shell words"),
+    ({"target": "ecs", "secrets": {"DB": "file:db"}}, "secrets apply to the docker target"),
 ])
 def test_config_validate_names_the_line_of_each_app_rule(tmp_path, production, says):
     path = tmp_path / "deploy.yml"
