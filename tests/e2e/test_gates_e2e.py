@@ -118,7 +118,7 @@ def held(wired, api, mainline, app: GatedApp, sha: str, gate: str) -> str:
     why = item["blocked_by"]
     assert why and why.startswith(f"{gate}: "), why
     [served] = [r for r in api.get("/api/services").json if r["service"] == app.service]
-    assert {"sha": sha, "state": "queued", "blocked_by": why, "canary": None} in served["queue"]
+    assert {"sha": sha, "state": "queued", "blocked_by": why} in served["queue"]
     assert f"{sha[:12]} queued — waiting: {why}" in mainline("status", app.service)
     return why
 
