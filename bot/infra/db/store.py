@@ -92,6 +92,14 @@ class Store(DeliveryStore, LeaseStore, LockStore, MutexStore):
                        config_text: str | None = None, config_sha: str | None = None) -> ServiceRow:
         """The service `name`, bound to `repo` the first time it is seen. Another repository
         that declares the same name gets ServiceOwnedError and changes nothing."""
+        try:
+            return self._upsert_service(name, repo, clone_url, branch, config_text, config_sha)
+        except IntegrityError:
+            # Another process inserted it between our read and our insert: now it is an update.
+            return self._upsert_service(name, repo, clone_url, branch, config_text, config_sha)
+
+    def _upsert_service(self, name: str, repo: str, clone_url: str, branch: str,
+                        config_text: str | None, config_sha: str | None) -> ServiceRow:
         with self.session() as s:
             row = s.scalar(select(ServiceRow).where(ServiceRow.name == name).with_for_update())
             if row is None:
