@@ -189,6 +189,7 @@ def play(label: str, rig: Rig, web: int, workers: int, merges: int, within: floa
 
 def run(label: str, scale: bool, args, web: int, workers: int) -> dict:
     rig = Rig(args.services, scale=scale, twice=args.twice, prefix="burst" + ("p" if scale else "s"), webs=web,
+              faults=False,
               extra_env={"MAINLINE_PUBLIC_READ": "true", "MAINLINE_WORKER_THREADS": str(args.threads)})
     try:
         return play(label, rig, web, workers, args.merges, args.within, args.timeout)

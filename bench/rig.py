@@ -221,6 +221,12 @@ class Relay:
         self.server.server_close()
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up waiting
+            super().handle_error(request, client_address)
+
+
 class FaultProxy:
     """Between the bot and GitHub's REST API: passes requests on, or (mode "down") answers 502 to
     one and holds the next past the client's timeout, alternately, as an outage does."""
@@ -270,7 +276,7 @@ class FaultProxy:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True, name="github-faults").start()
