@@ -285,7 +285,11 @@ class CandidateTrial(Protocol):
     reaches, probed on the health path and on `checks` ((path, expected status) pairs) for the
     bake, judged as a release is. Raises TransientError when the machinery fails."""
 
-    def judge(self, plan: RolloutPlan, checks: Sequence[tuple[str, int]], on_event: EventSink) -> VerifyReport: ...
+    def judge(self, plan: RolloutPlan, checks: Sequence[tuple[str, int]], on_event: EventSink,
+              weight: int = 0) -> VerifyReport:
+        """`weight` > 0 (culprit.mode canary): once healthy, the candidate also takes that percent
+        of the production load balancer's requests for its bake, and its 5xx answers count."""
+        ...
 
 
 class Queue(Protocol):

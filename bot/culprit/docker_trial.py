@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,13 @@ from typing import Any
 import docker
 from docker.errors import DockerException, NotFound
 
+from bot.culprit.docker_share import Responses, weighted
 from bot.domain import HealthPolicy, RolloutPlan, VerifyReport
 from bot.errors import TransientError
 from bot.infra.http_probe import ProbeResult, probe, probe_url
 from bot.infra.secrets import SecretResolver
 from bot.infra.targets.docker.runspec import run_spec, spec_key
-from bot.infra.targets.docker.world import HOST, NAME, NOT_A_REPLICA, infrastructure
+from bot.infra.targets.docker.world import HOST, NAME, NOT_A_REPLICA, infrastructure, load_balancer_in
 from bot.ports import EventSink
 
 LABEL_BISECT = "mainline.bisect"  # service/environment of the search the replica serves
@@ -49,7 +50,8 @@ class DockerShadowTrial:
             self._client = docker.from_env()
         return self._client
 
-    def judge(self, plan: RolloutPlan, checks: Sequence[tuple[str, int]], on_event: EventSink) -> VerifyReport:
+    def judge(self, plan: RolloutPlan, checks: Sequence[tuple[str, int]], on_event: EventSink,
+              weight: int = 0) -> VerifyReport:
         for name in (plan.service, plan.environment):
             if not NAME.fullmatch(name):
                 raise TransientError(f"unsafe name {name[:40]!r}")
@@ -65,10 +67,19 @@ class DockerShadowTrial:
                 plan.image, detach=True, name=name, network_mode="host",
                 labels={**NOT_A_REPLICA, LABEL_BISECT: f"{plan.service}/{plan.environment}",
                         "mainline.sha": plan.sha}, **run)
-        on_event(f"started shadow replica {name} on port {port} (no user traffic)", step="shadow_started",
+        traffic = f"{weight}% of the requests once healthy" if weight else "no user traffic"
+        on_event(f"started shadow replica {name} on port {port} ({traffic})", step="shadow_started",
                  replica=name, port=port)
+
+        def share() -> AbstractContextManager[Responses | None]:
+            if not weight:
+                return nullcontext(None)
+            lb = load_balancer_in(self.state_dir or Path(".mainline"), plan.service, plan.environment, plan.listen)
+            return weighted(lb, name, f"{HOST}:{port}", weight, on_event)
+
         try:
-            report = Bake(plan.health, port, checks, container).run(on_event)
+            with infrastructure(what):
+                report = Bake(plan.health, port, checks, container).run(on_event, share)
             return replace(report, reason=spec.masker(report.reason), last_output=spec.masker(report.last_output))
         finally:
             with infrastructure(what):
@@ -102,10 +113,28 @@ class Bake:
         self.probes = self.failed = self.requests = self.errors = 0
         self.last = ""
 
-    def run(self, on_event: EventSink) -> VerifyReport:
+    def run(self, on_event: EventSink,
+            share: Callable[[], AbstractContextManager[Responses | None]] | None = None) -> VerifyReport:
+        """`share`: put the healthy replica in front of users for the bake (canary mode)."""
         started = self._started()
         if started is not None:
             return started
+        with share() if share is not None else nullcontext(None) as responses:
+            report = self._bake()
+            if responses is not None:
+                errors, total = responses()
+                self.requests += total
+                self.errors += errors
+        if not report.healthy:
+            return report
+        rate = self.errors / self.requests if self.requests else 0.0
+        if rate > self.health.max_error_rate:
+            return self._report(False, f"5xx rate {rate:.1%} ({self.errors} of {self.requests}) is above "
+                                       f"{self.health.max_error_rate:.1%}")
+        on_event(f"shadow replica healthy after {self.probes} probes", step="shadow_passed")
+        return self._report(True, "")
+
+    def _bake(self) -> VerifyReport:
         deadline = time.monotonic() + self.health.bake
         in_a_row = 0
         while True:
@@ -114,14 +143,8 @@ class Bake:
             if in_a_row >= self.health.failures:
                 return self._report(False, f"{in_a_row} probes in a row failed: {bad[0]}")
             if time.monotonic() >= deadline:
-                break
+                return self._report(True, "")
             time.sleep(self.health.interval)
-        rate = self.errors / self.requests if self.requests else 0.0
-        if rate > self.health.max_error_rate:
-            return self._report(False, f"5xx rate {rate:.1%} ({self.errors} of {self.requests}) is above "
-                                       f"{self.health.max_error_rate:.1%}")
-        on_event(f"shadow replica healthy after {self.probes} probes", step="shadow_passed")
-        return self._report(True, "")
 
     def _started(self) -> VerifyReport | None:
         """Wait for the first healthy answer; a replica that exits or keeps answering non-2xx is bad."""

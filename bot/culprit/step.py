@@ -65,7 +65,8 @@ class CandidateJudge:
                                       "beside production")
         image = self._build(sha)
         checks = tuple((c.path, c.status) for c in self.options.checks)
-        report = trial.judge(s.plan(sha, image), checks, s.sink)
+        weight = self.options.weight if self.options.mode == "canary" else 0
+        report = trial.judge(s.plan(sha, image), checks, s.sink, weight=weight)
         evidence = {"probes": report.probes, "failed_probes": report.failed_probes, "requests": report.requests,
                     "errors_5xx": report.errors_5xx}
         if report.probes == 0:
@@ -97,9 +98,6 @@ def bisecting(s: Any) -> Transition:
     options = s.config.culprit
     judge = CandidateJudge(s)
     limits = Limits(max_rounds=options.max_rounds, budget=options.budget_seconds())
-    if options.mode == "canary":
-        s.notices.event(s.deploy, "step", "culprit.mode canary: each candidate is tried as a shadow replica "
-                        "(probes and checks only, no user traffic)", notify=False)
 
     def told(done: Round, verdict: Verdict) -> None:
         what = "confirmed" if done.confirm else "judged"

@@ -70,3 +70,25 @@ def test_nothing_listening_is_bad_after_the_start_timeout():
     quick = HealthPolicy(path="/health", interval=0.01, failures=2, bake=0.2, timeout=0.3)
     report = Bake(quick, free, [], Running()).run(lambda *a, **k: None)
     assert not report.healthy and report.reason.startswith("not healthy within 0.3s")
+
+
+@pytest.mark.docker
+def test_canary_mode_lets_users_judge_the_candidate_then_takes_it_out(target, plan_for, state_dir, docker_client,
+                                                                      traffic):
+    """culprit.mode canary on real Docker and HAProxy: v4 (GET / answers 500) takes half the
+    requests for its bake and is judged bad by users' 5xx; v2 is judged good; afterwards only the
+    live replicas remain in the load balancer, at their weights."""
+    from bot.culprit.docker_trial import DockerShadowTrial
+
+    live = plan_for("v1")
+    target.roll_out(live, lambda *a, **k: None)
+    lb = target.load_balancer(live.service, live.environment, live.listen)
+    before = {s.name: lb.weight(s.name) for s in lb.servers()}
+    trial = DockerShadowTrial(state_dir, client=docker_client)
+    with traffic("/"):
+        bad = trial.judge(plan_for("v4"), [], lambda *a, **k: None, weight=50)
+        good = trial.judge(plan_for("v2"), [], lambda *a, **k: None, weight=50)
+    assert not bad.healthy and "5xx rate" in bad.reason and bad.errors_5xx > 0
+    assert good.healthy and good.requests > good.probes  # users' requests reached it too
+    assert {s.name: lb.weight(s.name) for s in lb.servers()} == before
+    assert not docker_client.containers.list(all=True, filters={"label": "mainline.bisect"})

@@ -184,3 +184,11 @@ def test_a_release_of_one_commit_is_reverted_without_a_search(tmp_path):
     shas = batch(w, 1, 0)
     w.drive()
     assert w.state(shas[0]) is S.REVERTED and w.trial.tried == []
+
+
+@pytest.mark.parametrize(("block", "weights"), [("culprit: {weight: 7}\n", {7}), ("culprit: {mode: shadow}\n", {0})])
+def test_candidates_take_users_requests_only_in_canary_mode(tmp_path, block, weights):
+    w = World(tmp_path, CONFIG + block)
+    shas = batch(w, 2, 1)
+    w.drive()
+    assert plan(w, shas[-1])["culprit"] == shas[1] and set(w.trial.weights) == weights

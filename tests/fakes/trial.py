@@ -24,11 +24,14 @@ class FakeTrial:
         self.script: dict[str, list[str]] = {}  # image -> verdicts of its next trials: good | bad | inconclusive
         self.faults: dict[str, Exception] = {}  # image -> error its trial raises
         self.tried: list[str] = []  # sha of each trial, in order
+        self.weights: list[int] = []  # the share of users' requests each trial took (0: shadow)
         self.clock = clock or FakeClock()
         self.seconds = seconds
 
-    def judge(self, plan: RolloutPlan, checks: Sequence[tuple[str, int]], on_event: EventSink) -> VerifyReport:
+    def judge(self, plan: RolloutPlan, checks: Sequence[tuple[str, int]], on_event: EventSink,
+              weight: int = 0) -> VerifyReport:
         self.tried.append(plan.sha)
+        self.weights.append(weight)
         self.clock.t += self.seconds
         if plan.image in self.faults:
             raise self.faults[plan.image]
