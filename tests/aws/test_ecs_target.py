@@ -78,6 +78,7 @@ def test_an_alarm_firing_after_the_rollout_fails_the_bake_and_the_rollback_bakes
 
     assert not report.healthy
     assert "web-target-5xx is in ALARM" in report.reason and "Threshold Crossed" in report.reason
+    assert "did not clear" not in report.reason and report.probes == 1, "the alarm failed the bake at once"
 
     # Rolling back: the bad release's alarm was in ALARM before the rollback started, so it is
     # reported and not held against the release being restored.

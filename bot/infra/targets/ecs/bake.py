@@ -54,7 +54,9 @@ class Bake(Traffic):
             if lingering is None:
                 lingering = {name for name, why in firing.items() if not why.endswith(MISSING_ALARM)}
                 if before is not None:
-                    ignored, lingering = lingering & before, lingering - before
+                    # With the record, an alarm that was OK before the deploy and is in ALARM now
+                    # is this release's: it fails the bake at once, it does not linger.
+                    ignored, lingering = lingering & before, set()
                     if ignored:
                         on_event(f"{', '.join(sorted(ignored))} was in ALARM before the deploy started: reported, "
                                  "not held against the release", step="ecs_alarm_before", alarms=sorted(ignored))
