@@ -132,11 +132,21 @@ class Conversation:
     def who(self) -> str:
         return f"github:{self.login}"
 
+    @property
+    def marker(self) -> str:
+        return f"<!-- mainline:command:{self.comment_id} -->"
+
+    def answered(self) -> bool:
+        """A command acts once: the delivery's GUID is not signed, so a signed body posted again
+        under a new one must find the bot's answer to its comment and change nothing."""
+        bot = self.github.bot_login()
+        return any(c.user_login == bot and c.body.startswith(self.marker)
+                   for c in self.github.comments(self.repo, self.number))
+
     def answer(self, kind: str, text: str) -> str:
         """React to the command and reply once (edited in place when told again)."""
         self.github.add_reaction(self.repo, self.comment_id, REACTION[kind])
-        marker = f"<!-- mainline:command:{self.comment_id} -->"
-        self.github.upsert_comment(self.repo, self.number, marker, f"@{self.login} {text}")
+        self.github.upsert_comment(self.repo, self.number, self.marker, f"@{self.login} {text}")
         return text
 
 
@@ -160,6 +170,8 @@ def on_issue_comment_created(payload: dict, pipeline) -> str:
                     event.repository.full_name, event.issue.number)
         return f"ignored {command.text}: no GitHub client (GITHUB_TOKEN or a GitHub App) to answer with"
     talk = Conversation(github, event.repository.full_name, event.issue.number, event.comment.id, login)
+    if talk.answered():
+        return f"ignored: {command.text} on #{talk.number} was already answered (a delivery replayed)"
     outcome = run_command(pipeline, talk, event.repository, command)
     return f"{command.text} by {talk.who} on #{talk.number}: {outcome}"
 

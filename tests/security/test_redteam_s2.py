@@ -130,3 +130,33 @@ def test_redteam_s2_another_repository_cannot_deploy_into_an_ecs_service_it_does
                f"(from {REPO})" in refusal.data["reason"], refusal.data
     assert world.live() == world.root and world.head() == world.git.head(CLONE, "master")
     assert world.store.service("shop").repo == REPO
+
+
+# -- #17: a signed delivery replayed under a new X-GitHub-Delivery (the header is not signed) --------
+
+
+def test_redteam_s2_a_replayed_pr_command_under_a_new_delivery_id_acts_once(world):
+    """Whoever holds one signed delivery (a repository admin sees each one, body, signature and
+    all, under the webhook's Recent Deliveries) can post it again with a fresh delivery GUID: a
+    deployer's old `/lock` must not lock the service again after they unlocked it."""
+    import dataclasses
+
+    from tests.handlers.test_github_issue_comment import FEATURE, bring_in, command
+
+    bring_in(world)
+    number = world.open_pr("feature/search", FEATURE, "Add search")
+    _, lock_delivery = world.comment(number, "/lock incident 42", "octocat")
+    assert world.post(lock_delivery).status_code == 202
+    world.wired.process_delivery(lock_delivery.id)
+    assert world.status()["locked"] == {"by": "github:octocat", "reason": "incident 42"}
+    command(world, number, "/unlock", "octocat")
+    assert world.status()["locked"] is None
+
+    replay = dataclasses.replace(lock_delivery, id=str(uuid.uuid4()))
+    assert world.post(replay).status_code == 202
+    world.wired.process_delivery(replay.id)
+
+    assert world.status()["locked"] is None, "a replayed /lock locked the service again"
+    outcome = world.wired.store.delivery(replay.id).outcome
+    assert "already answered" in outcome, outcome
+    assert len(world.replies(number)) == 2  # the lock's answer and the unlock's, nothing more
