@@ -160,3 +160,50 @@ def test_redteam_s2_a_replayed_pr_command_under_a_new_delivery_id_acts_once(worl
     outcome = world.wired.store.delivery(replay.id).outcome
     assert "already answered" in outcome, outcome
     assert len(world.replies(number)) == 2  # the lock's answer and the unlock's, nothing more
+
+
+# -- #18: a branch's own config names the ECS role, cluster and alarms of the environment it goes to --
+
+ECS_STAGING = """\
+service: shop
+branch: master
+environments:
+  staging:
+    target: ecs
+    branches: ["*"]
+    auto_deploy: true
+    deployers: ["github:octocat"]
+    ecs:
+      cluster: "{cluster}"
+      service: shop-staging
+      container: app
+      alarms: ["{alarm}"]
+      assume_role: {{arn: "arn:aws:iam::{account}:role/{role}", external_id: "{external}"}}
+health: {{path: /health, interval: 0.1s, failures: 1, bake: 1s}}
+"""
+
+
+def test_redteam_s2_a_branch_cannot_choose_the_ecs_role_cluster_or_alarms_it_deploys_with(tmp_path):
+    from bot.domain import DeployRequest
+    from tests.engine.world import CLONE, REPO, World
+
+    good = dict(cluster="staging", alarm="shop-5xx", account="111111111111", role="deploy-shop", external="shop-ext")
+    world = World(tmp_path, ECS_STAGING.format(**good))
+    seen: list = []
+    world.pipeline.ctx.w.target_for = lambda service, environment, config: seen.append(config) or world.target
+    world.ship(world.root)
+    master, before = world.head(), len(seen)
+    evil = ECS_STAGING.format(cluster="production", alarm="none", account="222222222222", role="admin",
+                              external="stolen")
+    sha = world.git.commit(CLONE, "feature/x", {".github/deploy.yml": evil, "app.py": "v2"}, "my role please")
+    world.pipeline.request(DeployRequest(REPO, CLONE, "refs/heads/feature/x", sha))
+    world.pipeline.drive("shop", "staging")
+
+    assert world.deploy(sha).environment == "staging"  # the branch is deployed, as production allows ...
+    assert len(seen) > before and world.state(sha).value == "live", world.state(sha)
+    ecs = {(c.environments["staging"].ecs.cluster, c.environments["staging"].ecs.assume_role.arn,
+            c.environments["staging"].ecs.assume_role.external_id, tuple(c.environments["staging"].ecs.alarms))
+           for c in seen}
+    # ... but only ever with the production branch head's ECS settings.
+    assert ecs == {("staging", "arn:aws:iam::111111111111:role/deploy-shop", "shop-ext", ("shop-5xx",))}, ecs
+    assert world.head() == master
