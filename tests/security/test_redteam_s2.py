@@ -207,3 +207,74 @@ def test_redteam_s2_a_branch_cannot_choose_the_ecs_role_cluster_or_alarms_it_dep
     # ... but only ever with the production branch head's ECS settings.
     assert ecs == {("staging", "arn:aws:iam::111111111111:role/deploy-shop", "shop-ext", ("shop-5xx",))}, ecs
     assert world.head() == master
+
+
+def test_redteam_s2_a_replayed_push_of_an_older_release_never_rolls_production_back(tmp_path):
+    """A signed push delivery of an older master head, posted again later under a new delivery
+    GUID (or a `before`/`after` an admin copies), asks for a sha production already moved past."""
+    from tests.engine.world import World
+
+    world = World(tmp_path)
+    world.ship(world.root)
+    newer = world.merge({"app.py": "v2"}, "v2")
+    world.ship(newer)
+    assert world.live() == newer
+    older = world.merge({"app.py": "v3"}, "v3")  # never shipped: its push was lost
+    newest = world.merge({"app.py": "v4"}, "v4")
+    world.ship(newest)
+    world.push(world.root)
+    world.push(older)
+    world.drive()
+    assert world.live() == newest, "a replayed push put an older release live"
+    assert world.head() == newest
+
+
+# -- #11: /promote and /abort in Slack by someone who may not deploy there ---------------------------
+
+
+def test_redteam_s2_slack_canary_commands_need_a_deployer_of_that_environment(tmp_path):
+    """A stranger, and a deployer of staging only, send `/abort web` (production) and `/promote`:
+    both are told privately, and the running canary hears nothing."""
+    from flask import Flask
+
+    from bot.infra.slack.web import SlackWeb
+    from bot.notify.slack_reporter import SlackReporter
+    from handlers.slack import commands as slack_commands
+    from handlers.slack.common import SlackDeps
+    from sandbox.slack import SlackStandIn
+    from tests.slack.slack_testkit import (
+        DEPLOYER,
+        SECRET,
+        STAGER,
+        STRANGER,
+        TOKEN,
+        FixedClock,
+        PipelineDouble,
+        Slash,
+        fast_slack_api,
+    )
+
+    class Pipeline(PipelineDouble):
+        def canary(self, service, environment, action, by):
+            self._known(service)
+            self.calls.append(("canary", service, environment, action, by))
+            return {"id": 7, "service": service, "environment": environment, "sha": "a1b2c3d4e5f6", "action": action}
+
+    pipeline = Pipeline()
+    with SlackStandIn(token=TOKEN) as standin:
+        chat = SlackReporter(SlackWeb(TOKEN, standin.url, policy=fast_slack_api), "#deploys", retry_pause=0.05)
+        deps = SlackDeps(signing_secret=SECRET, pipeline=pipeline, chat=chat, clock=FixedClock(),
+                         run_later=lambda job: job(), admins=frozenset())
+        app = Flask("redteam-slack")
+        app.register_blueprint(slack_commands.blueprint(deps))
+        slash = Slash(app.test_client(), standin)
+        for user, text in ((STRANGER, "web"), (STAGER, "web"), (STAGER, "web production")):
+            for command in ("/abort", "/promote"):
+                assert slash(command, text, user=user).status_code == 200
+                answer = slash.answer
+                assert answer["response_type"] == "ephemeral" and "not a deployer" in answer["text"], answer
+        assert [c for c in pipeline.calls if c[0] == "canary"] == []
+        slash("/abort", "web", user=DEPLOYER)
+        assert [c for c in pipeline.calls if c[0] == "canary"] == [
+            ("canary", "web", "production", "abort", f"slack:{DEPLOYER}")]
+        chat.close()
