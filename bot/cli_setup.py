@@ -81,7 +81,10 @@ class Callback:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
-                if url.path == "/":
+                if self.headers.get("Host", "") not in callback.hosts:
+                    # A page on another name that resolves here (DNS rebinding) gets neither the state nor the callback.
+                    self._answer(421, "<p>Open this page as http://127.0.0.1 with its port.</p>")
+                elif url.path == "/":
                     self._answer(200, callback.page)
                 elif url.path == "/callback":
                     self._answer(*callback.receive(parse_qs(url.query)))
@@ -102,6 +105,7 @@ class Callback:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.hosts = {f"{host}:{self.server.server_address[1]}" for host in ("127.0.0.1", "localhost")}
         self.redirect_url = f"{self.url}/callback"
         self._thread = threading.Thread(target=self.server.serve_forever, name="setup-callback", daemon=True)
 

@@ -278,3 +278,26 @@ def test_redteam_s2_slack_canary_commands_need_a_deployer_of_that_environment(tm
         assert [c for c in pipeline.calls if c[0] == "canary"] == [
             ("canary", "web", "production", "abort", f"slack:{DEPLOYER}")]
         chat.close()
+
+
+# -- #17: `mainline setup github`'s local callback reached under another host name (DNS rebinding) ----
+
+
+def test_redteam_s2_the_setup_callback_answers_only_as_127_0_0_1():
+    """A web page whose name the attacker re-points at 127.0.0.1 reads `/` (which holds the state)
+    and sends its own App's code to `/callback`: the Host header names the attacker's site, and
+    neither answers."""
+    from bot.cli_setup import Callback
+
+    with Callback(0) as callback:
+        callback.post_manifest({"name": "mainline"}, "https://github.example/settings/apps/new")
+        port = callback.server.server_address[1]
+        rebound = {"Host": f"evil.example:{port}"}
+        page = requests.get(f"{callback.url}/", headers=rebound, timeout=5)
+        assert page.status_code == 421 and callback.state not in page.text
+        sent = requests.get(f"{callback.url}/callback?state={callback.state}&code=attackerscode123",
+                            headers=rebound, timeout=5)
+        assert sent.status_code == 421 and callback.codes.empty()
+        # The person's own browser, on 127.0.0.1 or localhost, is served as before.
+        assert callback.state in requests.get(f"{callback.url}/", timeout=5).text
+        assert requests.get(f"http://localhost:{port}/", timeout=5).status_code == 200
