@@ -36,6 +36,9 @@ def runs(service: EcsService, deployment: EcsDeployment, task_definition: str) -
             and deployment.status == "PRIMARY" and deployment.completed)
 
 
+FIRST_POLL = 0.5  # seconds before the second look at a deployment; doubling up to `poll`
+
+
 class Rolling(TaskDefinitions, Bake):
     """The ECS-controller half of an ECS target (a mixin of EcsTarget)."""
 
@@ -127,6 +130,7 @@ class Rolling(TaskDefinitions, Bake):
     def _follow(self, deployment_id: str, task_definition: str, plan: RolloutPlan, on_event: EventSink) -> None:
         deadline = time.monotonic() + self.rollout_timeout
         seen: tuple | None = None
+        looks = 0
         before = self.alarming_before.get(plan.sha, set())
         while True:
             raw = self.service_description()
@@ -173,7 +177,9 @@ class Rolling(TaskDefinitions, Bake):
                 raise self._failure(raw, service, deployment, f"ECS deployment {deployment.id} did not settle in "
                                     f"{self.rollout_timeout:g}s ({deployment.running}/{deployment.desired} running)",
                                     on_event)
-            time.sleep(self.poll)
+            # Soon at first (most deployments settle or fail in seconds on a warm cluster), then every `poll`.
+            looks += 1
+            time.sleep(min(self.poll, FIRST_POLL * 2 ** (looks - 1)))
 
     def _replaced(self, service: EcsService, deployment_id: str, on_event: EventSink) -> InfrastructureFailure:
         """Another deploy replaced ours: theirs now owns the service, so nothing is put back."""
