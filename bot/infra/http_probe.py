@@ -14,6 +14,7 @@ import io
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
@@ -139,6 +140,10 @@ class _BoundedConnection(http.client.HTTPConnection):
         self.sock = _DeadlineSocket(self.raw, self._deadline)
 
 
+# One GET: (url, deadline) -> (status, Location, at most MAX_BODY bytes of body).
+Getter = Callable[[str, float], tuple[int, str | None, bytes]]
+
+
 def _get_once(url: str, deadline: float) -> tuple[int, str | None, bytes]:
     """One GET: the status, the Location header, and at most MAX_BODY bytes of body."""
     parts = urlsplit(url)
@@ -160,14 +165,18 @@ def _same_origin(url: str, other: str) -> bool:
     return (b.scheme, b.hostname, b.port or 80) == (a.scheme, a.hostname, a.port or 80)
 
 
-def probe(url: str, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
+def probe(url: str, timeout: float = PROBE_TIMEOUT, *, get: Getter | None = None,
+          follow: Callable[[str], str] | None = None) -> ProbeResult:
     """GET `url` within `timeout` seconds in all, following same-host redirects (busybox httpd
-    sends /health to /health/). 2xx is healthy; no answer in time is status None."""
+    sends /health to /health/). 2xx is healthy; no answer in time is status None. `get` makes
+    one request (plain HTTP by default; the load balancer's TLS passes its own), and `follow`
+    vets a redirect's target (by default: rebuilt as a probe URL of the same checked host)."""
+    get = get or _get_once
     deadline = time.monotonic() + timeout
     current = url
     try:
         for _ in range(MAX_REDIRECTS + 1):
-            status, location, body = _get_once(current, deadline)
+            status, location, body = get(current, deadline)
             if status not in REDIRECTS or not location:
                 # Only the start is kept: sanitising 64 KiB to show 300 characters would waste memory.
                 return ProbeResult(current, status, sanitize(body[:2048].decode("utf-8", "replace"), 300), len(body))
@@ -175,6 +184,9 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
             if not _same_origin(current, following):
                 return ProbeResult(current, status, sanitize(f"redirect to another host refused: {following}", 300),
                                    len(body))
+            if follow is not None:
+                current = follow(following)
+                continue
             parts = urlsplit(following)
             current = probe_url(parts.hostname or LOCAL_HOST, parts.port or 80,
                                 parts.path + (f"?{parts.query}" if parts.query else ""))

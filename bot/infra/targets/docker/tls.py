@@ -14,10 +14,10 @@ import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import SecretError
-from bot.infra.http_probe import MAX_BODY, MAX_REDIRECTS, PROBE_TIMEOUT, REDIRECTS, ProbeResult, sanitize
+from bot.infra.http_probe import MAX_BODY, PROBE_TIMEOUT, ProbeResult, probe
 from bot.infra.secrets import safe_file
 
 MAX_PEM = 256 * 1024
@@ -90,19 +90,4 @@ def https_url(http_url: str) -> str:
 
 def probe_tls(url: str, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
     """GET an https URL of our load balancer, as http_probe.probe does for http."""
-    deadline = time.monotonic() + timeout
-    current = url
-    try:
-        for _ in range(MAX_REDIRECTS + 1):
-            status, location, body = _get_once(current, deadline)
-            if status not in REDIRECTS or not location:
-                return ProbeResult(current, status, sanitize(body[:2048].decode("utf-8", "replace"), 300), len(body))
-            following = urljoin(current, location.strip())
-            a, b = urlsplit(current), urlsplit(following)
-            if (a.scheme, a.hostname, a.port) != (b.scheme, b.hostname, b.port):
-                return ProbeResult(current, status, sanitize(f"redirect to another host refused: {following}", 300),
-                                   len(body))
-            current = following
-        return ProbeResult(current, status, f"more than {MAX_REDIRECTS} redirects", len(body))
-    except (TimeoutError, OSError, http.client.HTTPException, ValueError) as exc:
-        return ProbeResult(current, None, sanitize(f"{type(exc).__name__}: {exc}", 300))
+    return probe(url, timeout, get=_get_once, follow=lambda following: following)
