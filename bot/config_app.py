@@ -12,7 +12,7 @@ import re
 import shlex
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.config_values import (
     CPUS_MAX,
@@ -25,6 +25,7 @@ from bot.config_values import (
     parse_duration,
     parse_memory,
     printable,
+    string_schema,
 )
 from bot.domain.app import AppSpec, Release, Role, Tls
 
@@ -99,18 +100,11 @@ def check_command(value: str) -> str:
     return value
 
 
-def _schema(pattern: str, max_length: int | None = None) -> WithJsonSchema:
-    schema: dict[str, Any] = {"type": "string", "pattern": pattern}
-    if max_length is not None:
-        schema["maxLength"] = max_length
-    return WithJsonSchema(schema)
-
-
-ENV_NAME = Annotated[str, AfterValidator(check_env_name), _schema(ENV_NAME_RE)]
-ENV_VALUE = Annotated[str, AfterValidator(check_env_value), _schema(r"^[^\x00-\x1f\x7f]*$", ENV_VALUE_MAX)]
-SECRET_REF = Annotated[str, AfterValidator(check_secret_ref), _schema(SECRET_REF_RE, 1024)]
-FILE_NAME = Annotated[str, AfterValidator(check_file_name), _schema(FILE_NAME_RE, 520)]
-COMMAND = Annotated[str, AfterValidator(check_command), _schema(r"^[^\x00-\x1f\x7f]+$", COMMAND_MAX)]
+ENV_NAME = Annotated[str, AfterValidator(check_env_name), string_schema(ENV_NAME_RE)]
+ENV_VALUE = Annotated[str, AfterValidator(check_env_value), string_schema(r"^[^\x00-\x1f\x7f]*$", ENV_VALUE_MAX)]
+SECRET_REF = Annotated[str, AfterValidator(check_secret_ref), string_schema(SECRET_REF_RE, 1024)]
+FILE_NAME = Annotated[str, AfterValidator(check_file_name), string_schema(FILE_NAME_RE, 520)]
+COMMAND = Annotated[str, AfterValidator(check_command), string_schema(r"^[^\x00-\x1f\x7f]+$", COMMAND_MAX)]
 Duration = str | float
 
 

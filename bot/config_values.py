@@ -164,20 +164,20 @@ def check_duration(value: Any, bounds: DurationRange) -> Any:
     return value
 
 
-def _schema(pattern: str, max_length: int | None = None) -> WithJsonSchema:
+def string_schema(pattern: str, max_length: int | None = None) -> WithJsonSchema:
     schema: dict[str, Any] = {"type": "string", "pattern": pattern}
     if max_length is not None:
         schema["maxLength"] = max_length
     return WithJsonSchema(schema)
 
 
-NAME = Annotated[str, AfterValidator(check_name), _schema(NAME_RE)]
-LISTEN = Annotated[str, AfterValidator(check_listen), _schema(LISTEN_RE)]
-HEALTH_PATH = Annotated[str, AfterValidator(check_health_path), _schema(HEALTH_PATH_RE)]
-REF = Annotated[str, AfterValidator(check_ref), _schema(REF_RE)]
-GLOB = Annotated[str, AfterValidator(check_glob), _schema(GLOB_RE)]
-CHECK_NAME = Annotated[str, AfterValidator(check_check_name), _schema(CHECK_NAME_RE)]
-MEMORY = Annotated[str, BeforeValidator(_memory), _schema(MEMORY_RE)]
+NAME = Annotated[str, AfterValidator(check_name), string_schema(NAME_RE)]
+LISTEN = Annotated[str, AfterValidator(check_listen), string_schema(LISTEN_RE)]
+HEALTH_PATH = Annotated[str, AfterValidator(check_health_path), string_schema(HEALTH_PATH_RE)]
+REF = Annotated[str, AfterValidator(check_ref), string_schema(REF_RE)]
+GLOB = Annotated[str, AfterValidator(check_glob), string_schema(GLOB_RE)]
+CHECK_NAME = Annotated[str, AfterValidator(check_check_name), string_schema(CHECK_NAME_RE)]
+MEMORY = Annotated[str, BeforeValidator(_memory), string_schema(MEMORY_RE)]
 
 
 def _bounded(limit: int, spaces: bool = True) -> Any:
@@ -188,7 +188,7 @@ def _bounded(limit: int, spaces: bool = True) -> Any:
             raise ValueError(f"at most {limit} characters; got {len(value)}")
         return check(value)
 
-    return Annotated[str, AfterValidator(bounded), _schema(_NO_CONTROL_RE if spaces else _NO_SPACE_RE, limit)]
+    return Annotated[str, AfterValidator(bounded), string_schema(_NO_CONTROL_RE if spaces else _NO_SPACE_RE, limit)]
 
 
 TEXT = _bounded(255)
