@@ -69,6 +69,10 @@ def _listens(config: DeployConfig) -> dict[str, str]:
             for unit in env.ecs.units():
                 cluster, service = (v.rsplit("/", 1)[-1] for v in (env.ecs.cluster, unit.service))
                 held[f"the ECS service {service} of cluster {cluster} in {env.ecs.region}"] = name
+            # The load balancer an ECS rollout registers with or switches (blue-green on two target groups).
+            for field in ("target_group_arn", "alternate_target_group_arn", "listener_arn"):
+                if arn := getattr(env.ecs, field, None):
+                    held[f"the {field.removesuffix('_arn').replace('_', ' ')} {arn}"] = name
     return held
 
 
@@ -85,11 +89,11 @@ def check_listen_free(pipeline, config: DeployConfig) -> None:
             continue
         for address, environment in theirs.items():
             if address in mine:
-                ecs = address.startswith("the ECS service")
+                ecs = address.startswith("the ")
                 raise ConfigError([ConfigProblem(None, f"environments.{mine[address]}.{'ecs' if ecs else 'listen'}",
                                                  f"{address} belongs to {other.name}/{environment} "
                                                  f"(from {other.repo}); choose another "
-                                                 f"{'service' if ecs else 'address'}")])
+                                                 f"{'one' if ecs else 'address'}")])
 
 
 def follows_production(config: DeployConfig, environment: str) -> bool:

@@ -101,7 +101,7 @@ environments:
     target: ecs
     auto_deploy: true
     deployers: ["github:{who}"]
-    ecs: {{cluster: "{cluster}", service: "{ecs_service}", container: app}}
+    ecs: {{cluster: "{cluster}", service: "{ecs_service}", container: app, target_group_arn: "{tg}"}}
 health: {{path: /health, interval: 0.1s, failures: 1, bake: 1s}}
 """
 
@@ -110,15 +110,21 @@ def test_redteam_s2_another_repository_cannot_deploy_into_an_ecs_service_it_does
     from bot.domain import DeployRequest
     from tests.engine.world import CLONE, REPO, World
 
-    world = World(tmp_path, ECS_CONFIG.format(service="shop", who="octocat", cluster="prod", ecs_service="shop-web"))
+    tg = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop/0123456789abcdef"
+    world = World(tmp_path, ECS_CONFIG.format(service="shop", who="octocat", cluster="prod", ecs_service="shop-web",
+                                              tg=tg))
     world.ship(world.root)
     assert world.live() == world.root
     # acme/evil's own production branch (reviewed by acme/evil only) names shop's ECS service,
-    # once by name and once by ARN.
-    for i, cluster in enumerate(("prod", "arn:aws:ecs:us-east-1:123456789012:cluster/prod")):
+    # once by name and once by ARN, then its own service behind shop's target group.
+    attempts = [("prod", "shop-web", tg + "-not-shops", "the ECS service shop-web of cluster prod in us-east-1"),
+                ("arn:aws:ecs:us-east-1:123456789012:cluster/prod", "shop-web", tg + "-x",
+                 "the ECS service shop-web of cluster prod in us-east-1"),
+                ("prod", "evil-web", tg, f"the target group {tg}")]
+    for i, (cluster, ecs_service, group, held) in enumerate(attempts):
         clone = f"https://github.com/acme/evil{i}.git"
         evil = world.git.commit(clone, "master", {".github/deploy.yml": ECS_CONFIG.format(
-            service=f"evil{i}", who="eve", cluster=cluster, ecs_service="shop-web")}, "take shop's ECS service")
+            service=f"evil{i}", who="eve", cluster=cluster, ecs_service=ecs_service, tg=group)}, "take shop's")
         created = world.pipeline.request(DeployRequest(f"acme/evil{i}", clone, "refs/heads/master", evil,
                                                        default_branch="master"))
         assert created == [], created
@@ -126,8 +132,7 @@ def test_redteam_s2_another_repository_cannot_deploy_into_an_ecs_service_it_does
         refusal = world.chat.notices[-1]  # the failing `mainline/config` check says whose it is
         assert (refusal.repo, refusal.state, refusal.data["gate"]) == (f"acme/evil{i}", "failed", "config")
         assert "environments.production.ecs" in refusal.data["reason"]
-        assert "the ECS service shop-web of cluster prod in us-east-1 belongs to shop/production " \
-               f"(from {REPO})" in refusal.data["reason"], refusal.data
+        assert f"{held} belongs to shop/production (from {REPO})" in refusal.data["reason"], refusal.data
     assert world.live() == world.root and world.head() == world.git.head(CLONE, "master")
     assert world.store.service("shop").repo == REPO
 
