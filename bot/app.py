@@ -91,7 +91,7 @@ def create_app(settings: Settings, adapters=None) -> Flask:
 
     @app.get("/metrics")
     def prometheus():
-        return Response(generate_latest(metrics["registry"]), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics["registry"]), content_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/services")
     def api_services():
