@@ -10,7 +10,6 @@ failing tells nothing about the candidate."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext, suppress
@@ -26,6 +25,7 @@ from bot.domain import HealthPolicy, RolloutPlan, VerifyReport
 from bot.errors import TransientError
 from bot.infra.http_probe import ProbeResult, probe, probe_url
 from bot.infra.secrets import SecretResolver
+from bot.infra.targets.docker.containers import free_port
 from bot.infra.targets.docker.runspec import run_spec, spec_key
 from bot.infra.targets.docker.world import HOST, NAME, NOT_A_REPLICA, infrastructure, load_balancer_in
 from bot.ports import EventSink
@@ -91,15 +91,7 @@ class DockerShadowTrial:
             self.client.containers.get(name).remove(force=True)
 
     def _free_port(self) -> int:
-        low, high = self.port_range
-        for port in range(low + int(time.monotonic() * 1000) % 97, high):
-            with socket.socket() as sock:
-                try:
-                    sock.bind((HOST, port))
-                except OSError:
-                    continue
-                return port
-        raise TransientError(f"no free port in {low}-{high}")
+        return free_port(self.port_range)
 
 
 class Bake:

@@ -36,6 +36,23 @@ from bot.ports import EventSink
 START_FAULTS = ("executable file not found", "exec format error", "OCI runtime create failed")
 
 
+
+def free_port(port_range: tuple[int, int], taken: set[str] | None = None) -> int:
+    """A port of `port_range` on 127.0.0.1 that nothing listens on and no container of ours
+    holds (`taken`); tried at random, so two workers rarely pick the same one."""
+    low, high = port_range
+    for _ in range(200):
+        port = random.randint(low, high)
+        if taken and str(port) in taken:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+        return port
+    raise TransientError(f"no free port in {low}-{high}")
+
 class ContainerOps:
     """Container steps shared by the roll-out strategies; `client` and `port_range` come from the target."""
 
@@ -146,15 +163,4 @@ class ContainerOps:
         ours = self.client.containers.list(all=True, ignore_removed=True, filters={"label": [LABEL_PORT]})
         taken = {c.labels.get(LABEL_PORT) for c in ours}
         taken.add(plan.listen.rpartition(":")[2])
-        low, high = self.port_range
-        for _ in range(200):
-            port = random.randint(low, high)
-            if str(port) in taken:
-                continue
-            with socket.socket() as sock:
-                try:
-                    sock.bind((HOST, port))
-                except OSError:
-                    continue
-            return port
-        raise TransientError(f"no free port in {low}-{high}")
+        return free_port(self.port_range, {t for t in taken if t})
