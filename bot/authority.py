@@ -60,40 +60,49 @@ def authority_for(pipeline, req: DeployRequest, branch: str, own: DeployConfig) 
     return Authority(service, config, head)
 
 
-def _listens(config: DeployConfig) -> dict[str, str]:
-    """Where each environment takes traffic: its load balancer address, or each ECS service it
-    rolls out (another repository naming that ECS service would deploy its code into it)."""
-    held = {env.listen: name for name, env in config.environments.items() if env.target == "docker"}
+def _claims(config: DeployConfig) -> dict[str, tuple[str, str]]:
+    """What each environment holds alone, with the key that names it: its load balancer address,
+    each ECS service and load balancer part it rolls out to (another repository naming them would
+    deploy its code into them), and each secret and TLS certificate it reads (another repository
+    naming them would hand their values to its own app)."""
+    held: dict[str, tuple[str, str]] = {}
     for name, env in config.environments.items():
+        if env.target == "docker":
+            held[env.listen] = (name, "listen")
+            for ref in env.secrets.values():
+                held[f"the secret {ref}"] = (name, "secrets")
+            if env.tls is not None:
+                held[f"the TLS certificate file:{env.tls.certificate}"] = (name, "tls")
         if env.target == "ecs" and env.ecs is not None:
             for unit in env.ecs.units():
                 cluster, service = (v.rsplit("/", 1)[-1] for v in (env.ecs.cluster, unit.service))
-                held[f"the ECS service {service} of cluster {cluster} in {env.ecs.region}"] = name
+                held[f"the ECS service {service} of cluster {cluster} in {env.ecs.region}"] = (name, "ecs")
             # The load balancer an ECS rollout registers with or switches (blue-green on two target groups).
             for field in ("target_group_arn", "alternate_target_group_arn", "listener_arn"):
                 if arn := getattr(env.ecs, field, None):
-                    held[f"the {field.removesuffix('_arn').replace('_', ' ')} {arn}"] = name
+                    held[f"the {field.removesuffix('_arn').replace('_', ' ')} {arn}"] = (name, "ecs")
     return held
 
 
 def check_listen_free(pipeline, config: DeployConfig) -> None:
-    """A load balancer address belongs to one service and environment: another repository's
-    config naming a live service's address would otherwise share its traffic."""
-    mine = _listens(config)
+    """An address, an ECS service, a secret or a certificate belongs to the one service that named
+    it first: another repository's config naming it gets a failing check naming the owner."""
+    mine = _claims(config)
     for other in pipeline.store.services():
         if other.name == config.service or not other.config_text:
             continue
         try:
-            theirs = _listens(DeployConfig.model_validate_json(other.config_text))
+            theirs = _claims(DeployConfig.model_validate_json(other.config_text))
         except ValueError:
             continue
-        for address, environment in theirs.items():
-            if address in mine:
-                ecs = address.startswith("the ")
-                raise ConfigError([ConfigProblem(None, f"environments.{mine[address]}.{'ecs' if ecs else 'listen'}",
-                                                 f"{address} belongs to {other.name}/{environment} "
+        for what, (environment, _) in theirs.items():
+            if what in mine:
+                env, key = mine[what]
+                address = key == "listen"
+                raise ConfigError([ConfigProblem(None, f"environments.{env}.{key}",
+                                                 f"{what} belongs to {other.name}/{environment} "
                                                  f"(from {other.repo}); choose another "
-                                                 f"{'one' if ecs else 'address'}")])
+                                                 f"{'address' if address else 'one'}")])
 
 
 def follows_production(config: DeployConfig, environment: str) -> bool:
