@@ -95,7 +95,9 @@ class BatchDemo(Demo):
         [status] = [s for s in self._get("/api/services") if s["environment"] == "production"]
         self.check(status["in_sync"] and status["head"] == head,
                    f"master ({head[:7]}) and production agree (in_sync: {status['in_sync']})")
-        self.wait(lambda: "Held back by a bad release" in self.comments(one), 30, "PR one was never told")
+        # Both innocent PRs are told one after the other: wait for each, not only the first.
+        self.wait(lambda: all("Held back by a bad release" in self.comments(n) for n in (one, three)), 30,
+                  f"PR #{one} or #{three} was never told it was held back")
         self.check("This PR broke production and was reverted" in self.comments(two),
                    f"PR #{two} was told it broke production and was reverted, with the evidence")
         self.check(all("Held back by a bad release in the same batch; now live" in self.comments(n)
