@@ -48,8 +48,9 @@ _FILE_NAME = re.compile(FILE_NAME_RE[1:-1])
 _SECRET_REF = re.compile(SECRET_REF_RE[1:-1])
 
 
-def _show(value: Any) -> str:
-    return repr(printable(str(value), 60))
+def _show(value: Any, limit: int = 60) -> str:
+    # `printable` has escaped control characters already: quote, never repr() them a second time.
+    return f"'{printable(str(value), limit)}'"
 
 
 def check_env_name(value: str) -> str:
@@ -80,7 +81,7 @@ def check_file_name(value: str) -> str:
 def check_secret_ref(value: str) -> str:
     if not isinstance(value, str) or not _SECRET_REF.fullmatch(value):
         raise ValueError("a secret is a reference: aws-secretsmanager:NAME, aws-ssm:/PATH or file:NAME "
-                         f"(under MAINLINE_SECRETS_DIR); got {_show(value[:20] if isinstance(value, str) else value)}")
+                         f"(under MAINLINE_SECRETS_DIR); got {_show(value, 20)}")
     if value.startswith("file:"):
         check_file_name(value.removeprefix("file:"))
     return value

@@ -49,7 +49,8 @@ def printable(text: str, limit: int = 60) -> str:
 
 
 def _show(value: Any) -> str:
-    return repr(printable(value)) if isinstance(value, str) else printable(repr(value))
+    # `printable` has escaped control characters already: quote, never repr() them a second time.
+    return f"'{printable(value)}'" if isinstance(value, str) else printable(repr(value))
 
 
 def check_name(value: str) -> str:
