@@ -179,7 +179,7 @@ class Rolling(TaskDefinitions, Bake):
                                     on_event)
             # Soon at first (most deployments settle or fail in seconds on a warm cluster), then every `poll`.
             looks += 1
-            time.sleep(min(self.poll, FIRST_POLL * 2 ** (looks - 1)))
+            time.sleep(min(self.poll, FIRST_POLL * 2 ** min(looks - 1, 16)))
 
     def _replaced(self, service: EcsService, deployment_id: str, on_event: EventSink) -> InfrastructureFailure:
         """Another deploy replaced ours: theirs now owns the service, so nothing is put back."""
