@@ -74,10 +74,11 @@ class Store(DeliveryStore, LeaseStore, LockStore, MutexStore):
             command.upgrade(cfg, "head")
 
     def checkpoint(self) -> None:
-        """Fold SQLite's write-ahead log into the database without waiting on readers."""
+        """Fold SQLite's write-ahead log into the database without waiting on readers; on the driver's
+        connection, since SQLAlchemy's would BEGIN IMMEDIATE first, where SQLite refuses a checkpoint."""
         if self.url.startswith("sqlite"):
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            with contextlib.closing(self.engine.raw_connection()) as raw:
+                raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
