@@ -114,6 +114,7 @@ def test_unhealthy_release_never_takes_traffic(fast_health, target, plan_for, tr
         target.roll_out(bad, events())
 
     assert "failed its health check" in str(err.value)
+    assert "(3 bad answers in a row, or no healthy answer in 3s)" in str(err.value)  # what "failed" means
     assert "500 unhealthy" in str(err.value)  # the probe's last output
     assert load.failures == []
     assert set(load.bodies) == {"webapp v2"}

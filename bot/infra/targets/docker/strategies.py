@@ -95,8 +95,8 @@ class Strategies(ContainerOps):
             return
         if remove_on_failure:
             self._remove(inst, on_event)
-        raise RolloutError(f"{inst.name} ({plan.image}) failed its health check "
-                           f"({plan.health.failures} answers in a row, or no answer in {plan.health.timeout:g}s); "
+        raise RolloutError(f"{inst.name} ({plan.image}) failed its health check ({plan.health.failures} bad "
+                           f"answers in a row, or no healthy answer in {plan.health.timeout:g}s); "
                            f"the previous release keeps serving. Last probe: {self._spec().masker(output)}")
 
     def _admit(self, lb: HAProxy, inst: Instance, on_event: EventSink) -> None:
