@@ -51,6 +51,13 @@ def authority_for(pipeline, req: DeployRequest, branch: str, own: DeployConfig) 
         # A branch whose config names itself production must not become production.
         raise ConfigError([ConfigProblem(None, "branch", f"the production branch must be the repository's "
                                                          f"default branch `{prod_branch}`, not `{config.branch}`")])
+    if config.branch != prod_branch and pipeline.w.git.head(req.clone_url, config.branch) is None:
+        # A merged change of `branch:` would move production to a branch that is not there: every
+        # later push would then find nothing to deploy. Say so on the commit, and stay put.
+        raise ConfigError([ConfigProblem(None, "branch", f"the production branch would move from `{prod_branch}` "
+                                                         f"to `{config.branch}`, which {req.repo} does not have; "
+                                                         f"push `{config.branch}` first, or keep `branch: "
+                                                         f"{prod_branch}`")])
     check_listen_free(pipeline, config)
     # A merged change of `branch:` moves the production branch; it takes effect once merged.
     service = pipeline.store.upsert_service(config.service, req.repo, req.clone_url, config.branch,

@@ -137,6 +137,19 @@ class Demo:
         say(f"stopped in {done - started:.1f}s (bot {bot_stopped - started:.1f}s, stand-ins "
             f"{stand_ins_stopped - bot_stopped:.1f}s, app {done - stand_ins_stopped:.1f}s)")
 
+    def revert_shipped(self, title: str, timeout: float) -> tuple[str, list[dict]]:
+        """Check that the revert pull request of the PR titled `title` is merged and that master's
+        head (the revert) went live; master's head, and the repository's pull requests."""
+        pulls = requests.get(f"{self.github.url}/repos/{REPO}/pulls?state=all",
+                             headers={"Authorization": f"token {TOKEN}"}, timeout=5).json()
+        revert = next((p for p in pulls if p["title"] == f'Revert "{title}"'), None)
+        self.check(revert is not None and revert["merged_at"] is not None,
+                   f'the revert pull request “Revert "{title}"” is merged')
+        head = self.github.head(REPO, "master")
+        self.wait(lambda: (self.deploy_of(head) or {}).get("state") == "live", timeout,
+                  "the revert commit never went live")
+        return head, pulls
+
     # -- watching ------------------------------------------------------------------------------
 
     def _get(self, path: str):
@@ -238,13 +251,7 @@ class Demo:
         bad = self.settled(v3, ("reverted", "failed"), timeout=240)
         self.check(bad["state"] == "reverted", f"v3 was rolled back and reverted ({bad['state']}: {bad['reason']})")
         self.check(self.serves() == f"{SERVICE} v2", f"production serves v2 again: “{self.serves()}”")
-        pulls = requests.get(f"{self.github.url}/repos/{REPO}/pulls?state=all",
-                             headers={"Authorization": f"token {TOKEN}"}, timeout=5).json()
-        revert = next((p for p in pulls if p["title"] == 'Revert "Rework the health check"'), None)
-        self.check(revert is not None and revert["merged_at"] is not None,
-                   'the revert pull request “Revert "Rework the health check"” is merged')
-        head = self.github.head(REPO, "master")
-        self.wait(lambda: (self.deploy_of(head) or {}).get("state") == "live", 60, "the revert commit never went live")
+        head, pulls = self.revert_shipped("Rework the health check", 60)
         [status] = [s for s in self._get("/api/services") if s["environment"] == "production"]
         self.check(status["in_sync"] and status["head"] == head,
                    f"master ({head[:7]}) and production agree (in_sync: {status['in_sync']})")

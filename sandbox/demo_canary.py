@@ -88,13 +88,7 @@ class CanaryDemo(Demo):
         self.check(self.serves() == f"{SERVICE} v2", f"production serves v2: “{self.serves()}”")
         say(f"  requests that failed for users during v3's canary: {self.load.failed - failed_before} "
             f"(of {self.load.ok + self.load.failed} in all)")
-        pulls = requests.get(f"{self.github.url}/repos/{REPO}/pulls?state=all",
-                             headers={"Authorization": f"token {TOKEN}"}, timeout=5).json()
-        revert = next((p for p in pulls if p["title"] == 'Revert "Speed up the page"'), None)
-        self.check(revert is not None and revert["merged_at"] is not None,
-                   'the revert pull request “Revert "Speed up the page"” is merged')
-        head = self.github.head(REPO, "master")
-        self.wait(lambda: (self.deploy_of(head) or {}).get("state") == "live", 90, "the revert commit never went live")
+        head, pulls = self.revert_shipped("Speed up the page", 90)
         [status] = [s for s in self._get("/api/services") or [] if s["environment"] == "production"]
         self.check(status["in_sync"] and status["head"] == head,
                    f"master ({head[:7]}) equals production (in_sync: {status['in_sync']})")

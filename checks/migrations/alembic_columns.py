@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from checks.migrations.operation import Operation, cannot_tell, contract, expand
+from checks.migrations.operation import Operation, cannot_tell, contract, expand, generated_column
 from checks.migrations.py_ast import arg, call_name, const, has_kw
 from checks.migrations.sql import volatile
 
@@ -22,12 +22,8 @@ def add_column(call: ast.Call, table: str, shift: int, new_table: bool) -> Opera
     numbered = const(arg(column, -1, "autoincrement"), False) is True or any(
         isinstance(a, ast.Call) and call_name(a) in ("Identity", "Sequence") for a in column.args)
     server_default = has_kw(column, "server_default") and const(arg(column, -1, "server_default"), "x") is not None
-    if primary:
-        return contract(f"adds primary key column {where} to an existing table, which fills every row and builds "
-                        "its index under an exclusive lock", "adding-serial-primary-key-field")
-    if numbered:
-        return contract(f"adds auto-numbered column {where} to an existing table, which rewrites it under an "
-                        "exclusive lock", "adding-identity-column")
+    if (generated := generated_column(where, primary, numbered)) is not None:
+        return generated
     default_node = arg(column, -1, "server_default")
     if isinstance(default_node, ast.Call) and call_name(default_node) == "text" and default_node.args:
         default_node = default_node.args[0]

@@ -31,6 +31,18 @@ def expand(what: str, subject: tuple[str, str] | None = None) -> Operation:
     return Operation(EXPAND, what, "", subject)
 
 
+def generated_column(column: str, primary: bool, numbered: bool) -> Operation | None:
+    """A column added to an existing table that numbers itself: every row is filled (and, for a
+    primary key, indexed) under an exclusive lock. None for any other column."""
+    if primary:
+        return contract(f"adds primary key column {column} to an existing table, which fills every row and "
+                        "builds its index under an exclusive lock", "adding-serial-primary-key-field")
+    if numbered:
+        return contract(f"adds auto-numbered column {column} to an existing table, which rewrites it under an "
+                        "exclusive lock", "adding-identity-column")
+    return None
+
+
 def cannot_tell(what: str) -> Operation:
     """An operation that cannot be read: contract, never expand."""
     return Operation(CONTRACT, f"cannot tell: {what}", CANNOT_TELL)

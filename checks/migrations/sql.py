@@ -9,7 +9,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from checks.migrations.operation import Operation, cannot_tell, contract, expand
+from checks.migrations.operation import Operation, cannot_tell, contract, expand, generated_column
 from checks.migrations.sql_text import UnreadableSql, command_operation, known_statement, split_statements
 
 
@@ -164,12 +164,8 @@ def _add_column(table: str, action: exp.ColumnDef, created: set[str]) -> Operati
     if _key(table) in created:
         return expand(f"adds column {column} to the new table {table}")
     primary, numbered = _generated(action)
-    if primary:
-        return contract(f"adds primary key column {column} to an existing table, which fills every row and "
-                        "builds its index under an exclusive lock", "adding-serial-primary-key-field")
-    if numbered:
-        return contract(f"adds auto-numbered column {column} to an existing table, which rewrites it "
-                        "under an exclusive lock", "adding-identity-column")
+    if (generated := generated_column(column, primary, numbered)) is not None:
+        return generated
     if _not_null_without_default(action):
         return contract(f"adds column {column} NOT NULL without a default, which the running release does not write",
                         "adding-required-field")

@@ -171,3 +171,25 @@ def test_attack_14_a_fork_pull_request_is_never_deployed(world, monkeypatch):
     assert set(world.deploys()) == before
     replies = world.replies(number)
     assert any("fork `eve/fork`" in r and "not deployed" in r for r in replies), replies
+
+
+def test_a_merged_branch_change_to_a_branch_that_does_not_exist_is_refused_loudly(tmp_path):
+    """`branch: evil` merged into master (reviewed, but wrong): production must not move to a
+    branch that is not there, where every later push would find nothing to deploy in silence."""
+    from bot.domain import DeployRequest
+    from tests.engine.world import CLONE, CONFIG, REPO, World
+
+    world = World(tmp_path)
+    world.ship(world.root)
+    moved = world.merge({".github/deploy.yml": CONFIG.replace("branch: master", "branch: evil")}, "Move prod")
+
+    assert world.pipeline.request(DeployRequest(REPO, CLONE, "refs/heads/master", moved)) == []
+
+    refusal = world.chat.notices[-1]  # the failing `mainline/config` check on the merge
+    assert (refusal.sha, refusal.state, refusal.data["gate"]) == (moved, "failed", "config")
+    assert "the production branch would move from `master` to `evil`" in refusal.data["reason"]
+    assert world.store.service("shop").branch == "master"
+    # The next merge that puts it right deploys as usual.
+    fixed = world.merge({".github/deploy.yml": CONFIG, "app.txt": "v2"}, "Keep prod on master")
+    world.ship(fixed)
+    assert world.live() == fixed
