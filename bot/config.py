@@ -277,6 +277,15 @@ def parse_config(text: str) -> DeployConfig:
         raise ConfigError(_problems(exc, root)) from None
 
 
+def line_of(text: str, path: tuple) -> int | None:
+    """The line where the key at `path` starts in a deploy.yml that parsed (None if absent)."""
+    try:
+        _, root = safe_yaml.load(text)
+    except safe_yaml.YamlRefused:
+        return None
+    return _line_index(root).get(path)
+
+
 def load_config(path: Path | str) -> DeployConfig:
     with open(path, "rb") as fh:
         raw = fh.read(safe_yaml.MAX_BYTES + 1)  # never more: the file may be huge

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.canary.config import canary_policy
-from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
+from bot.config import CONFIG_PATH, ConfigError, ConfigProblem, DeployConfig, line_of, parse_config
 from bot.domain import RolloutPlan
 from bot.domain.records import ServiceRecord
 from bot.errors import NotFoundError
@@ -63,7 +63,16 @@ class Context:
         text = self.w.git.read_file(clone_url, sha, CONFIG_PATH)
         if text is None:
             raise ConfigError([])
-        return parse_config(text)
+        config = parse_config(text)
+        # What only this installation knows: the Prometheus servers its operator allows. Said on
+        # the commit's config check, not first when a canary would start.
+        refused = [ConfigProblem(line_of(text, ("environments", name, "prometheus", "url")),
+                                 f"environments.{name}.prometheus.url", policy.refused)
+                   for name, env in config.environments.items()
+                   if (policy := canary_policy(env, self.opts.prometheus_urls)) is not None and policy.refused]
+        if refused:
+            raise ConfigError(refused)
+        return config
 
     def authority_config(self, service: ServiceRecord) -> DeployConfig:
         """The config a service runs under: its production branch head's, as last recorded."""

@@ -192,3 +192,23 @@ def test_config_validate_and_the_schema_know_the_canary_keys(tmp_path, mainline)
     assert result.exit_code == 1 and ":5: " in result.output and "step weights must rise" in result.output
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(yaml.safe_load(ISSUE_EXAMPLE.replace("weight: 10", "weight: 100")), schema)
+
+
+def test_a_merge_naming_a_prometheus_the_operator_did_not_allow_fails_its_config_check(tmp_path):
+    """Said on the merge's `mainline/config` check, naming the line, before anything deploys
+    (not first when the canary would start)."""
+    from bot.domain import DeployRequest
+    from tests.engine.world import CLONE, CONFIG, REPO, World
+
+    world = World(tmp_path)
+    world.ship(world.root)
+    canary = CONFIG.replace("    replicas: 2\n", "    replicas: 2\n    strategy: canary\n"
+                                                "    prometheus: {url: 'http://169.254.169.254:9090'}\n")
+    sha = world.merge({".github/deploy.yml": canary}, "Canary against metadata")
+
+    assert world.pipeline.request(DeployRequest(REPO, CLONE, "refs/heads/master", sha)) == []
+    refusal = world.chat.notices[-1]
+    assert (refusal.sha, refusal.state, refusal.data["gate"]) == (sha, "failed", "config")
+    assert "line 9: environments.production.prometheus.url" in refusal.data["reason"], refusal.data
+    assert "is not in MAINLINE_PROMETHEUS_URLS" in refusal.data["reason"]
+    assert world.live() == world.root
