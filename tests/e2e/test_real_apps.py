@@ -113,7 +113,11 @@ rollback: {{auto: true, revert: push}}
         return self.repo.commit(f"Merge pull request #{len(version)} from octocat/{version}\n\n{version}")
 
     def serves(self) -> str:
-        return requests.get(f"https://127.0.0.1:{self.port}/", verify=str(self.pem), timeout=5).text.strip()
+        # A session closed on every path: a refused TLS connection (HAProxy killed) leaves no socket
+        # for the garbage collector to warn about.
+        with requests.Session() as session:
+            return session.get(f"https://127.0.0.1:{self.port}/", verify=str(self.pem), timeout=5,
+                               headers={"Connection": "close"}).text.strip()
 
 
 def containers(service: str, role: str) -> list:

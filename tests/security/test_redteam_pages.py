@@ -73,9 +73,9 @@ def test_attack_a_pull_request_with_hundreds_of_migrations_gets_a_bounded_previe
     reads: list[str] = []
     read_file = git.read_file
 
-    def counted(clone_url, sha, path):  # observes, changes nothing
+    def counted(clone_url, sha, path, max_bytes=None):  # observes, changes nothing
         reads.append(path)
-        return read_file(clone_url, sha, path)
+        return read_file(clone_url, sha, path, max_bytes=max_bytes)
 
     git.read_file = counted
     files = {f"db/migrate/2026{i:010d}_add_c{i}.rb": MIGRATION for i in range(400)}
