@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.config_hosts import HOSTS, docker_hosts
 from bot.config_values import (
     CPUS_MAX,
     CPUS_MIN,
@@ -172,6 +173,7 @@ class AppKeys(_Model):
     resources: Resources = Field(default_factory=Resources)
     tls: TlsConfig | None = None
     release: ReleaseConfig | None = None
+    hosts: HOSTS = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> AppKeys:
@@ -184,7 +186,7 @@ class AppKeys(_Model):
         target = getattr(self, "target", "docker")
         # By value, not by the keys given: a recorded config (model_dump_json) repeats every default.
         values = {"env": self.env, "secrets": self.secrets, "roles": self.roles, "tls": self.tls,
-                  "release": self.release, "resources": self.resources != Resources()}
+                  "release": self.release, "hosts": self.hosts, "resources": self.resources != Resources()}
         given = [k for k, v in values.items() if v]
         if target != "docker" and given:
             raise ValueError(f"{', '.join(given)} apply to the docker target; target {target} has its own")
@@ -199,7 +201,7 @@ class AppKeys(_Model):
                           parse_duration(self.release.timeout)) if self.release else None
         return AppSpec(env=tuple(sorted(self.env.items())), secrets=tuple(sorted(self.secrets.items())), roles=roles,
                        cpus=self.resources.cpus, memory=parse_memory(self.resources.memory), tls=tls,
-                       release=release)
+                       release=release, hosts=docker_hosts(self.hosts))
 
 
 def app_summary(keys: AppKeys) -> str:

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     # The Prometheus servers a repository's canary may query (comma-separated): the repo names
     # one, the operator allows it, so a config cannot point Mainline at any address it likes.
     prometheus_urls: str = Field("http://127.0.0.1:9090", validation_alias="MAINLINE_PROMETHEUS_URLS")
+    # The Docker hosts a repository's `hosts:` may name (comma-separated unix://, tcp://, ssh://
+    # endpoints), and how ssh:// ones are reached: the key and the known hosts, checked strictly.
+    docker_hosts: str = Field("", validation_alias="MAINLINE_DOCKER_HOSTS")
+    ssh_key: Path | None = Field(None, validation_alias="MAINLINE_SSH_KEY")
+    ssh_known_hosts: Path | None = Field(None, validation_alias="MAINLINE_SSH_KNOWN_HOSTS")
 
     @field_validator("database_url", "queue_url")
     @classmethod
@@ -152,6 +157,9 @@ class Settings(BaseSettings):
 
     def prometheus_url_list(self) -> tuple[str, ...]:
         return tuple(u.strip().rstrip("/") for u in self.prometheus_urls.split(",") if u.strip())
+
+    def docker_host_list(self) -> tuple[str, ...]:
+        return tuple(u.strip() for u in self.docker_hosts.split(",") if u.strip())
 
     def admin_ids(self) -> frozenset[str]:
         return frozenset(a.strip() for a in self.admins.split(",") if a.strip())

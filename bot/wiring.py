@@ -53,10 +53,14 @@ class Targets:
         with self._lock:
             if self._docker is None:
                 from bot.infra.secrets import SecretResolver
+                from bot.infra.targets.docker.hosts import HostAccess
                 from bot.infra.targets.docker.target import DockerTarget
 
                 self._docker = DockerTarget(self.settings.state_dir,
-                                            secrets=SecretResolver(self.settings.secrets_dir))
+                                            secrets=SecretResolver(self.settings.secrets_dir),
+                                            hosts=HostAccess(self.settings.docker_host_list(),
+                                                             self.settings.secrets_dir, self.settings.ssh_key,
+                                                             self.settings.ssh_known_hosts))
             return self._docker
 
 
@@ -288,7 +292,8 @@ def wire(settings: Settings, role: str = "all", reporters: list | None = None) -
                               lease_seconds=settings.lease_seconds, public_url=settings.public_url,
                               github_web_base=settings.github_web_base(),
                               sync_bound=settings.sync_bound_seconds,
-                              prometheus_urls=settings.prometheus_url_list())
+                              prometheus_urls=settings.prometheus_url_list(),
+                              docker_hosts=settings.docker_host_list())
     pipeline = Pipeline(wiring, options)
     wired = Wired(settings=settings, store=store, queue=queue, pipeline=pipeline, router=router, slack=slack)
     queue.bind(wired.process_delivery, pipeline.drive)

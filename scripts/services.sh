@@ -141,6 +141,12 @@ engines_up() {
   local certs="$STATE/engines/tls/certs"
   engine_up tls -H "tcp://127.0.0.1:$ENGINE_TLS_PORT" --tlsverify --tlscacert "$certs/ca.pem" \
     --tlscert "$certs/server-cert.pem" --tlskey "$certs/server-key.pem"
+  # Its unix socket answers before its TCP listener is up: wait for the one the tests reach.
+  for _ in $(seq 1 60); do
+    curl -fsS --cacert "$certs/ca.pem" --cert "$certs/cert.pem" --key "$certs/key.pem" \
+      "https://127.0.0.1:$ENGINE_TLS_PORT/_ping" >/dev/null 2>&1 && break
+    sleep 0.25
+  done
   engine_up ssh
   sshd_up
   chaos_registry up

@@ -29,6 +29,26 @@ class Tls:
 
 
 @dataclass(frozen=True)
+class DockerHost:
+    """A Docker endpoint: unix:///path, tcp://HOST:PORT (TLS material in `tls`, a directory under
+    MAINLINE_SECRETS_DIR) or ssh://USER@HOST[:PORT]."""
+
+    url: str
+    tls: str = ""
+
+    @property
+    def address(self) -> str:
+        """Where its replicas answer, as the load balancer reaches them: a unix socket's engine
+        runs here; a tcp:// or ssh:// engine's replicas on that host."""
+        if self.url.startswith("unix://"):
+            return "127.0.0.1"
+        netloc = self.url.split("://", 1)[1].rpartition("@")[2]
+        if netloc.startswith("["):
+            return netloc[1: netloc.index("]")]
+        return netloc.partition(":")[0]
+
+
+@dataclass(frozen=True)
 class Release:
     command: tuple[str, ...]
     approval: bool = False
@@ -44,6 +64,7 @@ class AppSpec:
     memory: int = DEFAULT_MEMORY
     tls: Tls | None = None
     release: Release | None = None
+    hosts: tuple[DockerHost, ...] = ()  # empty: the worker's own engine
 
     def web(self, replicas: int) -> Role:
         """The role behind the load balancer."""

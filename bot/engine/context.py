@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.canary.config import canary_policy
 from bot.config import CONFIG_PATH, ConfigError, ConfigProblem, DeployConfig, line_of, parse_config
+from bot.config_hosts import refused_hosts
 from bot.domain import RolloutPlan
 from bot.domain.records import ServiceRecord
 from bot.errors import NotFoundError
@@ -35,6 +36,8 @@ class PipelineOptions:
     sync_bound: float = 300.0
     # The Prometheus servers a repository's `prometheus: {url}` may name (MAINLINE_PROMETHEUS_URLS).
     prometheus_urls: tuple[str, ...] = ("http://127.0.0.1:9090",)
+    # The Docker hosts a repository's `hosts:` may name (MAINLINE_DOCKER_HOSTS).
+    docker_hosts: tuple[str, ...] = ()
 
 
 class Context:
@@ -64,12 +67,16 @@ class Context:
         if text is None:
             raise ConfigError([])
         config = parse_config(text)
-        # What only this installation knows: the Prometheus servers its operator allows. Said on
-        # the commit's config check, not first when a canary would start.
+        # What only this installation knows: the Prometheus servers and Docker hosts its operator
+        # allows. Said on the commit's config check, not first when a deploy would start.
         refused = [ConfigProblem(line_of(text, ("environments", name, "prometheus", "url")),
                                  f"environments.{name}.prometheus.url", policy.refused)
                    for name, env in config.environments.items()
                    if (policy := canary_policy(env, self.opts.prometheus_urls)) is not None and policy.refused]
+        refused += [ConfigProblem(line_of(text, ("environments", name, "hosts", i)),
+                                  f"environments.{name}.hosts.{i}", why)
+                    for name, env in config.environments.items()
+                    for i, why in refused_hosts(env.hosts, self.opts.docker_hosts)]
         if refused:
             raise ConfigError(refused)
         return config

@@ -5,6 +5,7 @@ transient); only a command the image cannot run is the release's own RolloutErro
 from __future__ import annotations
 
 import random
+import secrets
 import socket
 import threading
 import time
@@ -61,9 +62,8 @@ class ContainerOps:
     _local: threading.local  # .spec: the RunSpec of the current call
 
     def _start(self, plan: RolloutPlan, world: World, on_event: EventSink) -> Instance:
-        taken = {i.name for i in world.instances}
-        prefix = f"mainline-{plan.service}-{plan.environment}-{plan.sha[:12]}"
-        name = next(f"{prefix}-{n}" for n in range(1, 10_000) if f"{prefix}-{n}" not in taken)
+        name = self._fresh_name(f"mainline-{plan.service}-{plan.environment}-{plan.sha[:12]}",
+                                {i.name for i in world.instances})
         port = self._free_port(plan)
         spec = self._spec()
         labels = {LABEL_SERVICE: plan.service, LABEL_ENVIRONMENT: plan.environment,
@@ -82,11 +82,14 @@ class ContainerOps:
                 self.client.containers.get(name).remove(force=True)
             raise RolloutError(f"{name} ({plan.image}) could not start: {exc.explanation or exc}; "
                                "the previous release keeps serving") from exc
-        on_event(f"started replica {name} on port {port}", step="replica_started", replica=name, port=port)
-        return Instance(name, plan.sha, port, plan.image, True, container)
+        host = getattr(self.client, "address_of", lambda _: HOST)(container)
+        where = f" on {host}" if host != HOST else ""
+        on_event(f"started replica {name} on port {port}{where}", step="replica_started", replica=name, port=port,
+                 host=host)
+        return Instance(name, plan.sha, port, plan.image, True, container, host)
 
     def _wait_healthy(self, health: HealthPolicy, inst: Instance) -> tuple[bool, str]:
-        url = probe_url(HOST, inst.port, health.path)
+        url = probe_url(inst.host, inst.port, health.path)
         deadline = time.monotonic() + health.timeout
         output = "no probe yet"
         answered_badly = 0
@@ -128,6 +131,13 @@ class ContainerOps:
                 return True
             time.sleep(0.2)
         return False
+
+    def _fresh_name(self, prefix: str, taken: set[str]) -> str:
+        """`prefix-N`, the first N free. On several hosts a host that is down hides its names, so
+        the suffix is random there instead: two hosts must never hold one name."""
+        if hasattr(self.client, "place"):
+            return next(name for _ in range(100) if (name := f"{prefix}-{secrets.token_hex(3)}") not in taken)
+        return next(f"{prefix}-{n}" for n in range(1, 10_000) if f"{prefix}-{n}" not in taken)
 
     # -- observation -----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from bot.ports import EventSink
 
 class Repairs(RoleOps, Strategies):
     load_balancer: Callable[..., HAProxy]  # the target's
+    _say_hosts_down: Callable[[RolloutPlan, EventSink], None]  # the target's
 
     def _in_shape(self, plan: RolloutPlan) -> bool:
         """Whether what runs already matches `plan`, judged without its secrets: a pass that
@@ -43,6 +44,7 @@ class Repairs(RoleOps, Strategies):
 
     def _repair(self, plan: RolloutPlan, on_event: EventSink) -> list[str]:
         done: list[str] = []
+        self._say_hosts_down(plan, on_event)
         lb = self.load_balancer(plan.service, plan.environment, plan.listen)
         if not lb.running():
             lb.stop()  # a stale pid file or socket of the dead process
@@ -69,6 +71,12 @@ class Repairs(RoleOps, Strategies):
             added = {s.name for s in self._observe(plan.service, plan.environment, lb).serving(sha=plan.sha)} - before
             done.append(f"{plan.service} had {len(serving)} of {plan.replicas} web replicas; "
                         f"put {', '.join(sorted(added)) or 'one'} into service")
+        # A host that comes back brings its old replicas: the others took their place meanwhile.
+        world = self._observe(plan.service, plan.environment, lb)
+        for inst in world.instances:
+            if inst.name not in world.servers:
+                self._remove(inst, on_event)
+                done.append(f"removed surplus container {inst.name}")
         for role in plan.app.others:
             done += self._repair_role(plan, role, on_event)
         for inst in self._role_instances(plan, None):

@@ -88,9 +88,7 @@ class RoleOps(ContainerOps):
 
     def _start_role(self, plan: RolloutPlan, role: Role, insts: list[Instance], on_event: EventSink) -> Instance:
         spec = self._spec()
-        taken = {i.name for i in insts}
-        prefix = f"{self._role_prefix(plan, role)}{plan.sha[:12]}"
-        name = next(f"{prefix}-{n}" for n in range(1, 10_000) if f"{prefix}-{n}" not in taken)
+        name = self._fresh_name(f"{self._role_prefix(plan, role)}{plan.sha[:12]}", {i.name for i in insts})
         labels = {LABEL_SERVICE: plan.service, LABEL_ENVIRONMENT: plan.environment, LABEL_SHA: plan.sha,
                   LABEL_ROLE: role.name, LABEL_SPEC: spec.digest(role)}
         container = self.client.containers.run(plan.image, detach=True, name=name, network_mode="host",

@@ -23,12 +23,14 @@ from typing import TypeVar
 import docker
 
 from bot.domain import Replica, RolloutPlan, VerifyReport
+from bot.domain.app import DockerHost
 from bot.errors import TransientError
 from bot.infra.http_probe import lb_url, probe
 from bot.infra.secrets import Masker, SecretResolver
 from bot.infra.targets.docker.canary import DockerCanary
 from bot.infra.targets.docker.containers import START_FAULTS  # noqa: F401 - public here too
 from bot.infra.targets.docker.haproxy import HAProxy
+from bot.infra.targets.docker.hosts import Fleet, HostAccess
 from bot.infra.targets.docker.release import ReleaseOps
 from bot.infra.targets.docker.repair import Repairs
 from bot.infra.targets.docker.roles import RoleOps
@@ -56,9 +58,12 @@ T = TypeVar("T")
 
 class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
     def __init__(self, state_dir: Path, client=None, port_range: tuple[int, int] = (20000, 29999),
-                 retrying=docker_api, secrets: SecretResolver | None = None):
+                 retrying=docker_api, secrets: SecretResolver | None = None, hosts: HostAccess | None = None):
         self.state_dir = Path(state_dir)
         self._client = client
+        self.host_access = hosts or HostAccess(secrets_dir=(secrets.secrets_dir if secrets else None))
+        self._fleets: dict[tuple[DockerHost, ...], Fleet] = {}
+        self._fleets_lock = threading.Lock()
         self.port_range = port_range
         self.retrying = retrying  # a bot.retry policy; tests pass a fast one
         self.secrets = secrets or SecretResolver(None)
@@ -67,9 +72,30 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
 
     @property
     def client(self):
+        """The current call's hosts (a Fleet) when its environment lists `hosts:`, else the one engine."""
+        spec = getattr(self._local, "spec", None)
+        if spec is not None and spec.plan.app.hosts:
+            return self._fleet(spec.plan.app.hosts)
         if self._client is None:
             self._client = docker.from_env()
         return self._client
+
+    def _fleet(self, hosts: tuple[DockerHost, ...]) -> Fleet:
+        with self._fleets_lock:
+            if hosts not in self._fleets:
+                self._fleets[hosts] = Fleet(hosts, self.host_access)
+            return self._fleets[hosts]
+
+    def _say_hosts_down(self, plan: RolloutPlan, on_event: EventSink) -> None:
+        """A host that does not answer: its replicas are started on the others, and the deploy says so."""
+        if not plan.app.hosts:
+            return
+        fleet = self._fleet(plan.app.hosts)
+        fleet.live()
+        for url, why in sorted(fleet.down.items()):
+            others = [h.url for h in plan.app.hosts if h.url not in fleet.down]
+            on_event(f"Docker host {url} does not answer ({why}); its replicas are replaced on "
+                     f"{', '.join(others)}", step="host_down", host=url)
 
     def load_balancer(self, service: str, environment: str, listen: str = "") -> HAProxy:
         return load_balancer_in(self.state_dir, service, environment, listen, self._tls(service, environment))
@@ -96,6 +122,7 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
         """Resolve the plan's secrets first (a SecretError changes nothing), then run the call
         with its RunSpec and a sink that masks every secret value."""
         self.load_balancer(plan.service, plan.environment, plan.listen)  # refuse unsafe names first
+        self.host_access.check(plan.app.hosts)  # and hosts the operator did not allow
         spec = replace(run_spec(plan, self.secrets, spec_key(self.state_dir)), strict=strict)
         with using(self._local, spec):
             self._tls(plan.service, plan.environment)  # a certificate that is not there: SecretError, too
@@ -130,6 +157,7 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
     def in_shape(self, plan: RolloutPlan) -> bool:
         """Whether what runs matches the live `plan`, judged without reading its secrets."""
         self.load_balancer(plan.service, plan.environment, plan.listen)  # refuse unsafe names first
+        self.host_access.check(plan.app.hosts)
         with using(self._local, RunSpec(plan, {}, Masker(), "", strict=False)):
             return self._retried(f"checking {plan.service}/{plan.environment}", self._in_shape)(plan)
 
@@ -151,6 +179,7 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
         if lb.ensure_running():
             on_event(f"started load balancer for {plan.service}/{plan.environment} on {plan.listen}",
                      step="lb_started", listen=plan.listen)
+        self._say_hosts_down(plan, on_event)
         self._drop_dead(plan, lb, on_event)
         if plan.strategy == "blue-green":
             self._blue_green(plan, lb, on_event)

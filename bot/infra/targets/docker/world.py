@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import requests
 from docker.errors import DockerException
 
@@ -46,7 +47,7 @@ def infrastructure(what: str) -> Iterator[None]:
         yield
     except HAProxyError as exc:  # a RolloutError by inheritance, but never evidence
         raise TransientError(f"{what}: load balancer: {exc}") from exc
-    except (DockerException, requests.RequestException, OSError) as exc:
+    except (DockerException, requests.RequestException, OSError, paramiko.SSHException) as exc:
         raise TransientError(f"{what}: Docker: {exc}") from exc
 
 
@@ -88,10 +89,11 @@ class Instance:
     image: str
     running: bool
     container: Any  # docker.models.containers.Container
+    host: str = HOST  # where the load balancer reaches it: its Docker host's address
 
     @property
     def address(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ def observe(client, service: str, environment: str, lb: HAProxy, wanted: Wanted 
         all=True, ignore_removed=True,
         filters={"label": [f"{LABEL_SERVICE}={service}", f"{LABEL_ENVIRONMENT}={environment}"]})
     instances = []
+    address_of = getattr(client, "address_of", lambda _: HOST)  # a Fleet knows each container's host
     for c in containers:
         labels = c.labels
         sha = labels.get(LABEL_SHA, "")
@@ -139,6 +142,7 @@ def observe(client, service: str, environment: str, lb: HAProxy, wanted: Wanted 
             if sha == wanted.sha and wanted.spec and labels.get(LABEL_SPEC) != wanted.spec:
                 sha += STALE
         instances.append(Instance(c.name, sha, int(labels.get(LABEL_PORT, "0")),
-                                  c.attrs.get("Config", {}).get("Image", ""), c.status == "running", c))
+                                  c.attrs.get("Config", {}).get("Image", ""), c.status == "running", c,
+                                  address_of(c)))
     servers = {s.name: s for s in lb.servers()} if lb.running() else {}
     return World(sorted(instances, key=lambda i: i.name), servers)
