@@ -10,7 +10,7 @@ APT_RUNTIME := git haproxy ca-certificates
 # `make test` and `make demo` add the rest: the Docker engine and a registry, PostgreSQL, Redis,
 # Prometheus, Chromium for the browser tests, debootstrap for the image test's python:3.11-slim.
 # openssh-server: scripts/services.sh runs an sshd on 127.0.0.1 to reach a Docker engine over ssh:// (issue 13).
-APT_TEST := docker.io docker-registry busybox-static curl chromium fonts-liberation postgresql redis-server prometheus debootstrap openssh-server
+APT_TEST := docker.io docker-registry busybox-static curl chromium fonts-liberation postgresql redis-server prometheus debootstrap openssh-server socat
 APT_PACKAGES := $(APT_RUNTIME) $(APT_TEST)
 
 .PHONY: all install system-packages test-deps test-system-packages services lint test demo bench clean

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.config_hosts import HOSTS, docker_hosts
+from bot.config_hosts import HOSTS, LoadBalancerConfig, check_load_balancer, docker_hosts
 from bot.config_values import (
     CPUS_MAX,
     CPUS_MIN,
@@ -174,6 +174,7 @@ class AppKeys(_Model):
     tls: TlsConfig | None = None
     release: ReleaseConfig | None = None
     hosts: HOSTS = Field(default_factory=list)
+    load_balancer: LoadBalancerConfig | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> AppKeys:
@@ -182,11 +183,13 @@ class AppKeys(_Model):
             raise ValueError(f"{', '.join(both)} is both in env and in secrets")
         if self.roles and sum(r.http for r in self.roles.values()) != 1:
             raise ValueError("exactly one role takes traffic (http: true)")
+        check_load_balancer(self.load_balancer, self.hosts)
         # Mixed into an environment: ECS has its own (task definitions, secrets, services).
         target = getattr(self, "target", "docker")
         # By value, not by the keys given: a recorded config (model_dump_json) repeats every default.
         values = {"env": self.env, "secrets": self.secrets, "roles": self.roles, "tls": self.tls,
-                  "release": self.release, "hosts": self.hosts, "resources": self.resources != Resources()}
+                  "release": self.release, "hosts": self.hosts,
+                  "load_balancer": self.load_balancer, "resources": self.resources != Resources()}
         given = [k for k, v in values.items() if v]
         if target != "docker" and given:
             raise ValueError(f"{', '.join(given)} apply to the docker target; target {target} has its own")
@@ -201,7 +204,8 @@ class AppKeys(_Model):
                           parse_duration(self.release.timeout)) if self.release else None
         return AppSpec(env=tuple(sorted(self.env.items())), secrets=tuple(sorted(self.secrets.items())), roles=roles,
                        cpus=self.resources.cpus, memory=parse_memory(self.resources.memory), tls=tls,
-                       release=release, hosts=docker_hosts(self.hosts))
+                       release=release, hosts=docker_hosts(self.hosts),
+                       lb_host=self.load_balancer.host if self.load_balancer else "")
 
 
 def app_summary(keys: AppKeys) -> str:

@@ -102,6 +102,21 @@ HOSTS = Annotated[list[HostEntry], AfterValidator(check_hosts),
                         "(each must be in MAINLINE_DOCKER_HOSTS); empty: the worker's own engine")]
 
 
+class LoadBalancerConfig(BaseModel):
+    """Where the environment's HAProxy runs: on one of its hosts, in a container (absent: next to
+    the worker, as a process)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: HOST_URL = Field(description="one of hosts: the load balancer runs there, in a container of "
+                                        "MAINLINE_HAPROXY_IMAGE, and binds listen on that host")
+
+
+def check_load_balancer(lb: LoadBalancerConfig | None, hosts: list[HostConfig]) -> None:
+    if lb is not None and lb.host not in [h.url for h in hosts]:
+        raise ValueError(f"load_balancer.host {printable(lb.host, 80)} is not one of hosts:")
+
+
 def docker_hosts(hosts: list[HostConfig]) -> tuple[DockerHost, ...]:
     return tuple(DockerHost(h.url, h.tls or "") for h in hosts)
 

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     docker_hosts: str = Field("", validation_alias="MAINLINE_DOCKER_HOSTS")
     ssh_key: Path | None = Field(None, validation_alias="MAINLINE_SSH_KEY")
     ssh_known_hosts: Path | None = Field(None, validation_alias="MAINLINE_SSH_KNOWN_HOSTS")
+    # The load balancer's image where it runs on a Docker host (`load_balancer: {host}`): HAProxy,
+    # sh and socat, a writable /mainline (deploy/haproxy/Dockerfile).
+    haproxy_image: str | None = Field(None, validation_alias="MAINLINE_HAPROXY_IMAGE")
 
     @field_validator("database_url", "queue_url")
     @classmethod

@@ -60,7 +60,8 @@ class Targets:
                                             secrets=SecretResolver(self.settings.secrets_dir),
                                             hosts=HostAccess(self.settings.docker_host_list(),
                                                              self.settings.secrets_dir, self.settings.ssh_key,
-                                                             self.settings.ssh_known_hosts))
+                                                             self.settings.ssh_known_hosts,
+                                                             self.settings.haproxy_image))
             return self._docker
 
 

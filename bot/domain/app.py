@@ -65,6 +65,7 @@ class AppSpec:
     tls: Tls | None = None
     release: Release | None = None
     hosts: tuple[DockerHost, ...] = ()  # empty: the worker's own engine
+    lb_host: str = ""  # the url of the host whose container runs HAProxy; empty: a process by the worker
 
     def web(self, replicas: int) -> Role:
         """The role behind the load balancer."""

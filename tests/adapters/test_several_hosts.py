@@ -7,14 +7,9 @@ back is removed."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 from dataclasses import replace
-from pathlib import Path
 
-import docker
 import pytest
 from docker.errors import DockerException
 
@@ -24,39 +19,14 @@ from bot.infra.targets.docker.haproxy import HAProxy
 from bot.infra.targets.docker.hosts import FRESH, HostAccess
 from bot.infra.targets.docker.target import LABEL_PORT, LABEL_SERVICE, DockerTarget
 from tests.adapters.conftest import ENVIRONMENT
+from tests.adapters.engines import HOSTS, SSH, TLS, UNIX, engine, host_access, services
 
 pytestmark = pytest.mark.docker
-
-ROOT = Path(__file__).resolve().parents[2]
-STATE = Path("/tmp/mainline-services")  # scripts/services.sh's default state directory
-UNIX = DockerHost("unix:///var/run/docker.sock")
-TLS = DockerHost("tcp://127.0.0.1:2376", "engines/tls")
-SSH = DockerHost("ssh://root@127.0.0.1:2222")
-HOSTS = (UNIX, TLS, SSH)
-
-
-def services(*args: str) -> None:
-    done = subprocess.run([str(ROOT / "scripts" / "services.sh"), *args], capture_output=True, text=True,
-                          timeout=180, env=dict(os.environ, MAINLINE_STATE_DIR=str(STATE)))
-    assert done.returncode == 0, f"scripts/services.sh {' '.join(args)}: {done.stdout}{done.stderr}"
-
-
-def engine(host: DockerHost) -> docker.DockerClient:
-    """The engine behind `host`, reached directly (not through Mainline) to look at what runs."""
-    if host is TLS:
-        return docker.DockerClient(base_url=f"unix://{STATE}/engines/tls/docker.sock")
-    if host is SSH:
-        return docker.DockerClient(base_url=f"unix://{STATE}/engines/ssh/docker.sock")
-    return docker.DockerClient(base_url=host.url)
 
 
 @pytest.fixture
 def access(tmp_path) -> HostAccess:
-    services("up")
-    secrets = tmp_path / "secrets"
-    shutil.copytree(STATE / "engines" / "tls" / "certs", secrets / "engines" / "tls")
-    return HostAccess(tuple(h.url for h in HOSTS), secrets, STATE / "sshd" / "id_ed25519",
-                      STATE / "sshd" / "known_hosts")
+    return host_access(tmp_path)
 
 
 @pytest.fixture

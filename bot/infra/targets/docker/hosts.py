@@ -95,8 +95,9 @@ class HostAccess:
     secrets_dir: Path | None = None
     ssh_key: Path | None = None
     ssh_known_hosts: Path | None = None
+    haproxy_image: str | None = None  # MAINLINE_HAPROXY_IMAGE: a load balancer on a Docker host
 
-    def check(self, hosts: tuple[DockerHost, ...]) -> None:
+    def check(self, hosts: tuple[DockerHost, ...], lb_host: str = "") -> None:
         """Refuse, before anything changes, a host the operator did not allow or whose TLS
         material is not there (the message names files, never their contents)."""
         for host in hosts:
@@ -109,6 +110,10 @@ class HostAccess:
                     raise InfrastructureFailure(
                         f"Docker host {host.url}: {', '.join(missing)} missing from {host.tls} under "
                         "MAINLINE_SECRETS_DIR; nothing was changed", kind="docker_hosts", restore=False)
+        if lb_host and not self.haproxy_image:
+            raise InfrastructureFailure("load_balancer.host needs MAINLINE_HAPROXY_IMAGE (see "
+                                        "deploy/haproxy/Dockerfile); nothing was changed", kind="docker_hosts",
+                                        restore=False)
 
     def tls_dir(self, host: DockerHost) -> Path:
         root = (self.secrets_dir or Path("/nonexistent")).resolve()
@@ -188,6 +193,13 @@ class Fleet:
         if client is not None:
             with contextlib.suppress(*UNREACHABLE):
                 client.close()
+
+    def client_for(self, host: DockerHost) -> Any:
+        """The client of `host` if it answers (a DockerException, so transient, if not)."""
+        for answering, client in self.live():
+            if answering == host:
+                return client
+        raise DockerException(f"Docker host {host.url} does not answer: {self.down.get(host.url, '')}")
 
     def address_of(self, container: Any) -> str:
         """The address the load balancer reaches this container's host by."""

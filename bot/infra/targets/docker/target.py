@@ -31,6 +31,7 @@ from bot.infra.targets.docker.canary import DockerCanary
 from bot.infra.targets.docker.containers import START_FAULTS  # noqa: F401 - public here too
 from bot.infra.targets.docker.haproxy import HAProxy
 from bot.infra.targets.docker.hosts import Fleet, HostAccess
+from bot.infra.targets.docker.lb_container import ContainerHAProxy
 from bot.infra.targets.docker.release import ReleaseOps
 from bot.infra.targets.docker.repair import Repairs
 from bot.infra.targets.docker.roles import RoleOps
@@ -98,7 +99,19 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
                      f"{', '.join(others)}", step="host_down", host=url)
 
     def load_balancer(self, service: str, environment: str, listen: str = "") -> HAProxy:
-        return load_balancer_in(self.state_dir, service, environment, listen, self._tls(service, environment))
+        """The service's HAProxy: a process next to the worker, or, for the current call's
+        environment with `load_balancer: {host}`, a container on that Docker host."""
+        tls = self._tls(service, environment)
+        lb = load_balancer_in(self.state_dir, service, environment, listen, tls)
+        spec = getattr(self._local, "spec", None)
+        if spec is None or (spec.plan.service, spec.plan.environment) != (service, environment) \
+                or not spec.plan.app.lb_host:
+            return lb
+        app = spec.plan.app
+        host = next(h for h in app.hosts if h.url == app.lb_host)
+        fleet = self._fleet(app.hosts)
+        return ContainerHAProxy(self.state_dir, service, environment, listen, lambda: fleet.client_for(host),
+                                self.host_access.haproxy_image or "", host.address, tls)
 
     def _tls(self, service: str, environment: str) -> TlsSettings | None:
         """The current call's TLS settings (its certificate under MAINLINE_SECRETS_DIR)."""
@@ -122,7 +135,7 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
         """Resolve the plan's secrets first (a SecretError changes nothing), then run the call
         with its RunSpec and a sink that masks every secret value."""
         self.load_balancer(plan.service, plan.environment, plan.listen)  # refuse unsafe names first
-        self.host_access.check(plan.app.hosts)  # and hosts the operator did not allow
+        self.host_access.check(plan.app.hosts, plan.app.lb_host)  # and hosts the operator did not allow
         spec = replace(run_spec(plan, self.secrets, spec_key(self.state_dir)), strict=strict)
         with using(self._local, spec):
             self._tls(plan.service, plan.environment)  # a certificate that is not there: SecretError, too
@@ -157,7 +170,7 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
     def in_shape(self, plan: RolloutPlan) -> bool:
         """Whether what runs matches the live `plan`, judged without reading its secrets."""
         self.load_balancer(plan.service, plan.environment, plan.listen)  # refuse unsafe names first
-        self.host_access.check(plan.app.hosts)
+        self.host_access.check(plan.app.hosts, plan.app.lb_host)
         with using(self._local, RunSpec(plan, {}, Masker(), "", strict=False)):
             return self._retried(f"checking {plan.service}/{plan.environment}", self._in_shape)(plan)
 
