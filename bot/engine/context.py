@@ -8,7 +8,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bot.canary.config import canary_policy
@@ -38,6 +38,26 @@ class PipelineOptions:
     prometheus_urls: tuple[str, ...] = ("http://127.0.0.1:9090",)
     # The Docker hosts a repository's `hosts:` may name (MAINLINE_DOCKER_HOSTS).
     docker_hosts: tuple[str, ...] = ()
+
+
+# Docker's client TLS layout: the `tls:` directories of `hosts:` under MAINLINE_SECRETS_DIR hold these.
+DOCKER_TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
+
+
+def _docker_material(env: Any) -> list[tuple[str, str]]:
+    """(key, why) of each `file:` secret naming a Docker host's TLS material. That material sits
+    under MAINLINE_SECRETS_DIR, where `secrets: {X: file:...}` reads: without this, any repository
+    could hand a Docker host's client key (root on that host) to its own app. Refused by name
+    (normalised: `./` and a trailing `/` do not hide it), and anything under a `tls:` this config names."""
+    tls_dirs = [PurePosixPath(h.tls) for h in env.hosts if h.tls]
+    found = []
+    for key, ref in env.secrets.items():
+        kind, _, name = ref.partition(":")
+        path = PurePosixPath(name)
+        if kind == "file" and (path.name in DOCKER_TLS_FILES or any(path.is_relative_to(d) for d in tls_dirs)):
+            found.append((key, f"{ref} names a Docker host's TLS material ({', '.join(DOCKER_TLS_FILES)} "
+                               "under MAINLINE_SECRETS_DIR): root on that host is never an app's secret"))
+    return found
 
 
 class Context:
@@ -77,6 +97,10 @@ class Context:
                                   f"environments.{name}.hosts.{i}", why)
                     for name, env in config.environments.items()
                     for i, why in refused_hosts(env.hosts, self.opts.docker_hosts)]
+        refused += [ConfigProblem(line_of(text, ("environments", name, "secrets", key)),
+                                  f"environments.{name}.secrets.{key}", why)
+                    for name, env in config.environments.items()
+                    for key, why in _docker_material(env)]
         if refused:
             raise ConfigError(refused)
         return config

@@ -227,6 +227,36 @@ def test_a_branch_naming_allowed_hosts_does_not_move_where_an_environment_runs(t
     assert seen == [("production", ()), ("staging", ())]
 
 
+@pytest.mark.parametrize(("secret", "hosts"), [
+    ("file:docker/host-b/key.pem", ""),  # another repository's host: Docker's layout gives it away
+    ("file:engines/tls/cert.pem", ""),
+    ("file:ca.pem", ""),
+    ("file:engines/tls/extra.pem", "    hosts: [{url: 'tcp://127.0.0.1:2376', tls: engines/tls}]\n"),
+])
+def test_a_merge_reading_a_docker_hosts_tls_key_as_its_secret_fails_its_config_check(tmp_path, secret, hosts):
+    """The TLS material of `hosts:` sits under MAINLINE_SECRETS_DIR, where `secrets: file:` reads:
+    a repository naming it would have its own app hold root on that Docker host."""
+    world = World(tmp_path)
+    seen = allowing(world, (*ALLOWED, "tcp://127.0.0.1:2376"))
+    world.ship(world.root)
+    hostile = CONFIG.replace("    replicas: 2\n", f"    replicas: 2\n{hosts}    secrets: {{DOCKER_KEY: '{secret}'}}\n")
+    sha = world.merge({".github/deploy.yml": hostile}, "Read their key")
+
+    assert world.pipeline.request(DeployRequest(REPO, CLONE, "refs/heads/master", sha)) == []
+    refusal = world.chat.notices[-1]
+    assert (refusal.sha, refusal.state, refusal.data["gate"]) == (sha, "failed", "config")
+    line = 9 if hosts else 8
+    assert f"line {line}: environments.production.secrets.DOCKER_KEY" in refusal.data["reason"], refusal.data
+    assert "names a Docker host's TLS material" in refusal.data["reason"]
+    world.drive()
+    assert world.live() == world.root and seen == [("production", ())]
+    # An app's own file secret is still its own.
+    fine = world.merge({".github/deploy.yml": CONFIG.replace(
+        "    replicas: 2\n", "    replicas: 2\n    secrets: {DATABASE_URL: 'file:shop/database-url'}\n")})
+    world.ship(fine)
+    assert world.live() == fine
+
+
 # -- the Docker target: refused before anything changes; unproven hosts never used --------------------
 
 
