@@ -27,11 +27,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import docker
+import paramiko
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
+from docker.errors import DockerException
 
 from bot.domain import DeployRequest, RolloutPlan
 from bot.domain.app import AppSpec, DockerHost
@@ -389,18 +391,22 @@ def test_hosts_that_cannot_prove_who_they_are_are_never_used_and_no_key_is_said(
     """The tls engine presents a certificate our CA did not sign; sshd presents a host key our
     known_hosts does not hold. Both are counted down, the replicas run on the unix engine, and no
     byte of the client key or the ssh key appears in the events or an error."""
+    shutil.copytree(secrets / "engines" / "tls", secrets / "right")
     foreign_ca(secrets / "engines" / "tls")
+    # The right CA, but the engine's certificate names 127.0.0.1, not localhost.
+    misnamed = DockerHost("tcp://localhost:2376", "right")
     known_hosts = other_known_hosts(tmp_path / "known_hosts")
     ssh_key = STATE / "sshd" / "id_ed25519"
-    access = HostAccess((UNIX.url, TLS.url, SSH.url), secrets, ssh_key, known_hosts)
+    access = HostAccess((UNIX.url, TLS.url, SSH.url, misnamed.url), secrets, ssh_key, known_hosts)
     target = DockerTarget(state_dir, secrets=SecretResolver(secrets), hosts=access, retrying=FAST_RETRY)
     secret_lines = pem_lines(secrets / "engines" / "tls" / "key.pem") + pem_lines(ssh_key)
 
     sink = Sink()
-    target.roll_out(on(plan_for("v1", replicas=2), UNIX, TLS, SSH), sink)
+    target.roll_out(on(plan_for("v1", replicas=2), UNIX, TLS, SSH, misnamed), sink)
     said = "\n".join(sink.lines)
     assert "Docker host tcp://127.0.0.1:2376 does not answer" in said, said
     assert "Docker host ssh://root@127.0.0.1:2222 does not answer" in said, said
+    assert "Docker host tcp://localhost:2376 does not answer" in said, said
     assert "replaced on unix:///var/run/docker.sock" in said
     placed = ours(service)
     assert len(placed[UNIX.url]) == 2 and placed[TLS.url] == [] and placed[SSH.url] == [], placed
@@ -416,6 +422,11 @@ def test_hosts_that_cannot_prove_who_they_are_are_never_used_and_no_key_is_said(
     assert not any(line in text for line in secret_lines)
     assert ours(f"{service}x") == {h.url: [] for h in ENGINES}
     HAProxy(state_dir, f"{service}x", ENVIRONMENT, "").stop()
+
+    # A host sshd's key is not known for at all is refused too (never trusted on first use).
+    (tmp_path / "empty").write_text("")
+    with pytest.raises((DockerException, paramiko.SSHException), match="not found in known_hosts"):
+        HostAccess((SSH.url,), secrets, ssh_key, tmp_path / "empty").connect(SSH)
 
 
 def test_an_image_labelled_as_production_never_becomes_a_production_replica_on_another_host(
