@@ -17,8 +17,10 @@ client, so removing, inspecting or waiting on it goes to the right engine.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,12 +158,17 @@ class HostAccess:
 class Fleet:
     """Several Docker hosts as one client (see the module's text)."""
 
-    def __init__(self, hosts: tuple[DockerHost, ...], access: HostAccess):
+    def __init__(self, hosts: tuple[DockerHost, ...], access: HostAccess, former: Callable[[], Any] | None = None):
         self.hosts = hosts
         self.access = access
+        # The worker's own engine, where an environment ran before it listed hosts: looked at
+        # (its replicas retire as any old release's do), never placed on unless listed.
+        self._former = former
         self.containers = _Containers(self)
         self._clients: dict[str, Any] = {}
+        self._ids: dict[str, str] = {}  # url -> the engine's identity: one engine under two names is one host
         self._live: list[tuple[DockerHost, Any]] = []
+        self._seen: list[Any] = []  # the clients to look at: the live hosts', and the former engine's
         self._checked = 0.0
         self._lock = threading.Lock()
         self.down: dict[str, str] = {}  # url -> why, at the last look
@@ -171,25 +178,54 @@ class Fleet:
         with self._lock:
             if time.monotonic() - self._checked < FRESH and self._live:
                 return list(self._live)
-            live = []
+            live: list[tuple[DockerHost, Any]] = []
+            ids: set[str] = set()
             for host in self.hosts:
                 try:
-                    client = self._clients.get(host.url) or self.access.connect(host)
-                    self._clients[host.url] = client
-                    client.api._get(client.api._url("/_ping"), timeout=PING_TIMEOUT).raise_for_status()
+                    client = self._answering(host.url, functools.partial(self.access.connect, host))
                 except UNREACHABLE as exc:
-                    self._forget(host)
                     self.down[host.url] = _short(exc)
                     continue
                 self.down.pop(host.url, None)
-                live.append((host, client))
-            self._live, self._checked = live, time.monotonic()
+                if self._ids[host.url] not in ids:
+                    ids.add(self._ids[host.url])
+                    live.append((host, client))
+            seen = [client for _, client in live]
+            if self._former is not None:
+                with contextlib.suppress(*UNREACHABLE):
+                    former = self._answering("", self._former)
+                    if self._ids[""] not in ids:
+                        seen.append(former)
+            self._live, self._seen, self._checked = live, seen, time.monotonic()
         if not live:
             raise DockerException("no Docker host answers: " + "; ".join(f"{u}: {w}" for u, w in self.down.items()))
         return list(live)
 
-    def _forget(self, host: DockerHost) -> None:
-        client = self._clients.pop(host.url, None)
+    def seen(self) -> list[Any]:
+        """The clients whose containers count as this environment's: live hosts, former engine."""
+        self.live()
+        with self._lock:
+            return list(self._seen)
+
+    def _answering(self, url: str, connect: Callable[[], Any]) -> Any:
+        """The client of `url` (made once), after a ping; forgotten when it does not answer."""
+        try:
+            client = self._clients.get(url) or connect()
+            self._clients[url] = client
+            client.api._get(client.api._url("/_ping"), timeout=PING_TIMEOUT).raise_for_status()
+            if url not in self._ids:
+                # Engines on one machine share an ID (dockerd's key.json): the data root and the
+                # machine's name tell them apart.
+                info = client.api.info()
+                self._ids[url] = f"{info.get('ID')}|{info.get('DockerRootDir')}|{info.get('Name')}"
+        except UNREACHABLE:
+            self._forget(url)
+            raise
+        return client
+
+    def _forget(self, url: str) -> None:
+        self._ids.pop(url, None)
+        client = self._clients.pop(url, None)
         if client is not None:
             with contextlib.suppress(*UNREACHABLE):
                 client.close()
@@ -228,8 +264,8 @@ class Fleet:
 
     def close(self) -> None:
         with self._lock:
-            for host in self.hosts:
-                self._forget(host)
+            for url in list(self._clients):
+                self._forget(url)
 
 
 class _Containers:
@@ -239,10 +275,10 @@ class _Containers:
         self.fleet = fleet
 
     def list(self, **kwargs) -> list[Any]:
-        return [c for _, client in self.fleet.live() for c in client.containers.list(**kwargs)]
+        return [c for client in self.fleet.seen() for c in client.containers.list(**kwargs)]
 
     def get(self, name: str) -> Any:
-        for _, client in self.fleet.live():
+        for client in self.fleet.seen():
             try:
                 return client.containers.get(name)
             except NotFound:

@@ -77,6 +77,10 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
         spec = getattr(self._local, "spec", None)
         if spec is not None and spec.plan.app.hosts:
             return self._fleet(spec.plan.app.hosts)
+        return self._own_engine()
+
+    def _own_engine(self):
+        """The engine DOCKER_HOST names (the worker's own, by default)."""
         if self._client is None:
             self._client = docker.from_env()
         return self._client
@@ -84,7 +88,9 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
     def _fleet(self, hosts: tuple[DockerHost, ...]) -> Fleet:
         with self._fleets_lock:
             if hosts not in self._fleets:
-                self._fleets[hosts] = Fleet(hosts, self.host_access)
+                # The own engine is looked at too: an environment that moves onto hosts retires
+                # the replicas it had there as it would any old release's.
+                self._fleets[hosts] = Fleet(hosts, self.host_access, former=self._own_engine)
             return self._fleets[hosts]
 
     def _say_hosts_down(self, plan: RolloutPlan, on_event: EventSink) -> None:
