@@ -12,7 +12,7 @@ import re
 import shlex
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bot.config_hosts import HOSTS, LoadBalancerConfig, check_load_balancer, docker_hosts
 from bot.config_values import (
@@ -176,6 +176,12 @@ class AppKeys(_Model):
     hosts: HOSTS = Field(default_factory=list)
     load_balancer: LoadBalancerConfig | None = None
 
+    @field_validator("load_balancer")
+    @classmethod
+    def _load_balancer(cls, value: LoadBalancerConfig | None, info: ValidationInfo) -> LoadBalancerConfig | None:
+        check_load_balancer(value, info.data.get("hosts") or [])  # hosts come first, so they are known here
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> AppKeys:
         both = sorted(set(self.env) & set(self.secrets))
@@ -183,7 +189,6 @@ class AppKeys(_Model):
             raise ValueError(f"{', '.join(both)} is both in env and in secrets")
         if self.roles and sum(r.http for r in self.roles.values()) != 1:
             raise ValueError("exactly one role takes traffic (http: true)")
-        check_load_balancer(self.load_balancer, self.hosts)
         # Mixed into an environment: ECS has its own (task definitions, secrets, services).
         target = getattr(self, "target", "docker")
         # By value, not by the keys given: a recorded config (model_dump_json) repeats every default.

@@ -113,8 +113,14 @@ class LoadBalancerConfig(BaseModel):
 
 
 def check_load_balancer(lb: LoadBalancerConfig | None, hosts: list[HostConfig]) -> None:
-    if lb is not None and lb.host not in [h.url for h in hosts]:
+    if lb is None:
+        return
+    if lb.host not in [h.url for h in hosts]:
         raise ValueError(f"load_balancer.host {printable(lb.host, 80)} is not one of hosts:")
+    local = [h.url for h in hosts if h.url.startswith("unix://")]
+    if local and not lb.host.startswith("unix://"):
+        raise ValueError(f"a load balancer on {printable(lb.host, 80)} cannot reach the replicas of "
+                         f"{printable(local[0], 80)}: a unix:// engine runs on the worker's machine")
 
 
 def docker_hosts(hosts: list[HostConfig]) -> tuple[DockerHost, ...]:

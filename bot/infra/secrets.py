@@ -39,6 +39,9 @@ def safe_file(secrets_dir: Path | None, name: str) -> Path:
     return path
 
 
+DOCKER_TLS_FILES = ("ca.pem", "cert.pem", "key.pem")  # Docker's client layout, for hosts: tls:
+
+
 class Masker:
     """Replaces every secret value in a text with ***."""
 
@@ -89,6 +92,10 @@ class SecretResolver:
         raise SecretError(f"{ref[:40]!r} is not a secret reference")
 
     def _file(self, name: str) -> str:
+        if name.rstrip("/").rpartition("/")[2] in DOCKER_TLS_FILES:
+            # Docker hosts' TLS material lives here too (hosts: tls:): root on a host, never an
+            # app's secret. The config check refuses it by name; this holds for a recorded config.
+            raise SecretError(f"file:{name} is a Docker host's TLS material, never an app's secret")
         path = safe_file(self.secrets_dir, name)
         try:
             with path.open("rb") as fh:

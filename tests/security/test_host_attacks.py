@@ -37,7 +37,7 @@ from docker.errors import DockerException
 
 from bot.domain import DeployRequest, RolloutPlan
 from bot.domain.app import AppSpec, DockerHost
-from bot.errors import InfrastructureFailure, TransientError
+from bot.errors import InfrastructureFailure, SecretError, TransientError
 from bot.infra.secrets import SecretResolver
 from bot.infra.targets.docker.haproxy import HAProxy
 from bot.infra.targets.docker.hosts import HostAccess
@@ -461,3 +461,48 @@ def test_an_image_labelled_as_production_never_becomes_a_production_replica_on_a
     assert target.in_shape(production)
     assert target.repair(production, sink) == []
     assert {s.name: s.address for s in lb.servers()} == servers
+
+
+def test_an_ssh_key_the_apps_could_read_is_never_used(tmp_path, state_dir, secrets, service, plan_for, cleanup):
+    """MAINLINE_SSH_KEY inside MAINLINE_SECRETS_DIR would be any repository's `file:` secret: the
+    target refuses to use it, before anything changes, and says to move it."""
+    inside = secrets / "id_ed25519"
+    shutil.copy(STATE / "sshd" / "id_ed25519", inside)
+    access = HostAccess((SSH.url,), secrets, inside, STATE / "sshd" / "known_hosts")
+    target = DockerTarget(state_dir, secrets=SecretResolver(secrets), hosts=access, retrying=FAST_RETRY)
+    sink = Sink()
+    with pytest.raises(InfrastructureFailure, match="MAINLINE_SSH_KEY lies under MAINLINE_SECRETS_DIR"):
+        target.roll_out(on(plan_for("v1", replicas=1), SSH), sink)
+    missing = HostAccess((SSH.url,), secrets, STATE / "sshd" / "id_ed25519", tmp_path / "no-known-hosts")
+    with pytest.raises(InfrastructureFailure, match=r"MAINLINE_SSH_KNOWN_HOSTS .* is not a readable file"):
+        DockerTarget(state_dir, hosts=missing, retrying=FAST_RETRY).roll_out(on(plan_for("v1", replicas=1), SSH),
+                                                                            sink)
+    assert sink.lines == [] and ours(service) == {h.url: [] for h in ENGINES}
+
+
+def test_a_recorded_config_reading_a_docker_hosts_key_as_its_secret_changes_nothing(
+        state_dir, secrets, service, plan_for, cleanup):
+    """A production config recorded before the config check refused it is used without that
+    check: the secret resolver refuses Docker's TLS material by name, before anything changes."""
+    access = HostAccess((UNIX.url,), secrets)
+    target = DockerTarget(state_dir, secrets=SecretResolver(secrets), hosts=access, retrying=FAST_RETRY)
+    plan = replace(plan_for("v1", replicas=1),
+                   app=AppSpec(hosts=(UNIX,), secrets=(("LEAK", "file:engines/tls/key.pem"),)))
+    sink = Sink()
+    with pytest.raises(SecretError, match="Docker host's TLS material, never an app's secret"):
+        target.roll_out(plan, sink)
+    assert ours(service) == {h.url: [] for h in ENGINES}
+    assert not any(line in "\n".join(sink.lines) for line in pem_lines(secrets / "engines" / "tls" / "key.pem"))
+
+
+def test_a_remote_load_balancer_cannot_be_pointed_at_the_workers_own_engine(tmp_path, mainline):
+    """Replicas of a unix:// engine answer on the worker's loopback, which a load balancer on
+    another host would take for its own: refused, naming the line."""
+    path = tmp_path / "deploy.yml"
+    path.write_text("service: web\nenvironments:\n  production:\n"
+                    "    hosts: ['ssh://root@127.0.0.1:2222', 'unix:///var/run/docker.sock']\n"
+                    "    load_balancer: {host: 'ssh://root@127.0.0.1:2222'}\n")
+    result = mainline("config", "validate", str(path))
+    assert result.exit_code == 1, result.output
+    assert "cannot reach the replicas of unix:///var/run/docker.sock" in result.output
+    assert ":5: environments.production.load_balancer" in result.output

@@ -54,6 +54,15 @@ def free_port(port_range: tuple[int, int], taken: set[str] | None = None) -> int
         return port
     raise TransientError(f"no free port in {low}-{high}")
 
+def answers_at(address: str, port: int) -> bool:
+    """Whether something accepts connections at address:port (a port another program holds)."""
+    try:
+        with socket.create_connection((address, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 class ContainerOps:
     """Container steps shared by the roll-out strategies; `client` and `port_range` come from the target."""
 
@@ -171,6 +180,13 @@ class ContainerOps:
 
     def _free_port(self, plan: RolloutPlan) -> int:
         ours = self.client.containers.list(all=True, ignore_removed=True, filters={"label": [LABEL_PORT]})
-        taken = {c.labels.get(LABEL_PORT) for c in ours}
+        taken = {t for c in ours if (t := c.labels.get(LABEL_PORT))}
         taken.add(plan.listen.rpartition(":")[2])
-        return free_port(self.port_range, {t for t in taken if t})
+        # On other machines, a port is tried from here: something answering there takes it.
+        elsewhere: list[str] = getattr(self.client, "remote_addresses", lambda: [])()
+        for _ in range(20):
+            port = free_port(self.port_range, taken)
+            if not any(answers_at(address, port) for address in elsewhere):
+                return port
+            taken.add(str(port))
+        raise TransientError(f"no free port in {self.port_range[0]}-{self.port_range[1]} on every host")

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -112,10 +114,27 @@ class HostAccess:
                     raise InfrastructureFailure(
                         f"Docker host {host.url}: {', '.join(missing)} missing from {host.tls} under "
                         "MAINLINE_SECRETS_DIR; nothing was changed", kind="docker_hosts", restore=False)
+        if any(h.url.startswith("ssh://") for h in hosts):
+            self._check_ssh_files()
         if lb_host and not self.haproxy_image:
             raise InfrastructureFailure("load_balancer.host needs MAINLINE_HAPROXY_IMAGE (see "
                                         "deploy/haproxy/Dockerfile); nothing was changed", kind="docker_hosts",
                                         restore=False)
+
+    def _check_ssh_files(self) -> None:
+        """The key and the known hosts are the operator's: there, readable, and never under
+        MAINLINE_SECRETS_DIR, where a repository's `file:` secrets read (the key is a login)."""
+        root = self.secrets_dir.resolve() if self.secrets_dir else None
+        for setting, path in (("MAINLINE_SSH_KEY", self.ssh_key), ("MAINLINE_SSH_KNOWN_HOSTS", self.ssh_known_hosts)):
+            if path is None:
+                continue
+            if not path.is_file():
+                raise InfrastructureFailure(f"{setting} {path} is not a readable file; nothing was changed",
+                                            kind="docker_hosts", restore=False)
+            if setting == "MAINLINE_SSH_KEY" and root is not None and path.resolve().is_relative_to(root):
+                raise InfrastructureFailure("MAINLINE_SSH_KEY lies under MAINLINE_SECRETS_DIR, where apps read "
+                                            "file: secrets: move it out; nothing was changed",
+                                            kind="docker_hosts", restore=False)
 
     def tls_dir(self, host: DockerHost) -> Path:
         root = (self.secrets_dir or Path("/nonexistent")).resolve()
@@ -210,6 +229,7 @@ class Fleet:
     def _answering(self, url: str, connect: Callable[[], Any]) -> Any:
         """The client of `url` (made once), after a ping; forgotten when it does not answer."""
         try:
+            unix_answers(url)
             client = self._clients.get(url) or connect()
             self._clients[url] = client
             client.api._get(client.api._url("/_ping"), timeout=PING_TIMEOUT).raise_for_status()
@@ -236,6 +256,10 @@ class Fleet:
             if answering == host:
                 return client
         raise DockerException(f"Docker host {host.url} does not answer: {self.down.get(host.url, '')}")
+
+    def remote_addresses(self) -> list[str]:
+        """The answering hosts' addresses that are not this machine's loopback."""
+        return sorted({h.address for h, _ in self.live() if h.address != HOST})
 
     def address_of(self, container: Any) -> str:
         """The address the load balancer reaches this container's host by."""
@@ -287,6 +311,19 @@ class _Containers:
 
     def run(self, image: str, **kwargs) -> Any:
         return self.fleet.place(kwargs.get("labels") or {}).containers.run(image, **kwargs)
+
+
+def unix_answers(url: str) -> None:
+    """For a unix:// engine (or "", the own engine as DOCKER_HOST names it): connect once with a
+    socket closed after, so an engine that is gone raises an OSError here. docker-py leaves the
+    socket of a refused connect open, one per ping of a host that is down."""
+    if not url:
+        url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not url.startswith("unix://"):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(PING_TIMEOUT)
+        sock.connect(url.removeprefix("unix://"))
 
 
 def _short(exc: BaseException) -> str:
