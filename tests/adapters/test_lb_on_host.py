@@ -37,6 +37,7 @@ def lb_target(state_dir, service, access):
     target = DockerTarget(state_dir, secrets=SecretResolver(access.secrets_dir),
                           hosts=replace(access, haproxy_image=IMAGE))
     yield target
+    HAProxy(state_dir, service, ENVIRONMENT, "").stop()
     for host in HOSTS:
         client = engine(host)
         for label in (f"{LABEL_SERVICE}={service}", f"{LABEL_LB}=mainline-lb-{service}-{ENVIRONMENT}"):
@@ -57,12 +58,22 @@ def lb_container(service: str):
 def test_the_load_balancer_runs_on_a_docker_host_and_is_driven_through_it(
         lb_target, plan_for, service, listen, traffic, events, releases):
     app = AppSpec(hosts=HOSTS, lb_host=SSH.url)
+    beside = AppSpec(hosts=HOSTS)
     v1 = replace(plan_for("v1", replicas=2), app=app)
     v2 = replace(plan_for("v2", replicas=2), app=app)
     sink = events()
-    lb_target.roll_out(v1, sink)
-    assert lb_target.verify(v1, sink).healthy
-    lb_target.finish(v1, sink)
+    # First beside the worker; then the config moves it onto the ssh host, with its servers.
+    before = replace(v1, app=beside)
+    lb_target.roll_out(before, sink)
+    assert lb_target.verify(before, sink).healthy
+    lb_target.finish(before, sink)
+    assert HAProxy(lb_target.state_dir, service, ENVIRONMENT, listen).pid() is not None
+    moving = events()
+    lb_target.roll_out(v1, moving)
+    assert lb_target.verify(v1, moving).healthy
+    lb_target.finish(v1, moving)
+    assert any(f"moved the load balancer of {service}/{ENVIRONMENT} from beside the worker to Docker host "
+               f"{SSH.url}, with its 2 server(s)" in line for line in moving.lines), moving.lines
 
     # HAProxy is a container on the ssh host, with host networking; no process by the worker.
     container = lb_container(service)
@@ -102,6 +113,17 @@ def test_the_load_balancer_runs_on_a_docker_host_and_is_driven_through_it(
     assert any("load balancer" in line and "restarted" in line for line in done), done
     assert lb_target.in_shape(v2)
     assert lb_target.verify(v2, events()).healthy
+
+    # And back beside the worker when the config says so: the container hands over and goes.
+    back = events()
+    after = replace(v2, app=beside)
+    lb_target.roll_out(after, back)
+    assert lb_target.verify(after, back).healthy
+    assert any(f"from Docker host {SSH.url} to beside the worker" in line for line in back.lines), back.lines
+    client = engine(SSH)
+    assert client.containers.list(all=True, filters={"label": f"{LABEL_LB}=mainline-lb-{service}-{ENVIRONMENT}"}) == []
+    client.close()
+    assert HAProxy(lb_target.state_dir, service, ENVIRONMENT, listen).running()
 
 
 def test_a_load_balancer_on_a_host_needs_its_image_setting(state_dir, access, plan_for):

@@ -130,6 +130,7 @@ class HAProxy:
         if self.dir.resolve().parent != root.resolve():
             raise UnsafeConfigError(f"the load balancer of {service}/{environment} would leave {root}")
         self.service = service
+        self.where = "beside the worker"  # for messages: where this load balancer runs
         self.listen = _safe_listen(listen) if listen else listen
         self.binary = binary
         self.tls = tls

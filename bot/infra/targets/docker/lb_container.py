@@ -33,6 +33,7 @@ from bot.infra.targets.docker.haproxy import (
     with_tls,
 )
 from bot.infra.targets.docker.tls import TlsSettings
+from bot.ports import EventSink
 
 INSIDE = Path("/mainline")  # where the config, the certificate and the admin socket live in the container
 LABEL_LB = "mainline.lb"  # service/environment, on the load balancer's container
@@ -44,11 +45,13 @@ class ContainerHAProxy(HAProxy):
     """The HAProxy of one (service, environment) as a container on the host `client()` reaches."""
 
     def __init__(self, state_dir: Path, service: str, environment: str, listen: str,
-                 client: Callable[[], Any], image: str, address: str, tls: TlsSettings | None = None):
+                 client: Callable[[], Any], image: str, address: str, tls: TlsSettings | None = None,
+                 where: str = "a Docker host"):
         super().__init__(state_dir, service, environment, listen, tls=tls)
         self._client = client
         self.image = image
         self.address = address  # the host's, as the worker reaches it
+        self.where = where
         self.name = f"mainline-lb-{service}-{environment}"
         self.socket_path = INSIDE / "admin.sock"
 
@@ -160,3 +163,24 @@ class ContainerHAProxy(HAProxy):
         if code != 0:
             raise HAProxyError(f"haproxy runtime API in {self.name}: {text.strip()[-500:] or f'exit {code}'}")
         return text
+
+
+def constantly(client: Any) -> Callable[[], Any]:
+    return lambda: client
+
+
+def take_over(lb: HAProxy, previous: list[HAProxy], what: str, on_event: EventSink) -> None:
+    """The environment's load balancer moved (beside the worker <-> onto a Docker host, or to
+    another host): each previous one hands its servers, in their states, to `lb`, then stops.
+    Stopped first, since both may bind the same address: requests are refused for as long as the
+    new one takes to start (about a second)."""
+    for old in previous:
+        kept = old.servers() if old.running() else []
+        old.stop()
+        lb.ensure_running()
+        for server in kept:
+            if lb.server(server.name) is None:
+                lb.add(server.name, server.address)
+                {"ready": lb.enable, "drain": lb.drain, "maint": lb.maint}[server.state](server.name)
+        on_event(f"moved the load balancer of {what} from {old.where} to {lb.where}, with its "
+                 f"{len(kept)} server(s)", step="lb_moved")

@@ -21,6 +21,7 @@ from bot.ports import EventSink
 class Repairs(RoleOps, Strategies):
     load_balancer: Callable[..., HAProxy]  # the target's
     _say_hosts_down: Callable[[RolloutPlan, EventSink], None]  # the target's
+    _ensure_load_balancer: Callable[[RolloutPlan, HAProxy, EventSink], bool]  # the target's
 
     def _in_shape(self, plan: RolloutPlan) -> bool:
         """Whether what runs already matches `plan`, judged without its secrets: a pass that
@@ -48,7 +49,7 @@ class Repairs(RoleOps, Strategies):
         lb = self.load_balancer(plan.service, plan.environment, plan.listen)
         if not lb.running():
             lb.stop()  # a stale pid file or socket of the dead process
-            lb.ensure_running()
+            self._ensure_load_balancer(plan, lb, on_event)
             done.append(f"load balancer of {plan.service}/{plan.environment} was down; restarted on {plan.listen}")
         world = self._observe(plan.service, plan.environment, lb)
         for server in list(world.servers.values()):

@@ -20,8 +20,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-import docker
-
 from bot.domain import Replica, RolloutPlan, VerifyReport
 from bot.domain.app import DockerHost
 from bot.errors import TransientError
@@ -32,6 +30,7 @@ from bot.infra.targets.docker.containers import START_FAULTS  # noqa: F401 - pub
 from bot.infra.targets.docker.haproxy import HAProxy
 from bot.infra.targets.docker.hosts import Fleet, HostAccess
 from bot.infra.targets.docker.lb_container import ContainerHAProxy
+from bot.infra.targets.docker.placement import Placement
 from bot.infra.targets.docker.release import ReleaseOps
 from bot.infra.targets.docker.repair import Repairs
 from bot.infra.targets.docker.roles import RoleOps
@@ -57,7 +56,7 @@ from bot.retry import docker_api
 T = TypeVar("T")
 
 
-class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
+class DockerTarget(Placement, Repairs, ReleaseOps, RoleOps, Strategies):
     def __init__(self, state_dir: Path, client=None, port_range: tuple[int, int] = (20000, 29999),
                  retrying=docker_api, secrets: SecretResolver | None = None, hosts: HostAccess | None = None):
         self.state_dir = Path(state_dir)
@@ -79,31 +78,6 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
             return self._fleet(spec.plan.app.hosts)
         return self._own_engine()
 
-    def _own_engine(self):
-        """The engine DOCKER_HOST names (the worker's own, by default)."""
-        if self._client is None:
-            self._client = docker.from_env()
-        return self._client
-
-    def _fleet(self, hosts: tuple[DockerHost, ...]) -> Fleet:
-        with self._fleets_lock:
-            if hosts not in self._fleets:
-                # The own engine is looked at too: an environment that moves onto hosts retires
-                # the replicas it had there as it would any old release's.
-                self._fleets[hosts] = Fleet(hosts, self.host_access, former=self._own_engine)
-            return self._fleets[hosts]
-
-    def _say_hosts_down(self, plan: RolloutPlan, on_event: EventSink) -> None:
-        """A host that does not answer: its replicas are started on the others, and the deploy says so."""
-        if not plan.app.hosts:
-            return
-        fleet = self._fleet(plan.app.hosts)
-        fleet.live()
-        for url, why in sorted(fleet.down.items()):
-            others = [h.url for h in plan.app.hosts if h.url not in fleet.down]
-            on_event(f"Docker host {url} does not answer ({why}); its replicas are replaced on "
-                     f"{', '.join(others)}", step="host_down", host=url)
-
     def load_balancer(self, service: str, environment: str, listen: str = "") -> HAProxy:
         """The service's HAProxy: a process next to the worker, or, for the current call's
         environment with `load_balancer: {host}`, a container on that Docker host."""
@@ -117,7 +91,7 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
         host = next(h for h in app.hosts if h.url == app.lb_host)
         fleet = self._fleet(app.hosts)
         return ContainerHAProxy(self.state_dir, service, environment, listen, lambda: fleet.client_for(host),
-                                self.host_access.haproxy_image or "", host.address, tls)
+                                self.host_access.haproxy_image or "", host.address, tls, f"Docker host {host.url}")
 
     def _tls(self, service: str, environment: str) -> TlsSettings | None:
         """The current call's TLS settings (its certificate under MAINLINE_SECRETS_DIR)."""
@@ -195,7 +169,7 @@ class DockerTarget(Repairs, ReleaseOps, RoleOps, Strategies):
 
     def _roll_out(self, plan: RolloutPlan, on_event: EventSink) -> None:
         lb = self.load_balancer(plan.service, plan.environment, plan.listen)
-        if lb.ensure_running():
+        if self._ensure_load_balancer(plan, lb, on_event):
             on_event(f"started load balancer for {plan.service}/{plan.environment} on {plan.listen}",
                      step="lb_started", listen=plan.listen)
         self._say_hosts_down(plan, on_event)
