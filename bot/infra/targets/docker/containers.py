@@ -30,6 +30,7 @@ from bot.infra.targets.docker.world import (
     Instance,
     World,
     observe,
+    own_engine_address,
 )
 from bot.ports import EventSink
 
@@ -91,7 +92,7 @@ class ContainerOps:
                 self.client.containers.get(name).remove(force=True)
             raise RolloutError(f"{name} ({plan.image}) could not start: {exc.explanation or exc}; "
                                "the previous release keeps serving") from exc
-        host = getattr(self.client, "address_of", lambda _: HOST)(container)
+        host = getattr(self.client, "address_of", lambda _: own_engine_address())(container)
         where = f" on {host}" if host != HOST else ""
         on_event(f"started replica {name} on port {port}{where}", step="replica_started", replica=name, port=port,
                  host=host)

@@ -36,7 +36,14 @@ from docker.transport.sshconn import SSHConnectionPool, SSHHTTPAdapter
 
 from bot.domain.app import DockerHost
 from bot.errors import InfrastructureFailure
-from bot.infra.targets.docker.world import HOST, LABEL_ENVIRONMENT, LABEL_ROLE, LABEL_SERVICE, LABEL_SHA
+from bot.infra.targets.docker.world import (
+    HOST,
+    LABEL_ENVIRONMENT,
+    LABEL_ROLE,
+    LABEL_SERVICE,
+    LABEL_SHA,
+    own_engine_address,
+)
 
 TIMEOUT = 60  # seconds for one Docker API call
 PING_TIMEOUT = 3.0
@@ -266,7 +273,7 @@ class Fleet:
         for host in self.hosts:
             if self._clients.get(host.url) is container.client:
                 return host.address
-        return HOST
+        return own_engine_address()  # the former engine's
 
     def place(self, labels: dict[str, str]) -> Any:
         """The client of the answering host with the fewest containers of this release, then of

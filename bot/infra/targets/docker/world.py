@@ -4,6 +4,7 @@ the machinery's own (transient) rather than evidence about a release."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,18 @@ NOT_A_REPLICA = {label: "" for label in (LABEL_SERVICE, LABEL_ENVIRONMENT, LABEL
                                          LABEL_SPEC)}
 STALE = "~stale"  # appended to the sha of a container that runs with another spec
 HOST = "127.0.0.1"
+
+
+def own_engine_address() -> str:
+    """Where the replicas of the engine DOCKER_HOST names answer: this machine for a unix socket
+    (the default), that host for tcp:// or ssh://."""
+    url = os.environ.get("DOCKER_HOST", "")
+    if not url.startswith(("tcp://", "ssh://")):
+        return HOST
+    netloc = url.split("://", 1)[1].rpartition("@")[2].split("/", 1)[0]
+    if netloc.startswith("["):
+        return netloc[1:netloc.index("]")]
+    return netloc.partition(":")[0] or HOST
 # Names become container names, label values and path parts: the config schema's rule, again here.
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
 
@@ -129,7 +142,8 @@ def observe(client, service: str, environment: str, lb: HAProxy, wanted: Wanted 
         all=True, ignore_removed=True,
         filters={"label": [f"{LABEL_SERVICE}={service}", f"{LABEL_ENVIRONMENT}={environment}"]})
     instances = []
-    address_of = getattr(client, "address_of", lambda _: HOST)  # a Fleet knows each container's host
+    # A Fleet knows each container's host; the own engine's are where DOCKER_HOST points.
+    address_of = getattr(client, "address_of", lambda _: own_engine_address())
     for c in containers:
         labels = c.labels
         sha = labels.get(LABEL_SHA, "")
