@@ -155,7 +155,8 @@ engines_up() {
 case "${1:-up}" in
   up) docker_up; registry_up
       # The load balancer's image for environments whose HAProxy runs on a Docker host.
-      "$(dirname "$0")/haproxy-image.sh" "${MAINLINE_HAPROXY_IMAGE:-127.0.0.1:5000/mainline-haproxy:local}"
+      "$(dirname "$0")/haproxy-image.sh" "${MAINLINE_HAPROXY_IMAGE:-127.0.0.1:5000/mainline-haproxy:local}" ||
+        echo "services: the load balancer image was not built (needs haproxy, socat, busybox-static)" >&2
       # The extra engines need root (dockerd): without them only tests/chaos cannot run, and says so.
       engines_up || echo "services: the extra Docker engines, sshd or the chaos registry did not start (see above)" >&2
       echo "services: dockerd and registry (127.0.0.1:5000) are up; engines chaos, tls (tcp://127.0.0.1:$ENGINE_TLS_PORT), ssh (ssh://root@127.0.0.1:$SSHD_PORT); chaos registry 127.0.0.1:$CHAOS_REGISTRY_PORT" ;;
