@@ -5,6 +5,7 @@ held), so a benchmark prints them and a test asserts them."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from rig import ENDED, Rig, Service
 
@@ -76,24 +77,29 @@ def out_of_sync(rig: Rig, svc: Service) -> list[str]:
     return found
 
 
-def orphans(rig: Rig, svc: Service, docker_host: str | None) -> list[str]:
-    """Containers of the service that are not the live release's running replicas."""
+def orphans(rig: Rig, svc: Service, docker_host: str | Sequence[str | None] | None) -> list[str]:
+    """Containers of the service that are not the live release's running replicas, on the engine
+    `docker_host` or, given several (an environment's `hosts:`), on every one of them together."""
     import docker
 
-    client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
-    try:
-        head = rig.github.head(svc.repo, "master")
-        found = []
-        mine = client.containers.list(all=True, filters={"label": f"mainline.service={svc.name}"})
+    head = rig.github.head(svc.repo, "master")
+    found = []
+    running = 0
+    for engine in [docker_host] if docker_host is None or isinstance(docker_host, str) else docker_host:
+        client = docker.DockerClient(base_url=engine) if engine else docker.from_env()
+        try:
+            mine = client.containers.list(all=True, filters={"label": f"mainline.service={svc.name}"})
+        finally:
+            client.close()
+        where = f" on {engine}" if docker_host is not None and not isinstance(docker_host, str) else ""
         for c in mine:
             if c.labels.get("mainline.sha") != head or c.status != "running":
-                found.append(f"{svc.name}: container {c.name} ({c.labels.get('mainline.sha', '?')[:10]}, {c.status})")
-        running = [c for c in mine if c.status == "running" and c.labels.get("mainline.sha") == head]
-        if len(running) != rig.replicas:
-            found.append(f"{svc.name}: {len(running)} replicas of the live release run, not {rig.replicas}")
-        return found
-    finally:
-        client.close()
+                found.append(f"{svc.name}: container {c.name}{where} "
+                             f"({c.labels.get('mainline.sha', '?')[:10]}, {c.status})")
+        running += sum(1 for c in mine if c.status == "running" and c.labels.get("mainline.sha") == head)
+    if running != rig.replicas:
+        found.append(f"{svc.name}: {running} replicas of the live release run, not {rig.replicas}")
+    return found
 
 
 def lost_webhooks(rig: Rig) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import http.server
+import json
 import logging
 import os
 import random
@@ -366,13 +367,16 @@ def peak_rss_mb(pid: int) -> float | None:
 # -- the apps ------------------------------------------------------------------------------------
 
 
-def app_files(service: str, version: str, lb_port: int, replicas: int, bake: str) -> dict[str, bytes]:
-    """The sample app (busybox httpd FROM scratch, /health by CGI) named `service`."""
+def app_files(service: str, version: str, lb_port: int, replicas: int, bake: str,
+              hosts: list[str | dict[str, str]] | None = None) -> dict[str, bytes]:
+    """The sample app (busybox httpd FROM scratch, /health by CGI) named `service`; `hosts`: the
+    Docker endpoints its production environment spreads over (deploy.yml's `hosts:`)."""
     with tempfile.TemporaryDirectory() as tmp:
         write_sample_app(Path(tmp), f"{service} {version}", listen=f"127.0.0.1:{lb_port}")
         deploy = Path(tmp) / ".github" / "deploy.yml"
         text = deploy.read_text().replace("service: webapp", f"service: {service}")
-        text = text.replace("replicas: 2", f"replicas: {replicas}").replace("bake: 5s", f"bake: {bake}")
+        spread = f"\n    hosts: {json.dumps(hosts)}" if hosts else ""  # JSON is YAML
+        text = text.replace("replicas: 2", f"replicas: {replicas}{spread}").replace("bake: 5s", f"bake: {bake}")
         deploy.write_text(text)
         return {str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
 
@@ -396,13 +400,18 @@ class Rig:
 
     def __init__(self, services: int, *, scale: bool = True, twice: float = 0.0, replicas: int = 1,
                  bake: str = "1s", reconcile: float = 2.0, prefix: str = "rig", extra_env: dict | None = None,
-                 webs: int = 2, faults: bool = True):
+                 webs: int = 2, faults: bool = True, hosts: list[str | dict[str, str]] | None = None,
+                 engines: list[str] | None = None):
+        """`hosts`: deploy.yml's `hosts:` (several Docker hosts; the operator's MAINLINE_DOCKER_HOSTS
+        and SSH settings go in `extra_env`); `engines`: how to reach each of those engines directly
+        (to look at and clean up what runs there), default DOCKER_HOST's engine."""
         self.tmp = Path(tempfile.mkdtemp(prefix=f"mainline-{prefix}-"))
         self.tmp.chmod(0o755)  # PostgreSQL runs as `postgres` under it
         self.run_id = f"{prefix}{os.getpid() % 1000}{int(time.time()) % 10000}"
         self.pg: Postgres | None = None
         self.redis: Redis | None = None
         self.replicas, self.bake = replicas, bake
+        self.engines: list[str | None] = list(engines or [(extra_env or {}).get("DOCKER_HOST")])
         self.relay = Relay(twice)
         self.github = GitHubSandbox(self.tmp / "github", webhook_url=self.relay.url, webhook_secret=SECRET,
                                     validate=False).start()
@@ -435,7 +444,7 @@ class Rig:
             for i in range(services):
                 name = f"{self.run_id}s{i:02d}"
                 svc = Service(name, f"acme/{name}", free_port())
-                self.github.create_repo("acme", name, app_files(name, "v0", svc.lb_port, replicas, bake))
+                self.github.create_repo("acme", name, app_files(name, "v0", svc.lb_port, replicas, bake, hosts))
                 self.services.append(svc)
         except BaseException:
             self.stop()
@@ -477,14 +486,19 @@ class Rig:
     def deploys(self, svc: Service) -> list[dict]:
         return self.api(f"/api/deploys?service={svc.name}&limit=500")
 
+    def events(self, svc: Service) -> list[dict]:
+        """The events of the service's deploys (their steps, and the reconciler's repairs of a live
+        release), as each deploy's history shows them, oldest first."""
+        return sorted((e for d in self.deploys(svc) for e in d.get("events", [])), key=lambda e: e["id"])
+
     def stop(self) -> None:
         if self.bot is not None:
             self.bot.stop()
         self.github.stop()
         self.github_api.stop()
         self.relay.stop()
-        remove_apps([s.name for s in self.services], self.tmp / "state", (self.bot.env if self.bot else {}).get(
-            "DOCKER_HOST"))
+        for engine in self.engines:
+            remove_apps([s.name for s in self.services], self.tmp / "state", engine)
         for part in (self.redis, self.pg):
             if part is not None:
                 part.stop("immediate") if isinstance(part, Postgres) else part.stop()

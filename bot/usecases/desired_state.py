@@ -66,10 +66,17 @@ class DesiredState:
             if store.deploys(svc.id, env.name, states=BUSY, limit=1) or now is None or \
                     (now.sha, now.image) != (live.sha, live.image):
                 return 0  # a deploy started or went live between the look and the lease: never undo it
-            lines = repair(plan, lambda message, **data: log.info("%s/%s: %s", svc.name, env.name, message))
+            said: list[str] = []  # what the repair found that the user must hear of, besides what it did
+
+            def sink(message: str, **data: Any) -> None:
+                log.info("%s/%s: %s", svc.name, env.name, message)
+                if data.get("step") == "host_down":  # a Docker host gone: its replicas move to the others
+                    said.append(message)
+
+            lines = repair(plan, sink)
         finally:
             store.release_lease(env.id, token)
-        for line in lines:
+        for line in [*said, *lines] if lines else []:
             self._tell(svc, env.name, live.sha, live.deploy_id, line)
         return len(lines)
 

@@ -19,6 +19,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 STATE = Path("/tmp/mainline-services")  # scripts/services.sh's default state directory
 CHAOS_ENGINE = f"unix://{STATE}/engines/chaos/docker.sock"
 CHAOS_REGISTRY = f"127.0.0.1:{os.environ.get('MAINLINE_CHAOS_REGISTRY_PORT', '5013')}"
+# The second Docker host of the chaos services: the `ssh` engine, reached by Mainline over ssh://
+# through the sshd services.sh runs (its key and known hosts made there), and by the test directly.
+SSH_HOST = f"ssh://root@127.0.0.1:{os.environ.get('MAINLINE_SSHD_PORT', '2222')}"
+SSH_ENGINE = f"unix://{STATE}/engines/ssh/docker.sock"
+SSH_SETTINGS = {"MAINLINE_SSH_KEY": str(STATE / "sshd" / "id_ed25519"),
+                "MAINLINE_SSH_KNOWN_HOSTS": str(STATE / "sshd" / "known_hosts")}
 
 
 def services(*args: str) -> None:
@@ -30,11 +36,13 @@ def services(*args: str) -> None:
 
 @pytest.fixture(scope="session")
 def chaos_engine() -> str:
-    """The chaos dockerd (its own data-root, exec-root, pid file and socket) and its registry."""
+    """The chaos dockerd (its own data-root, exec-root, pid file and socket) and its registry, and
+    the `ssh` engine (the chaos services' second host)."""
     services("up")
-    client = docker.DockerClient(base_url=CHAOS_ENGINE)
-    try:
-        client.ping()
-    finally:
-        client.close()
+    for engine in (CHAOS_ENGINE, SSH_ENGINE):
+        client = docker.DockerClient(base_url=engine)
+        try:
+            client.ping()
+        finally:
+            client.close()
     return CHAOS_ENGINE

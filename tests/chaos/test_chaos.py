@@ -1,7 +1,9 @@
 """Faults during a stream of merges, on the scale set-up: 3 services (2 replicas each, behind
-their own HAProxy) on the chaos Docker engine, PostgreSQL + Redis, 2 web and 3 worker processes.
+their own HAProxy) spread over two Docker hosts (`hosts:`: the chaos engine over unix://, where
+images are also built, and the ssh engine over ssh:// through sshd), PostgreSQL + Redis, 2 web and
+3 worker processes.
 
-The faults share one run, in two rounds; after each round the stream pauses, everything
+The faults share one run, in three rounds; after each round the stream pauses, everything
 settles, and every promise is checked: each merged sha ended live, superseded, reverted or failed
 with a reason, in one deploy; no container orphaned; no webhook lost; no GitHub write made twice;
 master equals production; no good release rolled back or reverted.
@@ -11,13 +13,19 @@ master equals production; no good release rolled back or reverted.
    502 or timing out, together, for MAINLINE_CHAOS_OUTAGE seconds (default 30: the issue's 30 s for
    the registry; GitHub's 60 s is shortened to the same 30 to keep `make test` short), and during
    that outage a service's HAProxy SIGKILLed and a rolling restart of Mainline (SIGTERM to each
-   web process, then each worker, in turn, each replaced once it is gone)."""
+   web process, then each worker, in turn, each replaced once it is gone);
+3. one Docker host gone mid-rollout (the ssh engine's dockerd stopped; its sshd still answers):
+   its replicas are replaced on the chaos engine and the deploys say the host does not answer;
+   checked, then the host comes back with its stopped replicas, which the reconciler removes, and
+   everything is checked again on both engines."""
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
+import socket
 import threading
 import time
 
@@ -26,11 +34,12 @@ from outcomes import duplicates, judged, lost_webhooks, orphans, out_of_sync, un
 from rig import ENDED, Rig, wait_until
 
 from bot.infra.targets.docker.haproxy import HAProxy
-from tests.chaos.conftest import CHAOS_REGISTRY, services
+from tests.chaos.conftest import CHAOS_REGISTRY, SSH_ENGINE, SSH_HOST, SSH_SETTINGS, services
 
 pytestmark = pytest.mark.docker
 
 OUTAGE = float(os.environ.get("MAINLINE_CHAOS_OUTAGE", "30"))
+HOST_GONE = 15.0  # seconds of merges while the ssh host is gone, before the stream pauses
 IN_FLIGHT = {"gating", "building", "rolling_out", "verifying"}
 
 
@@ -77,7 +86,9 @@ def settled(rig: Rig) -> bool:
     return True
 
 
-def check(rig: Rig, engine: str, what: str) -> None:
+def check(rig: Rig, engines: list[str], what: str) -> None:
+    """Every promise, once things settle. Containers are looked for on each of `engines` that
+    answers (a host that is down shows nothing, to anyone, until it is back)."""
     started = time.monotonic()
     assert wait_until(lambda: settled(rig), 240, 1.0), f"after {what}: not settled: " + "; ".join(
         f"{svc.name}: {[(d['sha'][:8], d['state']) for d in rig.deploys(svc)[:4]]}" for svc in rig.services)
@@ -89,10 +100,46 @@ def check(rig: Rig, engine: str, what: str) -> None:
     for svc in rig.services:
         findings += unaccounted(rig, svc) + duplicates(rig, svc) + judged(rig, svc) + out_of_sync(rig, svc)
         # The reconciler removes what a killed step left behind: give it a pass or two.
-        wait_until(lambda s=svc: not orphans(rig, s, engine), 20, 1.0)
-        findings += orphans(rig, svc, engine)
+        wait_until(lambda s=svc: not orphans(rig, s, answering(engines)), 20, 1.0)
+        findings += orphans(rig, svc, answering(engines))
     assert findings == [], f"after {what}:\n" + "\n".join(findings)
     print(f"chaos: after {what}: settled and checked in {time.monotonic() - started:.0f}s", flush=True)
+
+
+def answering(engines: list[str]) -> list[str]:
+    """Those of the (unix://) engines whose socket takes a connection. Not through docker-py: its
+    failed connection to an engine that is down leaves a socket open."""
+    up = []
+    for engine in engines:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            try:
+                sock.connect(engine.removeprefix("unix://"))
+            except OSError:
+                continue
+        up.append(engine)
+    return up
+
+
+def events_after(rig: Rig, seen: dict[str, int]) -> list[dict]:
+    """Events of the services' deploys (their steps, the reconciler's repairs) since `seen`."""
+    return [e for svc in rig.services for e in rig.events(svc) if e["id"] > seen[svc.name]]
+
+
+def last_event(rig: Rig) -> dict[str, int]:
+    return {svc.name: max((e["id"] for e in rig.events(svc)), default=0) for svc in rig.services}
+
+
+def on_engine(rig: Rig, engine: str) -> list[str]:
+    """The names of the run's containers on one engine, reached directly."""
+    import docker
+
+    client = docker.DockerClient(base_url=engine)
+    try:
+        return [c.name for c in client.containers.list(all=True)
+                if c.labels.get("mainline.service") in {svc.name for svc in rig.services}]
+    finally:
+        client.close()
 
 
 def kill(proc, sig: int) -> None:
@@ -100,10 +147,13 @@ def kill(proc, sig: int) -> None:
     proc.wait(timeout=60)
 
 
-def test_nothing_is_lost_under_faults(chaos_engine):
+def test_nothing_is_lost_under_faults(chaos_engine, tmp_path):
     rig = Rig(3, scale=True, replicas=2, bake="1s", reconcile=2.0, prefix="chaos",
+              hosts=[chaos_engine, SSH_HOST], engines=[chaos_engine, SSH_ENGINE],
               extra_env={"DOCKER_HOST": chaos_engine, "MAINLINE_REGISTRY": CHAOS_REGISTRY,
+                         "MAINLINE_DOCKER_HOSTS": f"{chaos_engine},{SSH_HOST}", **SSH_SETTINGS,
                          "MAINLINE_PUBLIC_READ": "true", "MAINLINE_LEASE_SECONDS": "6"})
+    both = [chaos_engine, SSH_ENGINE]
     rand = random.Random(13)
     stream = Stream(rig)
     try:
@@ -127,7 +177,7 @@ def test_nothing_is_lost_under_faults(chaos_engine):
         rig.redis.restart()
         time.sleep(4)
         stream.on.clear()
-        check(rig, chaos_engine, "a worker killed, PostgreSQL and Redis restarted")
+        check(rig, both, "a worker killed, PostgreSQL and Redis restarted")
 
         # Round 2: dockerd restarted mid-rollout; then the registry and GitHub down together and,
         # during that outage, an HAProxy SIGKILLed and Mainline restarted process by process.
@@ -153,12 +203,39 @@ def test_nothing_is_lost_under_faults(chaos_engine):
         services("chaos-registry", "up")
         time.sleep(4)
         stream.on.clear()
-        check(rig, chaos_engine, "dockerd restarted mid-rollout; during 30 s without the registry and GitHub, "
-                                 "an HAProxy killed and Mainline restarted process by process")
+        check(rig, both, "dockerd restarted mid-rollout; during 30 s without the registry and GitHub, "
+                         "an HAProxy killed and Mainline restarted process by process")
+
+        # Round 3: the ssh Docker host gone mid-rollout, during the stream (its dockerd stopped, its
+        # sshd still there): replicas replaced on the chaos engine, and the deploys or repairs say so.
+        seen = last_event(rig)
+        stream.on.set()
+        assert wait_until(lambda: in_flight(rig, {"rolling_out"}), 90, 0.1), "no roll-out for the host to leave"
+        assert on_engine(rig, SSH_ENGINE), "nothing ran on the ssh host: its going away would prove nothing"
+        services("engine-down", "ssh")
+        time.sleep(HOST_GONE)
+        stream.on.clear()
+        check(rig, both, f"the Docker host {SSH_HOST} gone mid-rollout")
+        said = [e for e in events_after(rig, seen) if f"Docker host {SSH_HOST} does not answer" in e["message"]]
+        assert said, "no deploy or repair said the ssh host was gone"
+        assert all(f"replaced on {chaos_engine}" in e["message"] for e in said), said
+        # It comes back with what it held (stopped or not): the reconciler removes it.
+        seen = last_event(rig)
+        services("engine-up")
+        back = on_engine(rig, SSH_ENGINE)
+        check(rig, both, f"the Docker host {SSH_HOST} back with what it held")
+        repaired = " ".join(e["message"] for e in events_after(rig, seen) if e["kind"] == "repair")
+        assert all(name in repaired for name in back), f"{back} were not removed by a repair: {repaired}"
+        print(f"chaos: the ssh host came back with {len(back)} container(s), said gone {len(said)} time(s): "
+              f"{sorted({e['kind'] for e in said})}", flush=True)
         assert stream.errors == []
         assert stream.count >= 6, f"only {stream.count} merges streamed"
     finally:
         stream.stop()
         rig.github_api.mode = "ok"
         services("chaos-registry", "up")
+        services("engine-up")
+        if rig.bot is not None and rig.bot.log.exists():  # what the processes said, kept past rig.stop()
+            shutil.copyfile(rig.bot.log, tmp_path / "bot.log")
+            print(f"chaos: the bot's log is {tmp_path / 'bot.log'}", flush=True)
         rig.stop()
