@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from bot.commit_messages import pull_numbers_in
-from bot.config import CONFIG_PATH, ConfigError, DeployConfig, parse_config
+from bot.config import CONFIG_PATH, ConfigError, DeployConfig
 from bot.config_app import app_summary
 from bot.domain import GateResult, GateStatus, Lock
 from bot.errors import MainlineError, NotFoundError
@@ -90,8 +90,9 @@ def preview(pipeline, service: str, environment: str, ref: str | None = None, *,
                        for f in findings]
     p["config"], own_problem = _config_change(pipeline, svc, config, prod_head, sha, pull, ref)
     gates = _gates(pipeline, svc, environment, sha, config, findings, pull, manual, force_reason)
-    if own_problem:
-        gates.insert(0, GateResult.block("config", f"invalid {CONFIG_PATH} at {sha[:12]}: {own_problem}"))
+    if own_problem:  # in place of the production branch's config, which would say "config valid"
+        gates = [GateResult.block("config", f"invalid {CONFIG_PATH} at {sha[:12]}: {own_problem}"),
+                 *(g for g in gates if g.gate != "config")]
     p["gates"] = [{"gate": g.gate, "status": g.status.value, "reason": g.reason} for g in gates]
     holding = next((g for g in gates if not g.passed), None)
     p["holds"] = {"gate": holding.gate, "status": holding.status.value, "reason": holding.reason} if holding else None
@@ -212,7 +213,10 @@ def _config_change(pipeline, svc, config, prod_head: str, sha: str, pull: PullIn
         problem = f"{CONFIG_PATH} is missing"
     else:
         try:
-            parse_config(after)
+            # The operator's rules too (MAINLINE_DOCKER_HOSTS, MAINLINE_PROMETHEUS_URLS, Docker TLS
+            # material as a secret), as the commit's mainline/config check applies them: a preview
+            # must never say "config valid, would ship" for a commit that check blocks.
+            pipeline.config_at(svc.clone_url, sha)
         except ConfigError as exc:
             problem = str(exc) or "invalid"
     lines = list(difflib.unified_diff(before.splitlines(), (after or "").splitlines(),
