@@ -23,6 +23,7 @@ CHAOS_REGISTRY = f"127.0.0.1:{os.environ.get('MAINLINE_CHAOS_REGISTRY_PORT', '50
 # through the sshd services.sh runs (its key and known hosts made there), and by the test directly.
 SSH_HOST = f"ssh://root@127.0.0.1:{os.environ.get('MAINLINE_SSHD_PORT', '2222')}"
 SSH_ENGINE = f"unix://{STATE}/engines/ssh/docker.sock"
+SSH_DATA = STATE / "engines" / "ssh" / "data"  # its --data-root: what it keeps while it is stopped
 SSH_SETTINGS = {"MAINLINE_SSH_KEY": str(STATE / "sshd" / "id_ed25519"),
                 "MAINLINE_SSH_KNOWN_HOSTS": str(STATE / "sshd" / "known_hosts")}
 
