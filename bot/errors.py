@@ -9,6 +9,11 @@ class TransientError(MainlineError):
     """Worth retrying: a connection reset, a 5xx, a 429."""
 
 
+class UnreachableError(TransientError):
+    """What serves an environment cannot be reached (its load balancer's Docker host does not
+    answer): said once to the people, retried every pass."""
+
+
 class NotFoundError(MainlineError):
     """The thing asked for does not exist."""
 

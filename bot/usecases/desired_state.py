@@ -14,7 +14,7 @@ from bot.domain import IN_FLIGHT
 from bot.domain.records import ServiceRecord
 from bot.engine.context import Context
 from bot.engine.notices import Notices
-from bot.errors import MainlineError
+from bot.errors import MainlineError, UnreachableError
 from bot.ports import DeployNotice
 
 log = logging.getLogger("mainline.reconciler")
@@ -27,18 +27,37 @@ class DesiredState:
     def __init__(self, ctx: Context, notices: Notices):
         self.ctx = ctx
         self.notices = notices
+        self._unreachable: set[tuple[str, str]] = set()  # said once per outage, and when it ends
+        self._looked = False
 
     def keep(self) -> int:
         """One pass over every live release; the number of repairs made."""
         repairs = 0
         for svc in self.ctx.store.services():
             for env in self.ctx.store.environments(svc.id):
+                key = (svc.name, env.name)
+                self._looked = False
                 try:
                     repairs += self._keep(svc, env)
+                except UnreachableError as exc:
+                    log.warning("%s/%s: %s", svc.name, env.name, exc)
+                    if key not in self._unreachable:
+                        self._unreachable.add(key)
+                        self._say(svc, env.name, str(exc))
+                    continue
                 except MainlineError as exc:
                     # Docker or a secret store being down: the next pass tries again.
                     log.warning("could not repair %s/%s: %s", svc.name, env.name, exc)
+                    continue
+                if key in self._unreachable and self._looked:
+                    self._unreachable.discard(key)
+                    self._say(svc, env.name, "the load balancer answers again")
         return repairs
+
+    def _say(self, svc: ServiceRecord, environment: str, line: str) -> None:
+        live = self.ctx.store.live_release(svc.id, environment)
+        if live is not None:
+            self._tell(svc, environment, live.sha, live.deploy_id, line, what="live ")
 
     def _keep(self, svc: ServiceRecord, env: Any) -> int:
         ctx, store = self.ctx, self.ctx.store
@@ -54,7 +73,9 @@ class DesiredState:
             return 0  # ECS keeps its own desired count
         plan = ctx.plan(svc, env.name, config, live.sha, live.image)
         in_shape = getattr(target, "in_shape", None)
-        if in_shape is not None and in_shape(plan):
+        shaped = in_shape is not None and in_shape(plan)
+        self._looked = True  # what serves it was reached
+        if shaped:
             return 0  # the common case: no lease taken, no secret read
         # One owner per pass: the same owner may take its own lease again, and two passes (the
         # worker's first and its periodic one) must never repair the same environment at once.
@@ -80,8 +101,9 @@ class DesiredState:
             self._tell(svc, env.name, live.sha, live.deploy_id, line)
         return len(lines)
 
-    def _tell(self, svc: ServiceRecord, environment: str, sha: str, deploy_id: int | None, line: str) -> None:
-        message = f"repaired {sha[:12]}: {line}"
+    def _tell(self, svc: ServiceRecord, environment: str, sha: str, deploy_id: int | None, line: str,
+              what: str = "repaired ") -> None:
+        message = f"{what}{sha[:12]}: {line}"
         self.ctx.store.add_event(deploy_id, svc.name, environment, REPAIR, message, by="reconciler",
                                  data={"sha": sha})
         log.info("%s/%s %s", svc.name, environment, message)

@@ -93,7 +93,8 @@ class ContainerOps:
             raise RolloutError(f"{name} ({plan.image}) could not start: {exc.explanation or exc}; "
                                "the previous release keeps serving") from exc
         host = getattr(self.client, "address_of", lambda _: own_engine_address())(container)
-        where = f" on {host}" if host != HOST else ""
+        url = getattr(self.client, "url_of", lambda _: "")(container)
+        where = f" on {url}" if url else f" on {host}" if host != HOST else ""
         on_event(f"started replica {name} on port {port}{where}", step="replica_started", replica=name, port=port,
                  host=host)
         return Instance(name, plan.sha, port, plan.image, True, container, host)

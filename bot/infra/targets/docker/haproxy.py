@@ -212,9 +212,7 @@ class HAProxy:
         kept = self.servers()
         self.stop()
         self.ensure_running()
-        for server in kept:
-            self.add(server.name, server.address)
-            {"ready": self.enable, "drain": self.drain, "maint": self.maint}[server.state](server.name)
+        restore(self, kept)
 
     def metrics_port(self) -> int:
         """The exporter's port: the one recorded, else a free loopback port, recorded."""
@@ -265,7 +263,9 @@ class HAProxy:
     # -- runtime API -----------------------------------------------------------------------
 
     def command(self, line: str) -> str:
-        _safe_line(line, "a load balancer command")  # a newline or `;` would chain another command
+        return self._send(_safe_line(line, "a load balancer command"))  # a newline or `;` would chain another
+
+    def _send(self, line: str) -> str:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(10)
@@ -369,6 +369,14 @@ class HAProxy:
             if time.monotonic() > deadline:
                 raise HAProxyError(f"haproxy would not delete server {name}: {answer}")
             time.sleep(0.1)
+
+
+def restore(lb: HAProxy, servers: list[Server]) -> None:
+    """Add `servers` to `lb` in their states in one exchange (each command checked, `;`-joined)."""
+    lines = [line for s in servers if lb.server(s.name) is None for line in (
+        f"add server {BACKEND}/{s.name} {s.address}", f"set server {BACKEND}/{s.name} state {s.state}")]
+    if lines:
+        lb._send("; ".join(_safe_line(line, "a load balancer command") for line in lines))
 
 
 def with_tls(text: str, service: str, listen: str, tls: TlsSettings | None) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import socket
 import threading
 import time
@@ -268,6 +269,10 @@ class Fleet:
         """The answering hosts' addresses that are not this machine's loopback."""
         return sorted({h.address for h, _ in self.live() if h.address != HOST})
 
+    def url_of(self, container: Any) -> str:
+        """The endpoint of the host this container runs on (the own engine's: "")."""
+        return next((h.url for h in self.hosts if self._clients.get(h.url) is container.client), "")
+
     def address_of(self, container: Any) -> str:
         """The address the load balancer reaches this container's host by."""
         for host in self.hosts:
@@ -334,5 +339,12 @@ def unix_answers(url: str) -> None:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
+    """Why a host did not answer, in a few words: the system's own reason where one is buried in
+    docker-py's and urllib3's wrapping ("[Errno 111] Connection refused"), else the first line."""
+    text = str(exc).strip()
+    reason = re.search(r"\[Errno -?\d+\] [^'\")\]]+", text) or re.search(
+        r"(certificate verify failed[^'\")\]]*|not found in known_hosts|Authentication failed|timed out)", text)
+    if reason:
+        return reason.group(0).strip()[:200]
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first.removeprefix("Error while fetching server API version: ")[:200]

@@ -27,9 +27,9 @@ from bot.infra.targets.docker.haproxy import (
     HAProxy,
     HAProxyError,
     UnsafeConfigError,
-    _safe_line,
     _safe_listen,
     _safe_name,
+    restore,
     with_tls,
 )
 from bot.infra.targets.docker.tls import TlsSettings
@@ -82,25 +82,36 @@ class ContainerHAProxy(HAProxy):
                     return True
                 return False
             raise HAProxyError(f"the load balancer container {self.name} runs but its runtime API does not answer")
-        if container is not None:
-            container.remove(force=True)  # exited: its dynamic servers are gone with it
-        config = self.render()
-        client = self._client()
-        kwargs = {"name": self.name, "network_mode": "host", "labels": {LABEL_LB: self.name},
-                  "command": ["haproxy", "-db", "-f", str(INSIDE / "haproxy.cfg")]}
-        try:
-            created = client.containers.create(self.image, **kwargs)
-        except ImageNotFound:
-            client.images.pull(self.image)
-            created = client.containers.create(self.image, **kwargs)
-        if not created.put_archive(str(INSIDE), self._archive(config)):
-            raise HAProxyError(f"could not copy haproxy.cfg into {self.name}: the image needs a writable {INSIDE}")
-        created.start()
+        if container is None or container.status != "created" or self._config_changed():
+            container = self.prepare()
+        container.start()
+        created = container
         if not self._wait_answers(10.0):
             created.reload()
             logs = created.logs(tail=20).decode(errors="replace").strip()[-2000:]
             raise HAProxyError(f"haproxy for {self.service} on {self.listen} ({self.name}) did not start: {logs}")
         return True
+
+    def prepare(self) -> Any:
+        """The container, made with its config and not started (anything there before removed).
+        Docker starts it again after the engine restarts; its servers come back by the reconciler."""
+        container = self._container()
+        if container is not None:
+            if container.status == "created" and not self._config_changed():
+                return container
+            container.remove(force=True)  # exited, or another config: its dynamic servers are gone with it
+        client = self._client()
+        kwargs = {"name": self.name, "network_mode": "host", "labels": {LABEL_LB: self.name},
+                  "command": ["haproxy", "-db", "-f", str(INSIDE / "haproxy.cfg")],
+                  "restart_policy": {"Name": "unless-stopped"}}
+        try:
+            created = client.containers.create(self.image, **kwargs)
+        except ImageNotFound:
+            client.images.pull(self.image)
+            created = client.containers.create(self.image, **kwargs)
+        if not created.put_archive(str(INSIDE), self._archive(self.render())):
+            raise HAProxyError(f"could not copy haproxy.cfg into {self.name}: the image needs a writable {INSIDE}")
+        return created
 
     def render(self) -> str:
         """haproxy.cfg as the container reads it: its certificate is the copy inside, and no
@@ -153,8 +164,7 @@ class ContainerHAProxy(HAProxy):
 
     # -- runtime API -----------------------------------------------------------------------
 
-    def command(self, line: str) -> str:
-        _safe_line(line, "a load balancer command")
+    def _send(self, line: str) -> str:
         container = self._container()
         if container is None or container.status != "running":
             raise HAProxyError(f"the load balancer container {self.name} is not running")
@@ -176,11 +186,10 @@ def take_over(lb: HAProxy, previous: list[HAProxy], what: str, on_event: EventSi
     new one takes to start (about a second)."""
     for old in previous:
         kept = old.servers() if old.running() else []
+        if isinstance(lb, ContainerHAProxy):
+            lb.prepare()  # made and filled beforehand: only its start is left for the gap
         old.stop()
         lb.ensure_running()
-        for server in kept:
-            if lb.server(server.name) is None:
-                lb.add(server.name, server.address)
-                {"ready": lb.enable, "drain": lb.drain, "maint": lb.maint}[server.state](server.name)
+        restore(lb, kept)
         on_event(f"moved the load balancer of {what} from {old.where} to {lb.where}, with its "
                  f"{len(kept)} server(s)", step="lb_moved")

@@ -4,13 +4,16 @@ one of those hosts, taking over from wherever it ran before."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
 import docker
+from docker.errors import DockerException
 
 from bot.domain import RolloutPlan
 from bot.domain.app import DockerHost
+from bot.errors import UnreachableError
 from bot.infra.targets.docker.haproxy import HAProxy
 from bot.infra.targets.docker.hosts import Fleet, HostAccess
 from bot.infra.targets.docker.lb_container import ContainerHAProxy, constantly, take_over
@@ -51,6 +54,20 @@ class Placement:
             others = [h.url for h in plan.app.hosts if h.url not in fleet.down]
             on_event(f"Docker host {url} does not answer ({why}); its replicas are replaced on "
                      f"{', '.join(others)}", step="host_down", host=url)
+
+    def _reachable(self, plan: RolloutPlan) -> None:
+        """An UnreachableError when the load balancer's Docker host does not answer: nothing
+        serves the environment, and no repair can fix that from here."""
+        if not plan.app.lb_host:
+            return
+        fleet = self._fleet(plan.app.hosts)
+        with contextlib.suppress(DockerException):
+            fleet.live()
+        if plan.app.lb_host in fleet.down:
+            what = f"{plan.service}/{plan.environment}"
+            raise UnreachableError(f"the load balancer of {what} runs on Docker host {plan.app.lb_host}, which does "
+                                   f"not answer ({fleet.down[plan.app.lb_host]}): {what} is unreachable until it "
+                                   "answers again")
 
     def _previous_load_balancers(self, plan: RolloutPlan, lb: HAProxy) -> list[HAProxy]:
         """Load balancers of this environment running where its config no longer puts it."""

@@ -56,8 +56,9 @@ class Repairs(RoleOps, Strategies):
             inst = world.instance(server.name)
             if inst is None or not inst.running or inst.sha != plan.sha:
                 self._retire(lb, server.name, inst, on_event)
-                done.append(f"{server.name} " + ("was gone" if inst is None else "had stopped" if not inst.running
-                                                 else "runs another release") + "; removed it")
+                why = ("is on no Docker host that answers" if inst is None else "had stopped" if not inst.running
+                       else "runs another release")
+                done.append(f"{server.name} {why}; took it out of the load balancer")
         for inst in world.instances:
             if inst.name not in world.servers and (inst.sha != plan.sha or not inst.running):
                 self._remove(inst, on_event)

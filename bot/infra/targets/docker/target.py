@@ -151,6 +151,7 @@ class DockerTarget(Placement, Repairs, ReleaseOps, RoleOps, Strategies):
         """Whether what runs matches the live `plan`, judged without reading its secrets."""
         self.load_balancer(plan.service, plan.environment, plan.listen)  # refuse unsafe names first
         self.host_access.check(plan.app.hosts, plan.app.lb_host)
+        self._reachable(plan)
         with using(self._local, RunSpec(plan, {}, Masker(), "", strict=False)):
             return self._retried(f"checking {plan.service}/{plan.environment}", self._in_shape)(plan)
 
