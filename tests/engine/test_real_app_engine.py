@@ -6,7 +6,7 @@ Slack lines, and never start a deploy."""
 from __future__ import annotations
 
 from bot.domain import DeployState
-from bot.errors import SecretError
+from bot.errors import SecretError, UnreachableError
 from tests.engine.world import CONFIG, World
 from tests.fakes import FakeTarget
 
@@ -89,3 +89,36 @@ def test_repairs_are_events_and_slack_lines_and_start_no_deploy(tmp_path):
     alerts = [n for n in w.chat.notices if n.kind == "alert" and n.data.get("repair")]
     assert len(alerts) == 1 and "had stopped" in alerts[0].message
     assert len(w.store.deploys()) == before
+
+
+class FarTarget(AppTarget):
+    """Its load balancer on a Docker host that stops answering for two passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = 0
+
+    def in_shape(self, plan) -> bool:
+        if self.down:
+            self.down -= 1
+            raise UnreachableError("the load balancer of shop/production runs on Docker host ssh://deploy@10.0.0.11, "
+                                   "which does not answer ([Errno 111] Connection refused): shop/production is "
+                                   "unreachable until it answers again")
+        return True
+
+
+def test_a_load_balancer_host_that_does_not_answer_is_said_once_and_when_it_is_back(tmp_path):
+    w = World(tmp_path, RELEASE)
+    w.target = FarTarget()
+    w.pipeline.w.target_for = lambda service, environment, config: w.target
+    approve_and_drive(w, w.root)
+    w.target.down = 2
+    for _ in range(4):
+        w.pipeline.reconcile()
+    said = [e.message for e in w.store.events_ if e.kind == "repair"]
+    assert said == [f"live {w.root[:12]}: the load balancer of shop/production runs on Docker host "
+                    "ssh://deploy@10.0.0.11, which does not answer ([Errno 111] Connection refused): "
+                    "shop/production is unreachable until it answers again",
+                    f"live {w.root[:12]}: the load balancer answers again"]
+    alerts = [n.message for n in w.chat.notices if n.kind == "alert"]
+    assert len(alerts) == 2 and "unreachable" in alerts[0] and "answers again" in alerts[1]
