@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 from bot.domain import RolloutPlan
 from bot.domain.app import Role
-from bot.infra.targets.docker.haproxy import HAProxy
+from bot.infra.targets.docker.haproxy import HAProxy, Server
 from bot.infra.targets.docker.roles import RoleOps
 from bot.infra.targets.docker.strategies import Strategies
+from bot.infra.targets.docker.world import World
 from bot.ports import EventSink
 
 
@@ -35,6 +36,8 @@ class Repairs(RoleOps, Strategies):
                 len(world.instances) != len(serving):
             return False
         if not all((inst := world.instance(s.name)) is not None and inst.running for s in serving):
+            return False
+        if self._crowded(plan, world) is not None:
             return False
         for role in plan.app.others:
             insts = self._role_instances(plan, role)
@@ -79,6 +82,7 @@ class Repairs(RoleOps, Strategies):
             if inst.name not in world.servers:
                 self._remove(inst, on_event)
                 done.append(f"removed surplus container {inst.name}")
+        done += self._spread(plan, lb, on_event)
         for role in plan.app.others:
             done += self._repair_role(plan, role, on_event)
         for inst in self._role_instances(plan, None):
@@ -87,6 +91,35 @@ class Repairs(RoleOps, Strategies):
                 done.append(f"removed {inst.name}: its role is not in the live release")
         for line in done:
             on_event(f"repaired: {line}", step="repaired")
+        return done
+
+    def _crowded(self, plan: RolloutPlan, world: World) -> tuple[str, Server] | None:
+        """On several hosts: (its host, a serving replica) of the most crowded answering host when
+        another answering host has two fewer (as after a host came back empty)."""
+        if not hasattr(self.client, "url_of"):
+            return None
+        per: dict[str, list[Server]] = {host.url: [] for host, _ in self.client.live()}
+        for server in world.serving(sha=plan.sha):
+            inst = world.instance(server.name)
+            url = self.client.url_of(inst.container) if inst is not None else ""
+            if url in per:
+                per[url].append(server)
+        most, least = max(per, key=lambda u: len(per[u])), min(per, key=lambda u: len(per[u]))
+        return (most, per[most][-1]) if len(per[most]) - len(per[least]) > 1 else None
+
+    def _spread(self, plan: RolloutPlan, lb: HAProxy, on_event: EventSink) -> list[str]:
+        """Move replicas from the most crowded host to the emptiest, one at a time: a new one (placed
+        where fewest of the release run) in service before the crowded one is drained."""
+        done: list[str] = []
+        for _ in range(plan.replicas):
+            world = self._observe(plan.service, plan.environment, lb)
+            crowded = self._crowded(plan, world)
+            if crowded is None:
+                break
+            url, server = crowded
+            self._bring_up(plan, lb, world, on_event)
+            self._retire(lb, server.name, world.instance(server.name), on_event)
+            done.append(f"moved a replica off {url}, which ran more than its share: {server.name} replaced")
         return done
 
     def _repair_role(self, plan: RolloutPlan, role: Role, on_event: EventSink) -> list[str]:
