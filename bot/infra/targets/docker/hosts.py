@@ -49,6 +49,9 @@ from bot.infra.targets.docker.world import (
 TIMEOUT = 60  # seconds for one Docker API call
 PING_TIMEOUT = 3.0
 FRESH = 1.0  # seconds a ping's answer is trusted
+# A host whose look failed slowly (a timeout, not a refusal) is looked at again only after this:
+# every thread of the worker waits while the hosts are looked at.
+SLOW_RETRY = 15.0
 SSH_SESSIONS = 6  # concurrent Docker API calls over one SSH connection (sshd allows 10 sessions)
 TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
 # What a host that does not answer raises, by the way it is reached.
@@ -199,6 +202,7 @@ class Fleet:
         self._checked = 0.0
         self._lock = threading.Lock()
         self.down: dict[str, str] = {}  # url -> why, at the last look
+        self._retry_at: dict[str, float] = {}  # url -> when a host that failed slowly is looked at again
 
     def live(self) -> list[tuple[DockerHost, Any]]:
         """The hosts that answer a ping now (looked at most once a second), in their order."""
@@ -208,21 +212,30 @@ class Fleet:
             live: list[tuple[DockerHost, Any]] = []
             ids: set[str] = set()
             for host in self.hosts:
+                if host.url in self.down and time.monotonic() < self._retry_at.get(host.url, 0.0):
+                    continue
+                started = time.monotonic()
                 try:
                     client = self._answering(host.url, functools.partial(self.access.connect, host))
                 except UNREACHABLE as exc:
                     self.down[host.url] = _short(exc)
+                    if time.monotonic() - started > FRESH:
+                        self._retry_at[host.url] = time.monotonic() + SLOW_RETRY
                     continue
                 self.down.pop(host.url, None)
                 if self._ids[host.url] not in ids:
                     ids.add(self._ids[host.url])
                     live.append((host, client))
             seen = [client for _, client in live]
-            if self._former is not None:
-                with contextlib.suppress(*UNREACHABLE):
+            if self._former is not None and time.monotonic() >= self._retry_at.get("", 0.0):
+                started = time.monotonic()
+                try:
                     former = self._answering("", self._former)
                     if self._ids[""] not in ids:
                         seen.append(former)
+                except UNREACHABLE:
+                    if time.monotonic() - started > FRESH:
+                        self._retry_at[""] = time.monotonic() + SLOW_RETRY
             self._live, self._seen, self._checked = live, seen, time.monotonic()
         if not live:
             raise DockerException("no Docker host answers: " + "; ".join(f"{u}: {w}" for u, w in self.down.items()))
