@@ -24,6 +24,7 @@ class Reconciler:
         self.request = request
         self.watchdog = Watchdog(ctx, notices, request)
         self.desired = DesiredState(ctx, notices)
+        self._refused: dict[int, str] = {}  # service id -> a head whose request was refused
 
     def reconcile(self) -> int:
         """One pass; returns how many drivers it queued."""
@@ -54,9 +55,13 @@ class Reconciler:
         if head != svc.head_sha:
             self.ctx.store.set_head(svc.id, head)
         known = {d.sha for d in self.ctx.store.deploys(svc.id, limit=200)}
-        if head in known:
+        if head in known or self._refused.get(svc.id) == head:
             return 0
         log.info("reconciler: %s head %s has no deploy; queueing it", svc.name, head[:12])
-        self.request(DeployRequest(svc.repo, svc.clone_url, f"refs/heads/{svc.branch}", head,
-                                   requested_by="reconciler"))
+        created = self.request(DeployRequest(svc.repo, svc.clone_url, f"refs/heads/{svc.branch}", head,
+                                             requested_by="reconciler"))
+        if not created:
+            # Refused (its config, or no environment takes it) and said on its check once: a
+            # pass every few seconds would only say it again. A new head is looked at anew.
+            self._refused[svc.id] = head
         return 1
