@@ -67,9 +67,11 @@ def _get_once(url: str, deadline: float) -> tuple[int, str | None, bytes]:
         raise TimeoutError("probe deadline passed")
     conn = http.client.HTTPSConnection(parts.hostname or "127.0.0.1", parts.port or 443, timeout=remaining,
                                        context=_context())
+    sock = resp = None
     try:
         conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
                      headers={"Connection": "close", "User-Agent": "mainline-probe"})
+        sock = conn.sock
         resp = conn.getresponse()
         body = b""
         while len(body) < MAX_BODY and time.monotonic() < deadline:
@@ -79,7 +81,13 @@ def _get_once(url: str, deadline: float) -> tuple[int, str | None, bytes]:
             body += chunk
         return resp.status, resp.getheader("Location"), body
     finally:
+        # With "Connection: close" the response holds the socket (through its makefile) after the
+        # connection lets go of it: each is closed here, never left for the garbage collector.
+        if resp is not None:
+            resp.close()
         conn.close()
+        if sock is not None:
+            sock.close()
 
 
 def https_url(http_url: str) -> str:
