@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import base64
 import datetime
-import os
 import shutil
-import subprocess
 import uuid
 from dataclasses import replace
 from pathlib import Path
 
-import docker
 import paramiko
 import pytest
 from cryptography import x509
@@ -54,30 +51,12 @@ from tests.adapters.conftest import (  # noqa: F401 - the Docker fixtures, share
     service,
     state_dir,
 )
+from tests.adapters.engines import SSH, STATE, TLS, UNIX, engine, services
 from tests.engine.world import CLONE, CONFIG, REPO, World
 
 FAST_RETRY = policy("host-attacks", attempts=2, base=0.05, cap=0.1)
-ROOT = Path(__file__).resolve().parents[2]
-STATE = Path("/tmp/mainline-services")  # scripts/services.sh's default state directory
-UNIX = DockerHost("unix:///var/run/docker.sock")
-TLS = DockerHost("tcp://127.0.0.1:2376", "engines/tls")
-SSH = DockerHost("ssh://root@127.0.0.1:2222")
 ENGINES = (UNIX, TLS, SSH)
 
-
-def services(*args: str) -> None:
-    done = subprocess.run([str(ROOT / "scripts" / "services.sh"), *args], capture_output=True, text=True,
-                          timeout=180, env=dict(os.environ, MAINLINE_STATE_DIR=str(STATE)))
-    assert done.returncode == 0, f"scripts/services.sh {' '.join(args)}: {done.stdout}{done.stderr}"
-
-
-def engine(host: DockerHost) -> docker.DockerClient:
-    """The engine behind `host`, reached directly (not through Mainline) to look at what runs."""
-    if host == TLS:
-        return docker.DockerClient(base_url=f"unix://{STATE}/engines/tls/docker.sock")
-    if host == SSH:
-        return docker.DockerClient(base_url=f"unix://{STATE}/engines/ssh/docker.sock")
-    return docker.DockerClient(base_url=host.url)
 
 # -- the config: hostile entries are refused naming their line --------------------------------------
 
