@@ -16,6 +16,7 @@ import paramiko
 import requests
 from docker.errors import DockerException
 
+from bot.domain.app import DockerHost
 from bot.errors import MainlineError, TransientError
 from bot.infra.targets.docker.haproxy import HAProxy, HAProxyError, Server
 from bot.infra.targets.docker.tls import TlsSettings
@@ -41,10 +42,8 @@ def own_engine_address() -> str:
     url = os.environ.get("DOCKER_HOST", "")
     if not url.startswith(("tcp://", "ssh://")):
         return HOST
-    netloc = url.split("://", 1)[1].rpartition("@")[2].split("/", 1)[0]
-    if netloc.startswith("["):
-        return netloc[1:netloc.index("]")]
-    return netloc.partition(":")[0] or HOST
+    scheme_and_host = "/".join(url.split("/", 3)[:3])  # a path after the host is not its address
+    return DockerHost(scheme_and_host).address or HOST
 # Names become container names, label values and path parts: the config schema's rule, again here.
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")
 
